@@ -1,0 +1,153 @@
+// Package results defines the result record that `pushbench run` writes and
+// every later stage reads (summaries, bench.txt, charts, index.html), and
+// draws the charts. The saved files are the interface between the stages:
+// `pushbench plot DIR` redraws everything without re-running anything.
+package results
+
+// Schema names the version of Record. Bump it when a field changes meaning
+// or is renamed; adding fields keeps the version.
+const Schema = "pushbench.result/v1"
+
+// Record is the result of one scenario cell: `result.json` of a single run,
+// one line of `results.jsonl` in a comparison. The field names are the
+// contract of DESIGN.md section 8; docs/results.md documents each one.
+type Record struct {
+	Schema   string   `json:"schema"`
+	Scenario Scenario `json:"scenario"`
+	Latency  Latency  `json:"latency_ns"`
+
+	Expected   uint64 `json:"expected"`     // events × clients that should have arrived
+	Delivered  uint64 `json:"delivered"`    // distinct (client, event) deliveries
+	Lost       uint64 `json:"lost"`         // expected but never delivered (gaps included)
+	Duplicates uint64 `json:"duplicates"`   // deliveries of an event the client already had
+	OutOfOrder uint64 `json:"out_of_order"` // deliveries with a seq below one already seen
+	Reconnects uint64 `json:"reconnects"`
+
+	Wire Wire `json:"wire"`
+
+	Requests         uint64  `json:"requests"`
+	RequestsPerEvent float64 `json:"requests_per_event"`
+	EmptyResponses   uint64  `json:"empty_responses"`
+	EmptyShare       float64 `json:"empty_share"` // empty responses ÷ requests
+
+	Server Server `json:"server"`
+	Client Client `json:"client"`
+
+	DeliveriesPerS float64 `json:"deliveries_per_s"`
+
+	Publisher Publisher `json:"publisher"`
+
+	// Checks are the self-checks; a failed one is named in the summary line.
+	Checks map[string]Check `json:"checks"`
+	// Partial is true when the run was interrupted or cut short; the
+	// figures cover only what was measured.
+	Partial bool `json:"partial"`
+
+	Env Env `json:"env"`
+
+	// Histogram is the merged latency histogram as an HdrHistogram V2
+	// compressed, base64 snapshot (hdrhistogram.Decode reads it back), so
+	// results of several processes can be merged later.
+	Histogram string `json:"histogram"`
+
+	StartedAt  string `json:"started_at"`  // RFC 3339
+	FinishedAt string `json:"finished_at"` // RFC 3339
+}
+
+// Scenario is what was asked for.
+type Scenario struct {
+	Transport   string  `json:"transport"`
+	Clients     int     `json:"clients"`
+	Rate        float64 `json:"rate"`    // events per second
+	Payload     int     `json:"payload"` // bytes per encoded event
+	IntervalNs  int64   `json:"interval_ns"`
+	DurationNs  int64   `json:"duration_ns"` // measured window
+	WarmupNs    int64   `json:"warmup_ns"`
+	HoldNs      int64   `json:"hold_ns"`      // long-poll hold timeout
+	ConnectRate float64 `json:"connect_rate"` // new connections per second
+	DrainNs     int64   `json:"drain_ns"`     // bound on the drain phase
+	Schedule    string  `json:"schedule"`     // constant or poisson
+	Ring        int     `json:"ring"`         // server ring size K
+	Server      string  `json:"server"`       // URL when --server was given; "" = child process
+	ServerCPUs  string  `json:"server_cpus"`  // CPU list the server was pinned to ("" = not pinned)
+	ClientCPUs  string  `json:"client_cpus"`  // CPU list the load generator was pinned to
+	SourceAddrs int     `json:"source_addrs"` // loopback source addresses used
+}
+
+// Latency summarises delivery latency t_recv − t over the measured window,
+// in nanoseconds.
+type Latency struct {
+	Min        int64   `json:"min"`
+	P50        int64   `json:"p50"`
+	P90        int64   `json:"p90"`
+	P99        int64   `json:"p99"`
+	P999       int64   `json:"p999"`
+	Max        int64   `json:"max"`
+	Mean       float64 `json:"mean"`
+	Count      int64   `json:"count"`
+	OutOfRange uint64  `json:"out_of_range"` // values the histogram could not hold (outside 1 µs..1 h)
+}
+
+// Wire holds bytes counted at the clients' net.Conn over the measured
+// window, and the server listener's count of the same traffic.
+type Wire struct {
+	DownBytes             uint64  `json:"down_bytes"`
+	UpBytes               uint64  `json:"up_bytes"`
+	DownBytesPerEvent     float64 `json:"down_bytes_per_event"` // per delivered event
+	UpBytesPerEvent       float64 `json:"up_bytes_per_event"`
+	DownBytesPerClientSec float64 `json:"down_bytes_per_client_s"`
+	UpBytesPerClientSec   float64 `json:"up_bytes_per_client_s"`
+	ServerOutBytes        uint64  `json:"server_out_bytes"` // at the server's listener
+	ServerInBytes         uint64  `json:"server_in_bytes"`
+}
+
+// Server is the server process's cost.
+type Server struct {
+	CPUUsPerEvent     float64 `json:"cpu_us_per_event"` // (user+sys − publisher thread) ÷ deliveries
+	CPUUs             float64 `json:"cpu_us"`           // user+sys over the measured window
+	PublisherCPUUs    float64 `json:"publisher_cpu_us"` // publisher thread, excluded above
+	RSSBytesPerConn   float64 `json:"rss_bytes_per_conn"`
+	HeapBytesPerConn  float64 `json:"heap_bytes_per_conn"`
+	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
+	SlowDisconnects   uint64  `json:"slow_disconnects"`
+	Stalls            uint64  `json:"stalls"`
+}
+
+// Client is the load generator's cost.
+type Client struct {
+	CPUUsPerEvent float64 `json:"cpu_us_per_event"`
+	CPUUs         float64 `json:"cpu_us"`
+	// CPUUtilisation is CPU time ÷ (wall time × CPUs available to the load
+	// generator); near 1 means the clients could not keep up.
+	CPUUtilisation float64 `json:"cpu_utilisation"`
+}
+
+// Publisher is how well the server kept its schedule.
+type Publisher struct {
+	Published uint64 `json:"published"`
+	FirstSeq  uint64 `json:"first_seq"`
+	LastSeq   uint64 `json:"last_seq"`
+	LagP50Ns  int64  `json:"lag_p50_ns"`
+	LagP99Ns  int64  `json:"lag_p99_ns"`
+	LagMaxNs  int64  `json:"lag_max_ns"`
+	Behind    uint64 `json:"behind"` // events published > 1 ms late
+}
+
+// Check is one self-check's verdict.
+type Check struct {
+	OK     bool   `json:"ok"`
+	Detail string `json:"detail"`
+}
+
+// Env is where the result was measured.
+type Env struct {
+	GoVersion  string `json:"go_version"`
+	GOMAXPROCS int    `json:"gomaxprocs"`
+	NumCPU     int    `json:"num_cpu"`
+	CPUModel   string `json:"cpu_model"`
+	Kernel     string `json:"kernel"`
+	Commit     string `json:"commit"`
+	Hostname   string `json:"hostname"`
+	OS         string `json:"os"`
+	Arch       string `json:"arch"`
+}

@@ -1,0 +1,105 @@
+package servers
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"pushbench/bench/event"
+)
+
+// Entry is one published event as every transport sends it. Data is encoded
+// once by the publisher and shared read-only by all subscribers; nothing
+// copies or re-encodes it per subscriber.
+type Entry struct {
+	Seq       uint64
+	T         int64  // scheduled publish time, Unix ns (the event's t)
+	Published int64  // actual publish time, Unix ns
+	Data      []byte // the encoded event, exactly the configured payload size
+}
+
+// ErrAhead is returned for a since beyond the newest published event.
+var ErrAhead = errors.New("since is ahead of the newest event")
+
+// Hub holds the ring of the last K events and wakes waiting subscribers when
+// a new one is published. It is the single source every transport reads.
+type Hub struct {
+	mu   sync.RWMutex
+	ring []*Entry // ring[seq % len(ring)]
+	head uint64   // newest seq; 0 before the first event
+	wake chan struct{}
+}
+
+// NewHub returns a hub that keeps the last k events.
+func NewHub(k int) *Hub {
+	if k < 1 {
+		k = 1
+	}
+	return &Hub{ring: make([]*Entry, k), wake: make(chan struct{})}
+}
+
+// Cap is the ring size K.
+func (h *Hub) Cap() int { return len(h.ring) }
+
+// Head returns the newest published seq (0 if none).
+func (h *Hub) Head() uint64 {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.head
+}
+
+// Publish appends e to the ring and wakes every waiter. e.Seq must be
+// Head()+1: sequence numbers have no holes, so clients can count loss.
+func (h *Hub) Publish(e *Entry) error {
+	h.mu.Lock()
+	if e.Seq != h.head+1 {
+		h.mu.Unlock()
+		return fmt.Errorf("hub: publish seq %d after %d", e.Seq, h.head)
+	}
+	h.ring[e.Seq%uint64(len(h.ring))] = e
+	h.head = e.Seq
+	wake := h.wake
+	h.wake = make(chan struct{})
+	h.mu.Unlock()
+	// Closing the channel wakes every waiter at once without a queue per
+	// subscriber; each one then reads what it needs from the ring.
+	close(wake)
+	return nil
+}
+
+// Since appends to dst the events after seq since, at most max of them
+// (max <= 0: all that are in the ring), oldest first. If some of those
+// events have already left the ring, gap names them and the returned events
+// start right after it. wake is closed at the next Publish: take it from the
+// same call as the snapshot so no publish can slip between the two.
+func (h *Hub) Since(since uint64, dst []*Entry, max int) (out []*Entry, gap event.Gap, wake <-chan struct{}, err error) {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	if since > h.head {
+		return dst, gap, h.wake, fmt.Errorf("since %d: %w (%d)", since, ErrAhead, h.head)
+	}
+	first := since + 1
+	oldest := uint64(1)
+	if h.head > uint64(len(h.ring)) {
+		oldest = h.head - uint64(len(h.ring)) + 1
+	}
+	if first < oldest {
+		gap = event.Gap{From: first, To: oldest - 1}
+		first = oldest
+	}
+	last := h.head
+	if max > 0 && last >= first && last-first+1 > uint64(max) {
+		last = first + uint64(max) - 1
+	}
+	for s := first; s <= last && s != 0; s++ {
+		dst = append(dst, h.ring[s%uint64(len(h.ring))])
+	}
+	return dst, gap, h.wake, nil
+}
+
+// Wait returns a channel that is closed at the next Publish.
+func (h *Hub) Wait() <-chan struct{} {
+	h.mu.RLock()
+	defer h.mu.RUnlock()
+	return h.wake
+}

@@ -1,0 +1,263 @@
+package servers
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"pushbench/bench/event"
+)
+
+// Schedule names how the publisher spaces events.
+const (
+	ScheduleConstant = "constant" // event k at start + k/R
+	SchedulePoisson  = "poisson"  // exponential inter-arrival times, mean 1/R
+)
+
+// PublishConfig is one publishing run.
+type PublishConfig struct {
+	Rate     float64       // events per second, > 0
+	Payload  int           // encoded event size in bytes
+	Schedule string        // ScheduleConstant (default) or SchedulePoisson
+	Events   uint64        // stop after this many events; 0 = until Stop
+	Duration time.Duration // stop after this long; 0 = until Stop
+	Seed     uint64        // Poisson seed; 0 = fixed default, so runs repeat
+	// Spin is how long before an event's scheduled time the publisher stops
+	// sleeping and spins. Go's timers wake up to ~1 ms late on an idle Linux
+	// box, which would otherwise show up as transport latency. The spin is
+	// capped at a tenth of the mean interval and runs on a locked OS thread
+	// whose CPU time is reported separately (PublisherStats.ThreadCPU), so
+	// server CPU per event can exclude it. 0 = no spinning.
+	Spin time.Duration
+}
+
+// Validate reports the first problem with c.
+func (c PublishConfig) Validate() error {
+	switch {
+	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate <= 0:
+		return fmt.Errorf("rate %v: must be a positive number of events per second", c.Rate)
+	case c.Rate > 1e6:
+		return fmt.Errorf("rate %v: above 1,000,000 events/s", c.Rate)
+	case c.Schedule != "" && c.Schedule != ScheduleConstant && c.Schedule != SchedulePoisson:
+		return fmt.Errorf("schedule %q: want %q or %q", c.Schedule, ScheduleConstant, SchedulePoisson)
+	case c.Duration < 0:
+		return fmt.Errorf("duration %v: must not be negative", c.Duration)
+	case c.Spin < 0:
+		return fmt.Errorf("spin %v: must not be negative", c.Spin)
+	}
+	return event.CheckSize(c.Payload)
+}
+
+// PublisherStats describe the publisher's schedule keeping. Lag is actual
+// minus scheduled publish time; a publisher that falls behind still stamps
+// events with their scheduled time, so the backlog shows up as latency.
+type PublisherStats struct {
+	Running   bool          `json:"running"`
+	Config    PublishConfig `json:"config"`
+	Started   time.Time     `json:"started"`
+	Published uint64        `json:"published"` // events published in this run
+	FirstSeq  uint64        `json:"first_seq"` // seq of this run's first event
+	LastSeq   uint64        `json:"last_seq"`
+	LagP50    time.Duration `json:"lag_p50_ns"`
+	LagP99    time.Duration `json:"lag_p99_ns"`
+	LagMax    time.Duration `json:"lag_max_ns"`
+	// Behind counts events published more than 1 ms after their schedule.
+	Behind    uint64        `json:"behind"`
+	ThreadCPU time.Duration `json:"thread_cpu_ns"` // CPU of the publisher thread, this run
+}
+
+// Publisher publishes events into a hub on an open-loop schedule.
+type Publisher struct {
+	hub *Hub
+
+	mu      sync.Mutex
+	running bool
+	stop    chan struct{}
+	done    chan struct{}
+	stats   PublisherStats
+	lag     *hdrhistogram.Histogram
+}
+
+// NewPublisher returns an idle publisher for hub.
+func NewPublisher(hub *Hub) *Publisher {
+	return &Publisher{hub: hub, lag: hdrhistogram.New(1, int64(time.Hour), 3)}
+}
+
+// ErrRunning is returned by Start while a run is in progress.
+var ErrRunning = errors.New("publisher is already running")
+
+// Start begins a publishing run in its own goroutine.
+func (p *Publisher) Start(c PublishConfig) error {
+	if err := c.Validate(); err != nil {
+		return err
+	}
+	if c.Schedule == "" {
+		c.Schedule = ScheduleConstant
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.running {
+		return ErrRunning
+	}
+	p.running = true
+	p.stop = make(chan struct{})
+	p.done = make(chan struct{})
+	p.lag.Reset()
+	p.stats = PublisherStats{Running: true, Config: c, Started: time.Now()}
+	go p.run(c, p.stop, p.done)
+	return nil
+}
+
+// Stop ends the current run, if any, and waits for it.
+func (p *Publisher) Stop() {
+	p.mu.Lock()
+	if !p.running {
+		p.mu.Unlock()
+		return
+	}
+	stop, done := p.stop, p.done
+	select {
+	case <-stop:
+	default:
+		close(stop)
+	}
+	p.mu.Unlock()
+	<-done
+}
+
+// Done returns a channel closed when the current run ends (nil if none ran).
+func (p *Publisher) Done() <-chan struct{} {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.done
+}
+
+// Stats returns a snapshot of the current or last run.
+func (p *Publisher) Stats() PublisherStats {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	s := p.stats
+	s.LagP50 = time.Duration(p.lag.ValueAtQuantile(50))
+	s.LagP99 = time.Duration(p.lag.ValueAtQuantile(99))
+	s.LagMax = time.Duration(p.lag.Max())
+	return s
+}
+
+func (p *Publisher) run(c PublishConfig, stop <-chan struct{}, done chan<- struct{}) {
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
+	cpu0 := threadCPU()
+	defer func() {
+		p.mu.Lock()
+		p.running = false
+		p.stats.Running = false
+		p.stats.ThreadCPU = threadCPU() - cpu0
+		p.mu.Unlock()
+		close(done)
+	}()
+
+	interval := float64(time.Second) / c.Rate
+	spin := min(c.Spin, time.Duration(interval/10))
+	seed := c.Seed
+	if seed == 0 {
+		seed = 1
+	}
+	rng := rand.New(rand.NewPCG(seed, seed^0x9e3779b97f4a7c15))
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+
+	start := time.Now()
+	var offset float64 // ns after start of the next event
+	buf := make([]byte, 0, c.Payload)
+	for k := uint64(0); c.Events == 0 || k < c.Events; k++ {
+		if c.Schedule == SchedulePoisson {
+			offset += rng.ExpFloat64() * interval
+		} else {
+			offset = float64(k) * interval
+		}
+		due := start.Add(time.Duration(offset))
+		if c.Duration > 0 && due.Sub(start) >= c.Duration {
+			return
+		}
+		if wait := time.Until(due) - spin; wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-stop:
+				return
+			case <-timer.C:
+			}
+		} else {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+		}
+		for time.Now().Before(due) {
+			// Spin the last stretch: see PublishConfig.Spin.
+		}
+		seq := p.hub.Head() + 1
+		var err error
+		buf, err = event.Append(buf[:0], event.Event{Seq: seq, T: due.UnixNano()}, c.Payload)
+		if err != nil {
+			// Validate checked the payload; this cannot happen.
+			panic(err)
+		}
+		data := make([]byte, len(buf))
+		copy(data, buf)
+		now := time.Now()
+		e := &Entry{Seq: seq, T: due.UnixNano(), Published: now.UnixNano(), Data: data}
+		if err := p.hub.Publish(e); err != nil {
+			panic(err) // only this goroutine publishes; a hole is a bug
+		}
+		lag := now.Sub(due)
+		p.mu.Lock()
+		if p.stats.FirstSeq == 0 {
+			p.stats.FirstSeq = seq
+		}
+		p.stats.LastSeq = seq
+		p.stats.Published++
+		if lag > time.Millisecond {
+			p.stats.Behind++
+		}
+		_ = p.lag.RecordValue(max(int64(lag), 1)) // values over an hour saturate at Max
+		p.mu.Unlock()
+	}
+}
+
+// threadCPU returns the CPU time of the calling OS thread (Linux; 0
+// elsewhere). The caller must hold runtime.LockOSThread.
+func threadCPU() time.Duration {
+	b, err := os.ReadFile("/proc/thread-self/schedstat")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) == 0 {
+		return 0
+	}
+	ns, err := strconv.ParseInt(f[0], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return time.Duration(ns)
+}
+
+// ProcessCPU returns the user+system CPU time of this process.
+func ProcessCPU() (user, sys time.Duration) {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0, 0
+	}
+	return time.Duration(ru.Utime.Nano()), time.Duration(ru.Stime.Nano())
+}
