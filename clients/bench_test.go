@@ -1,0 +1,199 @@
+package clients
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"crypto/sha1"
+	"encoding/base64"
+	"fmt"
+	"net"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"pushbench/bench/event"
+)
+
+// BenchmarkReceive measures a subscriber's receive path — read, parse,
+// deliver — per event, against a raw loopback server that writes canned
+// bytes and allocates nothing per message, so the allocations reported are
+// the client's. Polls carry 10 events each.
+//
+//	go test -run XXX -bench Receive -benchmem ./clients
+func BenchmarkReceive(b *testing.B) {
+	for _, tr := range Transports {
+		for _, payload := range []int{256, 4096} {
+			b.Run(fmt.Sprintf("transport=%s/payload=%d", tr, payload), func(b *testing.B) {
+				benchReceive(b, tr, payload)
+			})
+		}
+	}
+}
+
+const pollBatch = 10
+
+func benchReceive(b *testing.B, transport string, payload int) {
+	url := rawServer(b, transport, payload)
+	sub, err := New(transport, Config{BaseURL: url, Interval: time.Nanosecond})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	n := 0
+	b.ReportAllocs()
+	b.SetBytes(int64(payload))
+	b.ResetTimer()
+	err = sub.Run(ctx, func(batch Batch) {
+		if n += len(batch.Events); n >= b.N {
+			cancel()
+		}
+	})
+	b.StopTimer()
+	if err != nil {
+		b.Fatal(err)
+	}
+}
+
+// rawServer serves transport's wire format forever from canned bytes: one
+// event stream per connection, or one canned answer per poll request.
+func rawServer(b *testing.B, transport string, payload int) string {
+	b.Helper()
+	var msgs [][]byte
+	for seq := uint64(1); seq <= 1000; seq++ {
+		m, err := event.Encode(event.Event{Seq: seq, T: time.Now().UnixNano()}, payload)
+		if err != nil {
+			b.Fatal(err)
+		}
+		msgs = append(msgs, m)
+	}
+	var stream []byte // what a stream repeats
+	switch transport {
+	case SSE:
+		for i, m := range msgs {
+			stream = fmt.Appendf(stream, "id: %d\ndata: %s\n\n", i+1, m)
+		}
+	case WebSocket:
+		for _, m := range msgs {
+			stream = append(stream, 0x81) // FIN, text
+			if len(m) < 126 {
+				stream = append(stream, byte(len(m)))
+			} else {
+				stream = append(stream, 126, byte(len(m)>>8), byte(len(m)))
+			}
+			stream = append(stream, m...)
+		}
+	default:
+		body := "[" + string(bytes.Join(msgs[:pollBatch], []byte(","))) + "]"
+		stream = fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
+	}
+
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			wg.Go(func() { serveRaw(c, transport, stream) })
+		}
+	})
+	b.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for _, c := range conns {
+			c.Close()
+		}
+		mu.Unlock()
+		wg.Wait()
+	})
+	return "http://" + ln.Addr().String()
+}
+
+func serveRaw(c net.Conn, transport string, stream []byte) {
+	defer c.Close()
+	br := bufio.NewReader(c)
+	key, err := readHead(br)
+	if err != nil {
+		return
+	}
+	switch transport {
+	case SSE:
+		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
+	case WebSocket:
+		h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+			base64.StdEncoding.EncodeToString(h[:]))
+		// The client's close frame ends the connection (no echo:
+		// the client then stops at once instead of after its grace).
+		go func() {
+			br.ReadByte()
+			c.Close()
+		}()
+	default:
+		for {
+			if _, err := c.Write(stream); err != nil {
+				return
+			}
+			if _, err := readHead(br); err != nil {
+				return
+			}
+		}
+	}
+	for {
+		if _, err := c.Write(stream); err != nil {
+			return
+		}
+	}
+}
+
+// readHead reads a request head and returns its Sec-WebSocket-Key.
+func readHead(br *bufio.Reader) (key string, err error) {
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return "", err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		if len(line) == 0 {
+			return key, nil
+		}
+		if k, ok := bytes.CutPrefix(line, []byte("Sec-WebSocket-Key: ")); ok {
+			key = strings.TrimSpace(string(k))
+		}
+	}
+}
+
+// BenchmarkParsePoll measures the poll-body parser alone, per event.
+func BenchmarkParsePoll(b *testing.B) {
+	for _, payload := range []int{256, 65536} {
+		b.Run(fmt.Sprintf("payload=%d", payload), func(b *testing.B) {
+			parts := []string{gapMsg(1, 9)}
+			for seq := uint64(10); seq < 10+pollBatch; seq++ {
+				parts = append(parts, encodeSize(b, seq, payload))
+			}
+			body := []byte("[" + strings.Join(parts, ",") + "]")
+			events := make([]event.Event, 0, pollBatch)
+			b.ReportAllocs()
+			b.SetBytes(int64(len(body)))
+			for b.Loop() {
+				var err error
+				if events, _, err = parsePoll(body, events[:0]); err != nil || len(events) != pollBatch {
+					b.Fatal(len(events), err)
+				}
+			}
+			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pollBatch), "ns/event")
+		})
+	}
+}

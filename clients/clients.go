@@ -1,0 +1,210 @@
+// Package clients holds the four matching subscribers — short polling, long
+// polling, Server-Sent Events and WebSocket — behind one small interface.
+// Every subscriber resumes after a reconnect from the last seq it saw, counts
+// the bytes it reads and writes at its net.Conn, and counts its requests.
+//
+// The package speaks the wire protocol only; it never imports the servers.
+package clients
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net"
+	"net/url"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"pushbench/bench/event"
+)
+
+// Transport names, as used on the command line and in results.
+const (
+	ShortPoll = "shortpoll"
+	LongPoll  = "longpoll"
+	SSE       = "sse"
+	WebSocket = "ws"
+)
+
+// Transports lists every transport in display order.
+var Transports = []string{ShortPoll, LongPoll, SSE, WebSocket}
+
+// Batch is what one message or response brought: its events (oldest first;
+// the slice is reused after the handler returns), a gap the server announced
+// (the zero Gap, To == 0, when none), and the moment the client had parsed
+// it. All
+// events of one batch share Recv, as DESIGN.md section 5 defines.
+type Batch struct {
+	Events []event.Event
+	Gap    event.Gap
+	Recv   time.Time
+}
+
+// Handler receives every batch, in order, from a single goroutine per
+// subscriber. It must not retain b.Events.
+type Handler func(b Batch)
+
+// Subscriber is one logical client of one transport.
+type Subscriber interface {
+	// Run subscribes from Config.Since and hands every event after it to h
+	// until ctx is cancelled, reconnecting with resume and bounded backoff
+	// on errors. It returns nil when ctx ends, or the error that made it
+	// give up (backoff exhausted, or a 4xx answer that retrying cannot fix).
+	// Call it once per subscriber.
+	Run(ctx context.Context, h Handler) error
+	// Subscribed is closed once the first subscription is in place: the
+	// stream is open (SSE, WebSocket), the first long poll is written to the
+	// socket, or the first short poll is answered.
+	Subscribed() <-chan struct{}
+}
+
+// Backoff bounds reconnect attempts: the delay doubles from Min to Max and
+// resets after a successful connection; after Tries consecutive failures
+// the subscriber gives up. A zero field takes DefaultBackoff's value.
+//
+// A failure is an attempt without progress: a poll not answered with a
+// well-formed body, or a stream that ended before its first message. A
+// stream that delivered something and then broke is reopened at once.
+type Backoff struct {
+	Min, Max time.Duration
+	Tries    int
+}
+
+// DefaultBackoff suits loopback tests and runs.
+var DefaultBackoff = Backoff{Min: 10 * time.Millisecond, Max: time.Second, Tries: 20}
+
+// Config configures a subscriber.
+type Config struct {
+	// BaseURL is the server's root, e.g. http://127.0.0.1:8080.
+	BaseURL string
+	// Since is the seq after which delivery starts (0: from the first event).
+	Since uint64
+	// Interval is the short-polling period T (short polling only). Polls
+	// are scheduled at fixed times start + k·T, not T after the last answer.
+	Interval time.Duration
+	// LocalAddr, if set, is the source address to dial from (for spreading
+	// many clients over 127.0.0.x when one address runs out of ports).
+	LocalAddr *net.TCPAddr
+	// Counters receive this subscriber's byte and request counts; several
+	// subscribers may share one. Nil: a private one.
+	Counters *Counters
+	// Backoff for reconnects; zero value: DefaultBackoff.
+	Backoff Backoff
+	// MaxMessage bounds one SSE event or WebSocket message in bytes
+	// (default 1 MiB + 1 KiB).
+	MaxMessage int
+}
+
+// Counters are a subscriber's wire and request counts, safe for concurrent
+// use. Bytes are counted at the net.Conn: HTTP headers, chunk framing, SSE
+// field names and WebSocket frame headers included; TCP/IP headers not.
+//
+// What the other counters count, precisely:
+//   - Requests: a poll or SSE GET when net/http has written it to a
+//     connection (so its silent retry of an idempotent request on a
+//     kept-alive connection the server had just closed counts too, and a
+//     request that never reached a socket does not); a WebSocket upgrade
+//     when its connection is dialled, as gorilla writes it right after.
+//   - Reconnects: for polls, a poll answered after failed ones; for
+//     streams, every stream opened after the first. Cuts that net/http
+//     hides by retrying (see Requests) are not seen.
+//   - Errors: every attempt that ended in an error, including the last one
+//     before a give-up or a 4xx. A stream the server ends on purpose (SSE:
+//     a clean EOF; WebSocket: a close frame 1000, 1001, 1008, 1012 or 1013)
+//     is a cut, not an error.
+type Counters struct {
+	BytesDown      atomic.Uint64 // read from the server
+	BytesUp        atomic.Uint64 // written to the server
+	Requests       atomic.Uint64 // HTTP requests sent (polls, SSE GETs, WebSocket upgrades)
+	EmptyResponses atomic.Uint64 // polls answered [] (no event, no gap notice)
+	Reconnects     atomic.Uint64 // connections re-established after an error or a cut
+	Dials          atomic.Uint64 // TCP connections opened
+	Errors         atomic.Uint64 // failed requests, broken streams, malformed messages
+	MissedTicks    atomic.Uint64 // short-poll ticks that passed without a poll (overruns)
+}
+
+// CountingConn wraps a net.Conn and adds every byte read and written to c.
+type CountingConn struct {
+	net.Conn
+	c *Counters
+}
+
+// NewCountingConn wraps conn.
+func NewCountingConn(conn net.Conn, c *Counters) *CountingConn {
+	return &CountingConn{Conn: conn, c: c}
+}
+
+func (cc *CountingConn) Read(p []byte) (int, error) {
+	n, err := cc.Conn.Read(p)
+	cc.c.BytesDown.Add(uint64(n))
+	return n, err
+}
+
+func (cc *CountingConn) Write(p []byte) (int, error) {
+	n, err := cc.Conn.Write(p)
+	cc.c.BytesUp.Add(uint64(n))
+	return n, err
+}
+
+// ErrGiveUp wraps the last error once the backoff is exhausted.
+var ErrGiveUp = errors.New("giving up after repeated failures")
+
+// New returns a subscriber for transport.
+func New(transport string, cfg Config) (Subscriber, error) {
+	u, err := url.Parse(cfg.BaseURL)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
+		u.RawQuery != "" || u.Fragment != "" {
+		return nil, fmt.Errorf("%s: base URL %q: want http[s]://host[:port][/path]", transport, cfg.BaseURL)
+	}
+	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.Counters == nil {
+		cfg.Counters = new(Counters)
+	}
+	if cfg.Backoff.Min <= 0 {
+		cfg.Backoff.Min = DefaultBackoff.Min
+	}
+	if cfg.Backoff.Max <= 0 {
+		cfg.Backoff.Max = max(DefaultBackoff.Max, cfg.Backoff.Min)
+	}
+	if cfg.Backoff.Max < cfg.Backoff.Min {
+		return nil, fmt.Errorf("%s: backoff max %v below min %v", transport, cfg.Backoff.Max, cfg.Backoff.Min)
+	}
+	if cfg.Backoff.Tries <= 0 {
+		cfg.Backoff.Tries = DefaultBackoff.Tries
+	}
+	if cfg.MaxMessage <= 0 {
+		cfg.MaxMessage = event.MaxSize + 1024
+	}
+	switch transport {
+	case ShortPoll:
+		if cfg.Interval <= 0 {
+			return nil, fmt.Errorf("shortpoll: interval %v must be positive", cfg.Interval)
+		}
+		return newShortPoll(cfg), nil
+	case LongPoll:
+		return newLongPoll(cfg), nil
+	case SSE:
+		return newSSE(cfg), nil
+	case WebSocket:
+		return newWebSocket(cfg), nil
+	}
+	return nil, fmt.Errorf("unknown transport %q (want shortpoll, longpoll, sse or ws)", transport)
+}
+
+// dialer returns a DialContext that dials from cfg.LocalAddr and counts
+// bytes and dials into cfg.Counters.
+func dialer(cfg Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
+	if cfg.LocalAddr != nil {
+		d.LocalAddr = cfg.LocalAddr
+	}
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		cfg.Counters.Dials.Add(1)
+		return NewCountingConn(conn, cfg.Counters), nil
+	}
+}

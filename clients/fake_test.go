@@ -1,0 +1,317 @@
+package clients
+
+import (
+	"errors"
+	"fmt"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"strconv"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/gorilla/websocket"
+
+	"pushbench/bench/event"
+)
+
+// The fake server below speaks docs/protocol.md for one transport, driven by
+// a script: each poll request, or each stream connection, takes the next
+// answer. Clients never import servers/, not even in tests.
+
+// ending is what an answer does after its messages.
+type ending int
+
+const (
+	// keep: polls answer normally; streams stay open until the client
+	// leaves.
+	keep ending = iota
+	// endClean: streams end cleanly (SSE: the handler returns; WS: a close
+	// frame 1001). Polls: as keep.
+	endClean
+	// cut: the TCP connection is closed abruptly — polls: before any
+	// response; streams: after the messages.
+	cut
+	// hold: polls are held until the client leaves (a long poll with
+	// nothing to say).
+	hold
+)
+
+// answer is one scripted poll response or stream.
+type answer struct {
+	msgs   []string // events and gap notices, in order
+	raw    string   // polls: this body instead of msgs; SSE: written after msgs
+	end    ending
+	status int // non-zero: answer with this status and reason, nothing else
+	reason string
+}
+
+// request is what the fake saw of one poll or stream request.
+type request struct {
+	path        string
+	since       string // the since query value
+	hasSince    bool
+	lastEventID string
+	accept      string
+}
+
+// fake is a scripted protocol server on loopback.
+type fake struct {
+	url       string
+	transport string
+	reqs      chan request // every request, in arrival order
+	closes    chan int     // close codes WebSocket clients sent
+	written   atomic.Uint64
+	wsHello   chan uint64 // bytes written when an upgrade was done
+
+	mu     sync.Mutex
+	script []answer
+	quit   chan struct{}
+}
+
+func newFake(t testing.TB, transport string, script ...answer) *fake {
+	t.Helper()
+	f := &fake{
+		transport: transport,
+		reqs:      make(chan request, 4096),
+		closes:    make(chan int, 16),
+		wsHello:   make(chan uint64, 16),
+		script:    script,
+		quit:      make(chan struct{}),
+	}
+	mux := http.NewServeMux()
+	mux.HandleFunc("GET /poll", f.poll)
+	mux.HandleFunc("GET /longpoll", f.poll)
+	mux.HandleFunc("GET /sse", f.sse)
+	mux.HandleFunc("GET /ws", f.ws)
+	ts := httptest.NewUnstartedServer(mux)
+	ts.Listener = &countingListener{Listener: ts.Listener, written: &f.written}
+	ts.Start()
+	f.url = ts.URL
+	t.Cleanup(func() {
+		close(f.quit)
+		ts.Close()
+	})
+	return f
+}
+
+// next records r and returns the next answer (ok false: script exhausted).
+func (f *fake) next(r *http.Request) (answer, bool) {
+	since, hasSince := r.URL.Query()["since"]
+	req := request{path: r.URL.Path, hasSince: hasSince,
+		lastEventID: r.Header.Get("Last-Event-ID"), accept: r.Header.Get("Accept")}
+	if hasSince {
+		req.since = since[0]
+	}
+	select {
+	case f.reqs <- req:
+	default:
+		panic("fake: request log full")
+	}
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if len(f.script) == 0 {
+		return answer{}, false
+	}
+	a := f.script[0]
+	f.script = f.script[1:]
+	return a, true
+}
+
+// waitGone blocks until the client has gone or the test ends.
+func (f *fake) waitGone(r *http.Request) {
+	select {
+	case <-r.Context().Done():
+	case <-f.quit:
+	}
+}
+
+func (f *fake) poll(w http.ResponseWriter, r *http.Request) {
+	a, ok := f.next(r)
+	if !ok {
+		a = answer{}
+		if r.URL.Path == "/longpoll" {
+			a.end = hold
+		}
+	}
+	switch {
+	case a.status != 0:
+		http.Error(w, a.reason, a.status)
+	case a.end == cut:
+		conn, _, err := http.NewResponseController(w).Hijack()
+		if err != nil {
+			panic(err)
+		}
+		conn.Close()
+	case a.end == hold:
+		f.waitGone(r)
+	default:
+		body := a.raw
+		if body == "" {
+			body = "[" + strings.Join(a.msgs, ",") + "]"
+		}
+		w.Header().Set("Content-Type", "application/json")
+		fmt.Fprint(w, body)
+	}
+}
+
+func (f *fake) sse(w http.ResponseWriter, r *http.Request) {
+	a, _ := f.next(r)
+	if a.status != 0 {
+		http.Error(w, a.reason, a.status)
+		return
+	}
+	w.Header().Set("Content-Type", "text/event-stream")
+	w.WriteHeader(http.StatusOK)
+	for _, m := range a.msgs {
+		fmt.Fprintf(w, "id: %s\ndata: %s\n\n", messageID(m), m)
+	}
+	fmt.Fprint(w, a.raw)
+	http.NewResponseController(w).Flush()
+	switch a.end {
+	case endClean:
+		return
+	case cut:
+		panic(http.ErrAbortHandler) // closes the connection mid-stream
+	}
+	f.waitGone(r)
+}
+
+func (f *fake) ws(w http.ResponseWriter, r *http.Request) {
+	a, _ := f.next(r)
+	if a.status != 0 {
+		http.Error(w, a.reason, a.status)
+		return
+	}
+	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	f.wsHello <- f.written.Load()
+	for _, m := range a.msgs {
+		if err := conn.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
+			return
+		}
+	}
+	switch a.end {
+	case cut:
+		return // the deferred Close, without a close frame
+	case endClean:
+		msg := websocket.FormatCloseMessage(websocket.CloseGoingAway, "bye")
+		conn.WriteControl(websocket.CloseMessage, msg, time.Now().Add(time.Second))
+	}
+	// Read (and so answer control frames) until the client goes; end on
+	// test cleanup too.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-f.quit:
+			conn.NetConn().Close()
+		case <-done:
+		}
+	}()
+	for {
+		if _, _, err := conn.ReadMessage(); err != nil {
+			var ce *websocket.CloseError
+			if errors.As(err, &ce) {
+				f.closes <- ce.Code
+			}
+			return
+		}
+	}
+}
+
+// messageID is the SSE id of a message: the seq of an event, the end of a
+// gap notice, and 999 for the broken messages of the error tests.
+func messageID(m string) string {
+	if event.IsGap([]byte(m)) {
+		if g, err := event.DecodeGap([]byte(m)); err == nil {
+			return strconv.FormatUint(g.To, 10)
+		}
+	}
+	if e, err := event.Decode([]byte(m)); err == nil {
+		return strconv.FormatUint(e.Seq, 10)
+	}
+	return "999"
+}
+
+// countingListener adds every byte its connections write to written.
+type countingListener struct {
+	net.Listener
+	written *atomic.Uint64
+}
+
+func (l *countingListener) Accept() (net.Conn, error) {
+	c, err := l.Listener.Accept()
+	if err != nil {
+		return nil, err
+	}
+	return &countingServerConn{Conn: c, written: l.written}, nil
+}
+
+type countingServerConn struct {
+	net.Conn
+	written *atomic.Uint64
+}
+
+func (c *countingServerConn) Write(p []byte) (int, error) {
+	// Counted before the write, so that a client that has read the
+	// bytes never sees them uncounted; a short write takes back the rest.
+	c.written.Add(uint64(len(p)))
+	n, err := c.Conn.Write(p)
+	if short := len(p) - n; short > 0 {
+		c.written.Add(^uint64(short - 1)) // subtracts short
+	}
+	return n, err
+}
+
+// silentServer accepts connections and never answers. It reports each
+// accepted connection on the returned channel.
+func silentServer(t testing.TB) (string, <-chan struct{}) {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	accepted := make(chan struct{}, 16)
+	var wg sync.WaitGroup
+	var mu sync.Mutex
+	var conns []net.Conn
+	wg.Go(func() {
+		for {
+			c, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			mu.Lock()
+			conns = append(conns, c)
+			mu.Unlock()
+			accepted <- struct{}{}
+		}
+	})
+	t.Cleanup(func() {
+		ln.Close()
+		wg.Wait()
+		for _, c := range conns {
+			c.Close()
+		}
+	})
+	return "http://" + ln.Addr().String(), accepted
+}
+
+// closedPort returns a base URL whose port refuses connections.
+func closedPort(t testing.TB) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	addr := ln.Addr().String()
+	ln.Close()
+	return "http://" + addr
+}

@@ -1,0 +1,166 @@
+package clients
+
+import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"mime"
+	"net/http"
+	"strconv"
+
+	"github.com/r3labs/sse/v2"
+
+	"pushbench/bench/event"
+)
+
+// sseFraming is the room an SSE message needs around its data beyond
+// MaxMessage: "id: " + 20 digits + "\ndata: " + "\r\n\r\n", rounded up.
+const sseFraming = 64
+
+// sseSubscriber is the Server-Sent Events subscriber: GET /sse, one
+// text/event-stream per connection, resumed with Last-Event-ID.
+//
+// It uses r3labs/sse/v2 only for its parser, sse.EventStreamReader, which
+// cuts the stream into messages without allocating per message. The
+// library's Client is avoided on purpose (LIBRARIES.md): it leaks a
+// goroutine per subscription, ignores ctx while retrying and stops
+// reconnecting after a clean EOF, which for pushbench is an ordinary cut.
+type sseSubscriber struct {
+	cfg    Config
+	url    string
+	client *http.Client
+	tr     *http.Transport
+	sess   session
+	sub    *signal
+	d      delivery
+}
+
+var _ Subscriber = (*sseSubscriber)(nil)
+
+func newSSE(cfg Config) *sseSubscriber {
+	client, tr := newHTTPClient(cfg)
+	return &sseSubscriber{
+		cfg:    cfg,
+		url:    cfg.BaseURL + "/sse",
+		client: client,
+		tr:     tr,
+		sess:   session{name: SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sub:    newSignal(),
+		d:      delivery{last: cfg.Since},
+	}
+}
+
+func (s *sseSubscriber) Subscribed() <-chan struct{} { return s.sub.ch }
+
+// Run streams until ctx ends. It must be called once.
+func (s *sseSubscriber) Run(ctx context.Context, h Handler) error {
+	defer s.tr.CloseIdleConnections()
+	s.d.h = h
+	traced := countRequests(ctx, s.cfg.Counters, nil)
+	return s.sess.run(ctx, func(context.Context) (bool, error) {
+		return s.stream(traced)
+	})
+}
+
+// stream opens one event stream and delivers its messages until the server
+// cuts it, it breaks, or ctx ends.
+func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
+	// The resume point travels as Last-Event-ID, the header a browser
+	// would send. Before anything was delivered it is since=0 in the
+	// query instead: without either the server starts "from now", and
+	// the harness needs delivery to start at a known seq.
+	url := s.url
+	if s.d.last == 0 {
+		url += "?since=0"
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
+	if err != nil {
+		return false, fmt.Errorf("sse %s: %w", url, err)
+	}
+	req.Header.Set("Accept", "text/event-stream")
+	if s.d.last > 0 {
+		req.Header.Set("Last-Event-ID", strconv.FormatUint(s.d.last, 10))
+	}
+	resp, err := s.client.Do(req)
+	if err != nil {
+		return false, fmt.Errorf("sse %s: %w", url, err)
+	}
+	// Closing the body before EOF closes the connection, which is what
+	// every early return here wants.
+	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		return false, statusError(url, resp)
+	}
+	if mt, _, _ := mime.ParseMediaType(resp.Header.Get("Content-Type")); mt != "text/event-stream" {
+		return false, &StatusError{URL: url, Code: resp.StatusCode,
+			Reason: fmt.Sprintf("Content-Type %q, want text/event-stream", resp.Header.Get("Content-Type"))}
+	}
+	s.sess.connected()
+	s.sub.fire()
+
+	body := &stickyErrReader{r: resp.Body}
+	r := sse.NewEventStreamReader(body, s.cfg.MaxMessage+sseFraming)
+	for {
+		msg, err := r.ReadEvent()
+		if err == io.EOF {
+			// A clean end (ReadEvent also maps context.Canceled to
+			// EOF; the session checks ctx first).
+			return progress, nil
+		}
+		if err != nil {
+			return progress, fmt.Errorf("sse %s: read: %w", url, err)
+		}
+		delivered, err := s.message(msg)
+		if err != nil {
+			// The scanner hands over the tail of a stream that broke
+			// mid-message as a last message; blame the break, not the
+			// truncated message it left.
+			if body.err != nil && body.err != io.EOF {
+				return progress, fmt.Errorf("sse %s: read: %w", url, body.err)
+			}
+			return progress, fmt.Errorf("sse %s: %w", url, err)
+		}
+		progress = progress || delivered
+	}
+}
+
+// message parses one SSE message and delivers it as one batch; comments and
+// keep-alives are skipped (delivered false). The id must be the event's seq,
+// or the end of a gap notice, so that Last-Event-ID can never resume from a
+// point the client has not reached.
+func (s *sseSubscriber) message(msg []byte) (delivered bool, err error) {
+	id, data, ok, err := sseFields(msg)
+	if err != nil || !ok {
+		return false, err
+	}
+	events, gap, err := decodeMessage(data, s.d.events[:0])
+	if err != nil {
+		return false, err
+	}
+	want := gap.To
+	if len(events) > 0 {
+		want = events[0].Seq
+	}
+	var digits [20]byte
+	if !bytes.Equal(id, strconv.AppendUint(digits[:0], want, 10)) {
+		return false, fmt.Errorf("sse message: %w: id %q does not match %d", event.ErrMalformed, id, want)
+	}
+	s.d.deliver(events, gap)
+	return true, nil
+}
+
+// stickyErrReader remembers the first error its reader returned, so that a
+// stream that broke can be told from one that carried a bad message.
+type stickyErrReader struct {
+	r   io.Reader
+	err error
+}
+
+func (s *stickyErrReader) Read(p []byte) (int, error) {
+	n, err := s.r.Read(p)
+	if err != nil && s.err == nil {
+		s.err = err
+	}
+	return n, err
+}
