@@ -1,0 +1,401 @@
+package results
+
+import (
+	"cmp"
+	"fmt"
+	"math"
+	"slices"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Transport names as they appear in Scenario.Transport, in display order.
+var transportOrder = []string{"shortpoll", "longpoll", "sse", "ws"}
+
+// transportLabel is a transport's name for readers.
+func transportLabel(t string) string {
+	switch t {
+	case "shortpoll":
+		return "short polling"
+	case "longpoll":
+		return "long polling"
+	case "sse":
+		return "SSE"
+	case "ws":
+		return "WebSocket"
+	}
+	return t
+}
+
+func transportRank(t string) int {
+	if i := slices.Index(transportOrder, t); i >= 0 {
+		return i
+	}
+	return len(transportOrder)
+}
+
+// variant is one line on a chart: a transport and, for short polling, its
+// poll interval (short polling at 1 s and at 100 ms are different lines).
+type variant struct {
+	Transport  string
+	IntervalNs int64 // short polling only; 0 for the other transports
+}
+
+func variantOf(s Scenario) variant {
+	v := variant{Transport: s.Transport}
+	if s.Transport == "shortpoll" {
+		v.IntervalNs = s.IntervalNs
+	}
+	return v
+}
+
+// Name is the variant's value of the `transport=` key in bench.txt and
+// file names: the transport, with "-<interval>" for short polling.
+func (v variant) Name() string {
+	if v.Transport == "shortpoll" && v.IntervalNs > 0 {
+		return v.Transport + "-" + time.Duration(v.IntervalNs).String()
+	}
+	return v.Transport
+}
+
+// Label is the variant's name for readers.
+func (v variant) Label() string {
+	if v.Transport == "shortpoll" && v.IntervalNs > 0 {
+		return transportLabel(v.Transport) + " every " + fmtDuration(float64(v.IntervalNs))
+	}
+	return transportLabel(v.Transport)
+}
+
+func compareVariants(a, b variant) int {
+	if c := cmp.Compare(transportRank(a.Transport), transportRank(b.Transport)); c != 0 {
+		return c
+	}
+	if c := strings.Compare(a.Transport, b.Transport); c != 0 {
+		return c
+	}
+	return cmp.Compare(b.IntervalNs, a.IntervalNs) // slow interval first
+}
+
+// CellName names the scenario cell of s the way bench.txt does, e.g.
+// "transport=ws/clients=100/rate=10/payload=64" or, for short polling,
+// "transport=shortpoll-1s/clients=100/rate=10/payload=64".
+func CellName(s Scenario) string {
+	return fmt.Sprintf("transport=%s/clients=%d/rate=%s/payload=%d",
+		variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
+}
+
+// cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64".
+func cellFileStem(s Scenario) string {
+	return fmt.Sprintf("%s-c%d-r%s-p%d", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
+}
+
+// fmtRate writes an event rate the shortest exact way: 0.2, 1, 10.
+func fmtRate(r float64) string {
+	return strconv.FormatFloat(r, 'g', -1, 64)
+}
+
+// coord is a point of the scenario matrix, without the transport.
+type coord struct {
+	Clients int
+	Rate    float64
+	Payload int
+}
+
+func coordOf(s Scenario) coord { return coord{s.Clients, s.Rate, s.Payload} }
+
+// cell is one scenario cell: every record of one variant at one coord
+// (several when the comparison repeated it).
+type cell struct {
+	v    variant
+	at   coord
+	recs []*Record
+}
+
+// metric reads one number of a record.
+type metric func(r *Record) float64
+
+// value returns the median of m over the cell's records: repeats of a cell
+// are summarised by their median, which one outlier cannot drag.
+func (c *cell) value(m metric) float64 {
+	vs := make([]float64, len(c.recs))
+	for i, r := range c.recs {
+		vs[i] = m(r)
+	}
+	return median(vs)
+}
+
+func median(vs []float64) float64 {
+	if len(vs) == 0 {
+		return math.NaN()
+	}
+	s := slices.Clone(vs)
+	slices.Sort(s)
+	n := len(s)
+	if n%2 == 1 {
+		return s[n/2]
+	}
+	return (s[n/2-1] + s[n/2]) / 2
+}
+
+// matrix indexes the cells of a set of records.
+type matrix struct {
+	cells    []*cell // in variant order, then clients, rate, payload
+	variants []variant
+	head     coord // the headline coordinates, see headline
+	// primaryInterval is the most common short-poll interval.
+	primaryInterval int64
+}
+
+func newMatrix(recs []Record) *matrix {
+	m := &matrix{}
+	byKey := map[struct {
+		v  variant
+		at coord
+	}]*cell{}
+	for i := range recs {
+		r := &recs[i]
+		k := struct {
+			v  variant
+			at coord
+		}{variantOf(r.Scenario), coordOf(r.Scenario)}
+		c := byKey[k]
+		if c == nil {
+			c = &cell{v: k.v, at: k.at}
+			byKey[k] = c
+			m.cells = append(m.cells, c)
+		}
+		c.recs = append(c.recs, r)
+	}
+	slices.SortFunc(m.cells, func(a, b *cell) int {
+		if c := compareVariants(a.v, b.v); c != 0 {
+			return c
+		}
+		return compareCoords(a.at, b.at)
+	})
+	intervals := map[int64]int{}
+	for _, c := range m.cells {
+		if len(m.variants) == 0 || m.variants[len(m.variants)-1] != c.v {
+			m.variants = append(m.variants, c.v)
+		}
+		if c.v.Transport == "shortpoll" {
+			intervals[c.v.IntervalNs]++
+		}
+	}
+	m.primaryInterval = mostCommon(intervals, func(tied []int64) int64 { return slices.Max(tied) })
+	m.head = m.headline()
+	return m
+}
+
+func compareCoords(a, b coord) int {
+	if c := cmp.Compare(a.Clients, b.Clients); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Rate, b.Rate); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.Payload, b.Payload)
+}
+
+// headline picks the coordinates the report leads with: in each dimension
+// the value most cells share (in a star-shaped matrix, its centre; in a
+// full grid, the middle value). Ties go to the middle value for clients
+// and rate and to the smallest payload.
+func (m *matrix) headline() coord {
+	clients := map[int]int{}
+	rates := map[float64]int{}
+	payloads := map[int]int{}
+	for _, c := range m.cells {
+		clients[c.at.Clients]++
+		rates[c.at.Rate]++
+		payloads[c.at.Payload]++
+	}
+	return coord{
+		Clients: mostCommon(clients, middle[int]),
+		Rate:    mostCommon(rates, middle[float64]),
+		Payload: mostCommon(payloads, func(tied []int) int { return slices.Min(tied) }),
+	}
+}
+
+// mostCommon returns the key with the highest count, resolving ties with
+// tie (which gets the tied keys sorted ascending); the zero value if counts
+// is empty.
+func mostCommon[K cmp.Ordered](counts map[K]int, tie func(sorted []K) K) K {
+	best := 0
+	var tied []K
+	for k, n := range counts {
+		switch {
+		case n > best:
+			best, tied = n, []K{k}
+		case n == best:
+			tied = append(tied, k)
+		}
+	}
+	if len(tied) == 0 {
+		var zero K
+		return zero
+	}
+	slices.Sort(tied)
+	return tie(tied)
+}
+
+func middle[K any](sorted []K) K { return sorted[(len(sorted)-1)/2] }
+
+// find returns the cell of v at at, or nil.
+func (m *matrix) find(v variant, at coord) *cell {
+	for _, c := range m.cells {
+		if c.v == v && c.at == at {
+			return c
+		}
+	}
+	return nil
+}
+
+// at returns the cells at one coordinate, in variant order.
+func (m *matrix) at(at coord) []*cell {
+	var out []*cell
+	for _, c := range m.cells {
+		if c.at == at {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// dim is a dimension of the matrix that a chart can put on its x axis.
+type dim int
+
+const (
+	dimClients dim = iota
+	dimRate
+	dimPayload
+)
+
+func (d dim) of(at coord) float64 {
+	switch d {
+	case dimClients:
+		return float64(at.Clients)
+	case dimRate:
+		return at.Rate
+	}
+	return float64(at.Payload)
+}
+
+// without zeroes dimension d of at, leaving the coordinates that define a
+// slice along d.
+func (d dim) without(at coord) coord {
+	switch d {
+	case dimClients:
+		at.Clients = 0
+	case dimRate:
+		at.Rate = 0
+	default:
+		at.Payload = 0
+	}
+	return at
+}
+
+// slice chooses the cells for a chart with dimension x on its x axis: it
+// fixes the other dimensions at the values that give the most distinct x
+// values (so the line is as long as the data allows), preferring the
+// headline values on ties, then more cells. keep, if not nil, limits the
+// candidates. It returns the fixed coordinates (x zeroed) and the cells.
+func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
+	type group struct {
+		xs    map[float64]bool
+		cells []*cell
+	}
+	groups := map[coord]*group{}
+	var keys []coord
+	for _, c := range m.cells {
+		if keep != nil && !keep(c.at) {
+			continue
+		}
+		k := x.without(c.at)
+		g := groups[k]
+		if g == nil {
+			g = &group{xs: map[float64]bool{}}
+			groups[k] = g
+			keys = append(keys, k)
+		}
+		g.xs[x.of(c.at)] = true
+		g.cells = append(g.cells, c)
+	}
+	if len(keys) == 0 {
+		return coord{}, nil
+	}
+	head := x.without(m.head)
+	matches := func(k coord) int {
+		n := 0
+		if k.Clients == head.Clients {
+			n++
+		}
+		if k.Rate == head.Rate {
+			n++
+		}
+		if k.Payload == head.Payload {
+			n++
+		}
+		return n
+	}
+	best := slices.MaxFunc(keys, func(a, b coord) int {
+		ga, gb := groups[a], groups[b]
+		if c := cmp.Compare(len(ga.xs), len(gb.xs)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(matches(a), matches(b)); c != 0 {
+			return c
+		}
+		if c := cmp.Compare(len(ga.cells), len(gb.cells)); c != 0 {
+			return c
+		}
+		return -compareCoords(a, b) // deterministic: the smaller coordinates
+	})
+	return best, groups[best].cells
+}
+
+// distinct returns the sorted distinct values of d over the cells.
+func distinct(cells []*cell, d dim) []float64 {
+	var vs []float64
+	for _, c := range cells {
+		vs = append(vs, d.of(c.at))
+	}
+	slices.Sort(vs)
+	return slices.Compact(vs)
+}
+
+// byVariant groups cells by variant, keeping variant order.
+func byVariant(cells []*cell) (vs []variant, groups map[variant][]*cell) {
+	groups = map[variant][]*cell{}
+	for _, c := range cells {
+		if _, ok := groups[c.v]; !ok {
+			vs = append(vs, c.v)
+		}
+		groups[c.v] = append(groups[c.v], c)
+	}
+	slices.SortFunc(vs, compareVariants)
+	return vs, groups
+}
+
+// describe names the fixed coordinates of a slice for a title, skipping
+// the dimension on the x axis, e.g. "100 clients, 64 B payload".
+func describe(at coord, x ...dim) string {
+	var parts []string
+	if !slices.Contains(x, dimClients) {
+		parts = append(parts, plural(at.Clients, "client"))
+	}
+	if !slices.Contains(x, dimRate) {
+		parts = append(parts, rateLabel(at.Rate))
+	}
+	if !slices.Contains(x, dimPayload) {
+		parts = append(parts, strconv.Itoa(at.Payload)+" B payload")
+	}
+	return strings.Join(parts, ", ")
+}
+
+func plural(n int, word string) string {
+	if n == 1 {
+		return "1 " + word
+	}
+	return strconv.Itoa(n) + " " + word + "s"
+}

@@ -1,0 +1,188 @@
+package results
+
+import (
+	"fmt"
+	"math"
+	"slices"
+	"strings"
+)
+
+// finding is one sentence of "what this run shows", computed from the data.
+type finding struct {
+	text string
+	bad  bool
+}
+
+// findings computes the headline statements of a run: the bytes overhead of
+// polling at low and high rates, the latency of each transport at the
+// headline scenario and at the most clients, the CPU and memory cost, and
+// every cell whose numbers are not clean. A statement whose data is
+// missing is left out.
+func (m *matrix) findings() []finding {
+	var out []finding
+	add := func(format string, args ...any) {
+		out = append(out, finding{text: capFirst(fmt.Sprintf(format, args...))})
+	}
+	if s := m.bytesFinding(); s != "" {
+		add("%s", s)
+	}
+	if s := m.latencyFinding(m.head, "At the headline scenario"); s != "" {
+		add("%s", s)
+	}
+	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
+		most := distinct(cells, dimClients)
+		top := at
+		top.Clients = int(most[len(most)-1])
+		if top != m.head {
+			if s := m.latencyFinding(top, "With the most clients"); s != "" {
+				add("%s", s)
+			}
+		}
+	}
+	if s := m.costFinding(m.head, "server CPU per delivered event", func(r *Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, fmtDuration); s != "" {
+		add("%s", s)
+	}
+	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
+		most := distinct(cells, dimClients)
+		at.Clients = int(most[len(most)-1])
+		if s := m.costFinding(at, "server memory per connection", func(r *Record) float64 { return r.Server.RSSBytesPerConn }, fmtBytes); s != "" {
+			add("%s", s)
+		}
+	}
+	out = append(out, m.problemFindings()...)
+	return out
+}
+
+// bytesFinding compares short polling with the leanest push transport at the
+// lowest and the highest event rate of the headline payload.
+func (m *matrix) bytesFinding() string {
+	at, cells := m.slice(dimRate, func(c coord) bool { return c.Payload == m.head.Payload })
+	if len(cells) == 0 {
+		return ""
+	}
+	rates := distinct(cells, dimRate)
+	perEvent := func(r *Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }
+	compare := func(rate float64) (poll, push *cell, ratio float64) {
+		here := at
+		here.Rate = rate
+		poll = m.find(variant{"shortpoll", m.primaryInterval}, here)
+		if poll == nil {
+			poll = m.find(variant{Transport: "longpoll"}, here)
+		}
+		for _, t := range []string{"sse", "ws"} {
+			c := m.find(variant{Transport: t}, here)
+			if c != nil && c.value(perEvent) > 0 && (push == nil || c.value(perEvent) < push.value(perEvent)) {
+				push = c
+			}
+		}
+		if poll == nil || push == nil {
+			return nil, nil, math.NaN()
+		}
+		return poll, push, poll.value(perEvent) / push.value(perEvent)
+	}
+	lo := rates[0]
+	poll, push, ratio := compare(lo)
+	if poll == nil {
+		return ""
+	}
+	s := fmt.Sprintf("At %s and %s (%d B payload), %s moves %s the wire bytes per delivered event of %s (%s vs %s, down + up).",
+		rateLabel(lo), plural(at.Clients, "client"), at.Payload, poll.v.Label(), fmtRatio(ratio), push.v.Label(),
+		fmtBytes(poll.value(perEvent)), fmtBytes(push.value(perEvent)))
+	if hi := rates[len(rates)-1]; hi != lo {
+		if poll2, push2, ratio2 := compare(hi); poll2 != nil && poll2.v == poll.v {
+			s += fmt.Sprintf(" At %s the factor is %s (%s vs %s per event)", rateLabel(hi), fmtRatio(ratio2),
+				fmtBytes(poll2.value(perEvent)), fmtBytes(push2.value(perEvent)))
+			if ratio2 < ratio {
+				s += ": each poll then carries a batch of events."
+			} else {
+				s += "."
+			}
+		}
+	}
+	return s
+}
+
+// latencyFinding lists p99 delivery latency per transport at one scenario,
+// best first.
+func (m *matrix) latencyFinding(at coord, lead string) string {
+	p99 := func(r *Record) float64 { return float64(r.Latency.P99) }
+	cells := slices.DeleteFunc(m.at(at), func(c *cell) bool { return !(c.value(p99) > 0) })
+	if len(cells) < 2 {
+		return ""
+	}
+	slices.SortStableFunc(cells, func(a, b *cell) int { return compareFloat(a.value(p99), b.value(p99)) })
+	var parts []string
+	for _, c := range cells {
+		parts = append(parts, fmt.Sprintf("%s for %s", fmtDuration(c.value(p99)), c.v.Label()))
+	}
+	best, worst := cells[0], cells[len(cells)-1]
+	s := fmt.Sprintf("%s (%s), p99 delivery latency is %s.", lead, describe(at), joinAnd(parts))
+	if b := best.value(p99); b > 0 && worst.value(p99)/b >= 2 {
+		s += fmt.Sprintf(" The p99 of %s is %s that of %s.", worst.v.Label(), fmtRatio(worst.value(p99)/b), best.v.Label())
+	}
+	return s
+}
+
+// costFinding states the cheapest and the dearest transport for one metric
+// at one scenario.
+func (m *matrix) costFinding(at coord, what string, f metric, format func(float64) string) string {
+	cells := m.at(at)
+	if len(cells) < 2 {
+		return ""
+	}
+	slices.SortStableFunc(cells, func(a, b *cell) int { return compareFloat(a.value(f), b.value(f)) })
+	lo, hi := cells[0], cells[len(cells)-1]
+	if !(lo.value(f) > 0) || lo.value(f) == hi.value(f) {
+		return ""
+	}
+	return fmt.Sprintf("At %s, %s ranges from %s (%s) to %s (%s), %s.", describe(at), what,
+		format(lo.value(f)), lo.v.Label(), format(hi.value(f)), hi.v.Label(), fmtRatio(hi.value(f)/lo.value(f)))
+}
+
+// problemFindings names every cell with a problem; no problem is a finding too.
+func (m *matrix) problemFindings() []finding {
+	var out []finding
+	var warned []string
+	n := 0
+	for _, c := range m.cells {
+		for _, r := range c.recs {
+			n++
+			is := issues(r)
+			if hasBad(is) {
+				out = append(out, finding{text: capFirst(fmt.Sprintf("%s, %s: %s.", c.v.Label(), describe(c.at), issueText(is))), bad: true})
+			} else if len(is) > 0 {
+				warned = append(warned, fmt.Sprintf("%s at %s (%s)", c.v.Label(), describe(c.at), issueText(is)))
+			}
+		}
+	}
+	if len(out) == 0 {
+		what := fmt.Sprintf("All %d cells", n)
+		if n == 1 {
+			what = "The cell"
+		}
+		out = append(out, finding{text: what + " delivered every expected event exactly once, in order, and passed every self-check."})
+	}
+	if len(warned) > 0 {
+		out = append(out, finding{text: "To note: " + strings.Join(warned, "; ") + "."})
+	}
+	return out
+}
+
+// capFirst starts a sentence with a capital letter.
+func capFirst(s string) string {
+	if s == "" {
+		return s
+	}
+	return strings.ToUpper(s[:1]) + s[1:]
+}
+
+// joinAnd joins "a", "b", "c" as "a, b and c".
+func joinAnd(parts []string) string {
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return parts[0]
+	}
+	return strings.Join(parts[:len(parts)-1], ", ") + " and " + parts[len(parts)-1]
+}

@@ -1,0 +1,212 @@
+package results
+
+import (
+	"bytes"
+	"encoding/json"
+	"fmt"
+	"html/template"
+	"image/color"
+	"os"
+	"path/filepath"
+)
+
+// index.html is self-contained: inline CSS, no script, no network; the
+// charts are the PNG files beside it (each linking to its SVG).
+
+type htmlChart struct {
+	Title, HowTo, PNG, SVG string
+}
+
+type htmlRow struct {
+	row
+	Swatch template.CSS
+}
+
+type htmlLink struct{ Name, Href string }
+
+type htmlPage struct {
+	Title    string
+	Run      []runLine
+	Env      [][2]string
+	Pinning  string
+	Config   string
+	Findings []finding
+	Warnings []string
+	Failures []checkFailure
+	Charts   []htmlChart
+	Header   []string
+	Rows     []htmlRow
+	Files    []htmlLink
+	HGRMs    []string
+}
+
+// Text and Bad expose finding to the template.
+func (f finding) Text() string { return f.text }
+func (f finding) Bad() bool    { return f.bad }
+
+var indexTemplate = template.Must(template.New("index").Parse(`<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>{{.Title}}</title>
+<style>
+body{margin:0;background:#f6f6f4;color:#1f1f1f;font:15px/1.5 "Liberation Sans",Arial,Helvetica,sans-serif}
+main{max-width:1320px;margin:0 auto;padding:24px 32px 64px}
+h1{font-size:26px;margin:0 0 6px}
+h2{font-size:20px;margin:36px 0 12px;padding-bottom:4px;border-bottom:2px solid #ddd}
+h3{font-size:16px;margin:0 0 2px}
+ul.run{margin:0;padding:0;list-style:none;color:#555}
+ul.findings{padding-left:20px}
+ul.findings li{margin:6px 0}
+.bad{color:#a40018;font-weight:bold}
+.warn{color:#8a5a00}
+dl.env{display:grid;grid-template-columns:max-content 1fr;gap:2px 16px;margin:0}
+dl.env dt{color:#555}
+dl.env dd{margin:0}
+figure{margin:0 0 24px;padding:14px 16px;background:#fff;border:1px solid #e0e0e0;border-radius:6px}
+figure p{margin:0 0 10px;color:#444}
+figure img{display:block;max-width:100%;height:auto}
+code{font:13px/1.4 "Liberation Mono",Menlo,Consolas,monospace;background:#ecece8;padding:1px 4px;border-radius:3px}
+.links{font-size:13px}
+.tablewrap{overflow-x:auto;background:#fff;border:1px solid #e0e0e0;border-radius:6px}
+table{border-collapse:collapse;font-size:13px;font-variant-numeric:tabular-nums;width:100%}
+th,td{padding:4px 8px;border-bottom:1px solid #eee;text-align:right;white-space:nowrap}
+th{position:sticky;top:0;background:#f0f0ee;font-weight:bold;white-space:normal;vertical-align:bottom}
+tr.group td{border-top:2px solid #c8c8c4}
+th:first-child,td:first-child,td.notes,th.notes{text-align:left}
+td.notes{white-space:normal;min-width:220px}
+tr.bad td{background:#fdecee}
+.swatch{display:inline-block;width:11px;height:11px;border-radius:2px;margin-right:6px;vertical-align:-1px}
+pre{background:#fff;border:1px solid #e0e0e0;padding:8px;overflow-x:auto;font-size:12px}
+a{color:#0059a0}
+</style>
+</head>
+<body>
+<main>
+<h1>{{.Title}}</h1>
+<ul class="run">{{range .Run}}<li>{{.Text}}{{with .Code}}<code>{{.}}</code>{{end}}</li>{{end}}</ul>
+
+<h2 id="findings">What this run shows</h2>
+<ul class="findings">
+{{- range .Findings}}
+<li{{if .Bad}} class="bad"{{end}}>{{.Text}}</li>
+{{- end}}
+{{- range .Warnings}}
+<li class="warn">{{.}}</li>
+{{- end}}
+</ul>
+{{- if .Failures}}
+<details open><summary class="bad">Failed self-checks ({{len .Failures}})</summary>
+<ul>
+{{- range .Failures}}
+<li>{{.Cell}} — <b>{{.Check}}</b>: {{.Detail}}</li>
+{{- end}}
+</ul></details>
+{{- end}}
+
+<h2 id="environment">Environment</h2>
+<dl class="env">
+{{- range .Env}}
+<dt>{{index . 0}}</dt><dd>{{index . 1}}</dd>
+{{- end}}
+{{- if .Pinning}}
+<dt>Pinning</dt><dd>{{.Pinning}}</dd>
+{{- end}}
+</dl>
+{{- if .Config}}
+<details><summary>Configuration (run.json)</summary><pre>{{.Config}}</pre></details>
+{{- end}}
+
+<h2 id="charts">Charts</h2>
+{{- range .Charts}}
+<figure>
+<h3>{{.Title}}</h3>
+<p>{{.HowTo}} <span class="links"><a href="{{.PNG}}">PNG</a> · <a href="{{.SVG}}">SVG</a></span></p>
+<a href="{{.SVG}}"><img src="{{.PNG}}" alt="{{.Title}}"></a>
+</figure>
+{{- end}}
+
+<h2 id="results">Results</h2>
+<p>One row per cell. Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections per delivered event; CPU is the server's user + sys time per delivered event; RSS is per connected client. Rows with a problem are red. docs/results.md defines every figure; summary.csv has all of them.</p>
+<div class="tablewrap">
+<table>
+<thead><tr>{{range $i, $h := .Header}}<th{{if eq $h "notes"}} class="notes"{{end}}>{{$h}}</th>{{end}}</tr></thead>
+<tbody>
+{{- range .Rows}}
+<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td><td>{{.P50}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.DownPerEvent}}</td><td>{{.UpPerEvent}}</td><td>{{.ReqPerEvent}}</td><td>{{.Empty}}</td><td>{{.CPUPerEvent}}</td><td>{{.RSSPerConn}}</td><td>{{.Deliveries}}</td><td class="notes">{{.Notes}}</td></tr>
+{{- end}}
+</tbody>
+</table>
+</div>
+
+<h2 id="files">Files</h2>
+<ul>
+{{- range .Files}}
+<li><a href="{{.Href}}">{{.Name}}</a></li>
+{{- end}}
+</ul>
+{{- if .HGRMs}}
+<details><summary>Latency distributions (.hgrm, microseconds)</summary><ul>
+{{- range .HGRMs}}
+<li><a href="{{.}}">{{.}}</a></li>
+{{- end}}
+</ul></details>
+{{- end}}
+</main>
+</body>
+</html>
+`))
+
+func cssColor(c color.RGBA) template.CSS {
+	return template.CSS(fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
+}
+
+// writeHTML writes index.html. The files list names only files that exist
+// in the run folder (or are about to: the summaries).
+func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
+	page := htmlPage{
+		Title:    "pushbench: short polling, long polling, SSE and WebSocket compared",
+		Run:      r.runLines(),
+		Env:      r.env(),
+		Pinning:  r.pinning(),
+		Findings: r.findings,
+		Warnings: r.warnings,
+		Failures: checkFailures(r.recs),
+		Header:   tableHeader,
+		HGRMs:    r.hgrms,
+	}
+	if r.info != nil && r.info.Preset != "" {
+		page.Title += " (" + r.info.Preset + " run)"
+	}
+	if r.info != nil && len(r.info.Config) > 0 {
+		var pretty bytes.Buffer
+		if json.Indent(&pretty, r.info.Config, "", "  ") == nil {
+			page.Config = pretty.String()
+		} else {
+			page.Config = string(r.info.Config)
+		}
+	}
+	for _, c := range r.charts {
+		page.Charts = append(page.Charts, htmlChart{Title: c.Title, HowTo: c.HowTo, PNG: c.Name + ".png", SVG: c.Name + ".svg"})
+	}
+	recs := sortedRecords(r.recs)
+	for i, row := range r.rows {
+		st, ok := transportStyles[recs[i].Scenario.Transport]
+		if !ok {
+			st = otherStyle
+		}
+		page.Rows = append(page.Rows, htmlRow{row: row, Swatch: cssColor(st.color)})
+	}
+	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, RecordsFile, ResultFile, RunInfoFile} {
+		switch name {
+		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile:
+		default:
+			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
+				continue
+			}
+		}
+		page.Files = append(page.Files, htmlLink{Name: name, Href: name})
+	}
+	return indexTemplate.Execute(b, page)
+}

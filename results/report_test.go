@@ -1,0 +1,364 @@
+package results
+
+import (
+	"bytes"
+	"errors"
+	"image/png"
+	"math"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"testing"
+
+	"gonum.org/v1/plot"
+)
+
+// copyFixture copies testdata/<name> into a fresh folder.
+func copyFixture(t *testing.T, name string) string {
+	t.Helper()
+	dir := t.TempDir()
+	src := filepath.Join("testdata", name)
+	entries, err := os.ReadDir(src)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range entries {
+		data, err := os.ReadFile(filepath.Join(src, e.Name()))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, e.Name()), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	return dir
+}
+
+// chartNames returns the charts Report draws for the records of dir.
+func chartNames(t *testing.T, dir string) []string {
+	t.Helper()
+	recs, err := ReadRunRecords(dir)
+	if err != nil && !errors.Is(err, ErrTruncated) {
+		t.Fatal(err)
+	}
+	charts, errs := newMatrix(recs).charts()
+	if len(errs) > 0 {
+		t.Errorf("building charts: %v", errs)
+	}
+	var names []string
+	for _, c := range charts {
+		names = append(names, c.Name)
+	}
+	return names
+}
+
+// checkRunFolder asserts that every output of Report exists and decodes.
+func checkRunFolder(t *testing.T, dir string) {
+	t.Helper()
+	names := chartNames(t, dir)
+	for _, want := range []string{"latency-percentiles", "latency-vs-clients", "bytes-per-event",
+		"requests-per-event", "cpu-per-event", "memory-per-conn"} {
+		found := false
+		for _, n := range names {
+			found = found || n == want
+		}
+		if !found {
+			t.Errorf("chart %s is missing from %v", want, names)
+		}
+	}
+	for _, name := range names {
+		data, err := os.ReadFile(filepath.Join(dir, name+".png"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		img, err := png.Decode(bytes.NewReader(data))
+		if err != nil {
+			t.Errorf("%s.png: %v", name, err)
+		} else if b := img.Bounds(); b.Dx() < 6*pngDPI || b.Dy() < 4*pngDPI { // at least 6 × 4 inches
+			t.Errorf("%s.png is %dx%d, too small to read", name, b.Dx(), b.Dy())
+		}
+		svg, err := os.ReadFile(filepath.Join(dir, name+".svg"))
+		if err != nil {
+			t.Error(err)
+			continue
+		}
+		s := strings.TrimSpace(string(svg))
+		if !strings.HasPrefix(s, "<?xml") && !strings.HasPrefix(s, "<svg") {
+			t.Errorf("%s.svg does not start with <?xml or <svg: %.40q", name, s)
+		}
+		if !strings.Contains(s, "@font-face") {
+			t.Errorf("%s.svg does not embed its fonts", name)
+		}
+	}
+	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, IndexFile} {
+		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
+			t.Errorf("%s: missing or empty (%v)", name, err)
+		}
+	}
+	index, _ := os.ReadFile(filepath.Join(dir, IndexFile))
+	for _, name := range names {
+		if !bytes.Contains(index, []byte(`src="`+name+`.png"`)) {
+			t.Errorf("index.html does not show %s.png", name)
+		}
+	}
+	if bytes.Contains(index, []byte("http://")) || bytes.Contains(index, []byte("https://")) {
+		t.Error("index.html refers to the network")
+	}
+}
+
+func TestReportFixtures(t *testing.T) {
+	t.Parallel()
+	for _, fx := range fixtures {
+		t.Run(fx.dir, func(t *testing.T) {
+			t.Parallel()
+			dir := copyFixture(t, fx.dir)
+			if err := Report(dir); err != nil {
+				t.Fatalf("Report: %v", err)
+			}
+			checkRunFolder(t, dir)
+			hgrms, _ := filepath.Glob(filepath.Join(dir, "*.hgrm"))
+			withHist := 0
+			for _, r := range fx.recs() {
+				if r.Histogram != "" {
+					withHist++
+				}
+			}
+			if len(hgrms) != withHist {
+				t.Errorf("%d .hgrm files, want one per cell with a histogram (%d)", len(hgrms), withHist)
+			}
+			if fx.dir == "compare" {
+				got, _ := os.ReadFile(filepath.Join(dir, SummaryMarkdownFile))
+				want, _ := os.ReadFile(filepath.Join("testdata", "compare."+SummaryMarkdownFile+".golden"))
+				if !bytes.Equal(got, want) {
+					t.Errorf("Report's summary.md differs from the golden file:\n%s", firstDiff(string(got), string(want)))
+				}
+			}
+		})
+	}
+}
+
+// TestReportGolden compares summary.md and bench.txt of the comparison
+// fixture with testdata/compare.*.golden (-update rewrites them).
+// TestReportFixtures checks that Report writes the same summary.md.
+func TestReportGolden(t *testing.T) {
+	t.Parallel()
+	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	info, err := ReadRunInfo(filepath.Join("testdata", "compare", RunInfoFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	outputs := map[string]func(*bytes.Buffer) error{
+		SummaryMarkdownFile: func(b *bytes.Buffer) error { return WriteSummaryMarkdown(b, recs, &info) },
+		BenchTextFile:       func(b *bytes.Buffer) error { return WriteBenchText(b, recs) },
+	}
+	for name, write := range outputs {
+		var buf bytes.Buffer
+		if err := write(&buf); err != nil {
+			t.Fatal(err)
+		}
+		got := buf.Bytes()
+		golden := filepath.Join("testdata", "compare."+name+".golden")
+		if *update {
+			if err := os.WriteFile(golden, got, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			continue
+		}
+		want, err := os.ReadFile(golden)
+		if err != nil {
+			t.Fatalf("%v (run with -update to create it)", err)
+		}
+		if !bytes.Equal(got, want) {
+			t.Errorf("%s differs from %s (run with -update if the change is intended):\n%s", name, golden, firstDiff(string(got), string(want)))
+		}
+	}
+}
+
+func firstDiff(got, want string) string {
+	g, w := strings.Split(got, "\n"), strings.Split(want, "\n")
+	for i := range max(len(g), len(w)) {
+		var gl, wl string
+		if i < len(g) {
+			gl = g[i]
+		}
+		if i < len(w) {
+			wl = w[i]
+		}
+		if gl != wl {
+			return "line " + strconv.Itoa(i+1) + ":\n got: " + gl + "\nwant: " + wl
+		}
+	}
+	return ""
+}
+
+func TestReportFindings(t *testing.T) {
+	t.Parallel()
+	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var text []string
+	bad := 0
+	for _, f := range newMatrix(recs).findings() {
+		text = append(text, f.text)
+		if f.bad {
+			bad++
+		}
+	}
+	all := strings.Join(text, "\n")
+	for _, want := range []string{
+		"At 0.2 events/s and 100 clients (64 B payload), short polling every 1 s moves",
+		"At the headline scenario (100 clients, 1 event/s, 64 B payload), p99 delivery latency is",
+		"With the most clients (1000 clients",
+		"Short polling every 100 ms, 100 clients, 100 events/s, 64 B payload: lost 37 of 100,000",
+		"check no_loss failed",
+		"4 reconnects",
+	} {
+		if !strings.Contains(all, want) {
+			t.Errorf("findings lack %q:\n%s", want, all)
+		}
+	}
+	if bad != 1 {
+		t.Errorf("%d findings flagged bad, want 1 (the lossy cell):\n%s", bad, all)
+	}
+}
+
+func TestReportErrors(t *testing.T) {
+	t.Parallel()
+	if err := Report(filepath.Join(t.TempDir(), "missing")); err == nil {
+		t.Error("Report(missing dir) = nil")
+	}
+	empty := t.TempDir()
+	if err := Report(empty); err == nil || !strings.Contains(err.Error(), "no results.jsonl or result.json") {
+		t.Errorf("Report(empty dir) = %v", err)
+	}
+	blank := t.TempDir()
+	os.WriteFile(filepath.Join(blank, RecordsFile), nil, 0o644)
+	if err := Report(blank); err == nil || !strings.Contains(err.Error(), "no records") {
+		t.Errorf("Report(empty results.jsonl) = %v", err)
+	}
+}
+
+// TestReportTruncated: an interrupted comparison leaves a partial last
+// line; the report keeps the finished cells and says what happened.
+func TestReportTruncated(t *testing.T) {
+	t.Parallel()
+	dir := copyFixture(t, "onetransport")
+	path := filepath.Join(dir, RecordsFile)
+	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f.WriteString(`{"schema":"pushbench.result/v1","scenario":{"transport":"ws"`)
+	f.Close()
+	err = Report(dir)
+	if !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Report = %v, want ErrTruncated", err)
+	}
+	checkRunFolder(t, dir)
+	md, _ := os.ReadFile(filepath.Join(dir, SummaryMarkdownFile))
+	if !bytes.Contains(md, []byte("Warning: ")) || !bytes.Contains(md, []byte("truncated record")) {
+		t.Errorf("summary.md does not warn about the truncated record:\n%s", md)
+	}
+}
+
+// TestChartsDegenerate draws charts from data that makes gonum/plot's log
+// axes panic when used naively: zeros, negatives, a single point, equal
+// values, NaN.
+func TestChartsDegenerate(t *testing.T) {
+	t.Parallel()
+	base := synth(fixtureCell{"ws", 0, 10, 1, 64})
+	mk := func(mut func(r *Record)) []Record {
+		r := base
+		mut(&r)
+		return []Record{r}
+	}
+	cases := map[string][]Record{
+		"single": mk(func(r *Record) {}),
+		"zeros": mk(func(r *Record) {
+			r.Latency, r.Wire, r.Server, r.RequestsPerEvent, r.Histogram = Latency{}, Wire{}, Server{}, 0, ""
+		}),
+		"negative": mk(func(r *Record) {
+			r.Latency.P50, r.Latency.P99 = -5, -1
+			r.Wire.DownBytesPerEvent, r.Server.CPUUsPerEvent, r.Server.RSSBytesPerConn = -3, -1, -4096
+		}),
+		"huge": mk(func(r *Record) {
+			r.Latency.P99, r.Server.CPUUsPerEvent, r.Scenario.Rate = math.MaxInt64, 1e300, 1e-300
+		}),
+		"bad histogram":         mk(func(r *Record) { r.Histogram = "garbage" }),
+		"unknown transport":     mk(func(r *Record) { r.Scenario.Transport = "webtransport" }),
+		"zero rate and clients": mk(func(r *Record) { r.Scenario.Rate, r.Scenario.Clients = 0, 0 }),
+	}
+	// Several records at the same x with identical values (min == max).
+	same := []Record{base, base, base}
+	same[1].Scenario.Transport, same[2].Scenario.Transport = "sse", "longpoll"
+	cases["equal values"] = same
+	for name, recs := range cases {
+		t.Run(name, func(t *testing.T) {
+			t.Parallel()
+			m := newMatrix(recs)
+			charts, errs := m.charts()
+			if name != "bad histogram" && len(errs) > 0 {
+				t.Errorf("charts: %v", errs)
+			}
+			if name == "bad histogram" && len(errs) == 0 {
+				t.Error("an unreadable histogram was not reported")
+			}
+			formats := []string{"png"} // the drawing code is the same for SVG
+			if name == "single" {
+				formats = append(formats, "svg")
+			}
+			for _, c := range charts {
+				for _, format := range formats {
+					data, err := c.fig.render(format)
+					if err != nil {
+						t.Errorf("%s.%s: %v", c.Name, format, err)
+					} else if len(data) == 0 {
+						t.Errorf("%s.%s is empty", c.Name, format)
+					}
+				}
+			}
+			// The findings and tables must not fail either.
+			var buf bytes.Buffer
+			if err := WriteSummaryMarkdown(&buf, recs, nil); err != nil {
+				t.Error(err)
+			}
+			if err := WriteBenchText(&buf, recs); err != nil {
+				t.Error(err)
+			}
+			if err := WriteSummaryCSV(&buf, recs); err != nil {
+				t.Error(err)
+			}
+		})
+	}
+}
+
+// TestRenderRecoversPanic: a panic inside gonum/plot becomes an error.
+func TestRenderRecoversPanic(t *testing.T) {
+	t.Parallel()
+	p := newPanel("bad", "x", "y")
+	p.X.Scale = plot.LogScale{}
+	p.X.Min, p.X.Max = -1, 1 // LogScale panics on values ≤ 0
+	f := &figure{title: "bad", panels: []*plot.Plot{p}}
+	if _, err := f.render("png"); err == nil {
+		t.Error("render of a panicking plot = nil error")
+	}
+}
+
+func TestLogRange(t *testing.T) {
+	t.Parallel()
+	for _, vs := range [][]float64{nil, {0}, {-1, 0}, {5}, {5, 5}, {0, 5}, {math.NaN(), 3}, {1e-300, 1e300}} {
+		lo, hi, floor := logRange(vs)
+		if !(lo > 0) || !(hi > lo) || floor < lo || floor > hi {
+			t.Errorf("logRange(%v) = %g, %g, floor %g", vs, lo, hi, floor)
+		}
+		if ticks := (logTicks{format: tickNumber}).Ticks(lo, hi); len(ticks) == 0 {
+			t.Errorf("logRange(%v): no ticks on [%g, %g]", vs, lo, hi)
+		}
+	}
+}

@@ -1,0 +1,314 @@
+package results
+
+import (
+	"cmp"
+	"encoding/csv"
+	"fmt"
+	"io"
+	"maps"
+	"reflect"
+	"slices"
+	"strconv"
+	"strings"
+)
+
+// issue is something a reader must not miss about a cell.
+type issue struct {
+	text string
+	bad  bool // loss, failed check, partial: the numbers are not clean
+}
+
+// issues lists what went wrong or needs a caveat in r, worst first.
+func issues(r *Record) []issue {
+	var out []issue
+	bad := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), true}) }
+	warn := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), false}) }
+	switch {
+	case r.Expected == 0 && r.Delivered == 0:
+		bad("nothing expected or delivered")
+	case r.Delivered == 0:
+		bad("nothing delivered")
+	}
+	if r.Lost > 0 {
+		share := ""
+		if r.Expected > 0 {
+			share = " (" + fmtPercent(float64(r.Lost)/float64(r.Expected)) + ")"
+		}
+		bad("lost %s of %s%s", fmtSig(float64(r.Lost)), fmtSig(float64(r.Expected)), share)
+	}
+	if r.Duplicates > 0 {
+		bad("%s duplicates", fmtSig(float64(r.Duplicates)))
+	}
+	if r.OutOfOrder > 0 {
+		bad("%s out of order", fmtSig(float64(r.OutOfOrder)))
+	}
+	for _, name := range failedChecks(r) {
+		bad("check %s failed", name)
+	}
+	if r.Partial {
+		bad("partial run")
+	}
+	if r.Reconnects > 0 {
+		warn("%s reconnects", fmtSig(float64(r.Reconnects)))
+	}
+	if r.Server.SlowDisconnects > 0 {
+		warn("%s slow clients cut off", fmtSig(float64(r.Server.SlowDisconnects)))
+	}
+	if r.Server.Stalls > 0 {
+		warn("%s publish stalls", fmtSig(float64(r.Server.Stalls)))
+	}
+	return out
+}
+
+func issueText(is []issue) string {
+	parts := make([]string, len(is))
+	for i, x := range is {
+		parts[i] = x.text
+	}
+	return strings.Join(parts, "; ")
+}
+
+func hasBad(is []issue) bool {
+	return slices.ContainsFunc(is, func(x issue) bool { return x.bad })
+}
+
+// failedChecks returns the names of r's failed self-checks, sorted.
+func failedChecks(r *Record) []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
+		if !r.Checks[name].OK {
+			names = append(names, name)
+		}
+	}
+	return names
+}
+
+// checkFailure is one failed self-check with its explanation.
+type checkFailure struct {
+	Cell, Check, Detail string
+}
+
+// checkFailures lists every failed check of recs, in table order.
+func checkFailures(recs []Record) []checkFailure {
+	var out []checkFailure
+	for _, r := range sortedRecords(recs) {
+		for _, name := range failedChecks(r) {
+			out = append(out, checkFailure{
+				Cell:   variantOf(r.Scenario).Label() + ", " + describe(coordOf(r.Scenario)),
+				Check:  name,
+				Detail: r.Checks[name].Detail,
+			})
+		}
+	}
+	return out
+}
+
+// row is one line of the summary table, formatted for people.
+type row struct {
+	Transport, Clients, Rate, Payload          string
+	P50, P99, P999, Max                        string
+	DownPerEvent, UpPerEvent, ReqPerEvent      string
+	Empty, CPUPerEvent, RSSPerConn, Deliveries string
+	Notes                                      string
+	Bad                                        bool
+	// GroupStart marks the first row of a scenario (clients, rate, payload).
+	GroupStart bool
+}
+
+var tableHeader = []string{
+	"transport", "clients", "rate (ev/s)", "payload",
+	"p50", "p99", "p99.9", "max",
+	"down B/event", "up B/event", "req/event",
+	"empty polls", "server CPU/event", "server RSS/conn", "deliveries/s", "notes",
+}
+
+func (r row) cells() []string {
+	return []string{r.Transport, r.Clients, r.Rate, r.Payload, r.P50, r.P99, r.P999, r.Max,
+		r.DownPerEvent, r.UpPerEvent, r.ReqPerEvent, r.Empty, r.CPUPerEvent, r.RSSPerConn, r.Deliveries, r.Notes}
+}
+
+// sortedRecords orders records by scenario, then transport, so that the
+// transports of one scenario sit next to each other; repeats keep their
+// order.
+func sortedRecords(recs []Record) []*Record {
+	out := make([]*Record, len(recs))
+	for i := range recs {
+		out[i] = &recs[i]
+	}
+	slices.SortStableFunc(out, func(a, b *Record) int {
+		if c := compareCoords(coordOf(a.Scenario), coordOf(b.Scenario)); c != 0 {
+			return c
+		}
+		return compareVariants(variantOf(a.Scenario), variantOf(b.Scenario))
+	})
+	return out
+}
+
+func rows(recs []Record) []row {
+	var out []row
+	var prev *Record
+	for _, r := range sortedRecords(recs) {
+		group := prev == nil || coordOf(prev.Scenario) != coordOf(r.Scenario)
+		prev = r
+		is := issues(r)
+		empty := ""
+		if r.Requests > 0 && r.Scenario.Transport != "sse" && r.Scenario.Transport != "ws" {
+			empty = fmtPercent(r.EmptyShare)
+		}
+		out = append(out, row{
+			Transport:    variantOf(r.Scenario).Label(),
+			Clients:      strconv.Itoa(r.Scenario.Clients),
+			Rate:         fmtRate(r.Scenario.Rate),
+			Payload:      strconv.Itoa(r.Scenario.Payload) + " B",
+			P50:          fmtDuration(float64(r.Latency.P50)),
+			P99:          fmtDuration(float64(r.Latency.P99)),
+			P999:         fmtDuration(float64(r.Latency.P999)),
+			Max:          fmtDuration(float64(r.Latency.Max)),
+			DownPerEvent: fmtSig(r.Wire.DownBytesPerEvent),
+			UpPerEvent:   fmtSig(r.Wire.UpBytesPerEvent),
+			ReqPerEvent:  fmtSig(r.RequestsPerEvent),
+			Empty:        empty,
+			CPUPerEvent:  fmtDuration(r.Server.CPUUsPerEvent * 1e3),
+			RSSPerConn:   fmtBytes(r.Server.RSSBytesPerConn),
+			Deliveries:   fmtSig(r.DeliveriesPerS),
+			Notes:        issueText(is),
+			Bad:          hasBad(is),
+			GroupStart:   group,
+		})
+	}
+	return out
+}
+
+// WriteSummaryMarkdown writes summary.md: the run, its environment, what
+// it shows, and one table row per record.
+func WriteSummaryMarkdown(w io.Writer, recs []Record, info *RunInfo) error {
+	return newReport(recs, info).writeMarkdown(w)
+}
+
+func (rep *report) writeMarkdown(w io.Writer) error {
+	var b strings.Builder
+	b.WriteString("# pushbench results\n\n")
+	for _, l := range rep.runLines() {
+		if l.Code != "" {
+			fmt.Fprintf(&b, "- %s`%s`\n", l.Text, l.Code)
+		} else {
+			fmt.Fprintf(&b, "- %s\n", l.Text)
+		}
+	}
+	b.WriteString("\n## Environment\n\n")
+	for _, kv := range rep.env() {
+		fmt.Fprintf(&b, "- %s: %s\n", kv[0], kv[1])
+	}
+	b.WriteString("\n## What this run shows\n\n")
+	for _, f := range rep.findings {
+		if f.bad {
+			fmt.Fprintf(&b, "- **%s**\n", f.text)
+		} else {
+			fmt.Fprintf(&b, "- %s\n", f.text)
+		}
+	}
+	for _, warning := range rep.warnings {
+		fmt.Fprintf(&b, "- Warning: %s\n", warning)
+	}
+	if fs := checkFailures(rep.recs); len(fs) > 0 {
+		b.WriteString("\n## Failed checks\n\n")
+		for _, f := range fs {
+			fmt.Fprintf(&b, "- %s — **%s**: %s\n", capFirst(f.Cell), f.Check, orDash(f.Detail))
+		}
+	}
+	b.WriteString("\n## Results\n\n")
+	b.WriteString("Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections, " +
+		"down + up, per delivered event; CPU is the server's user + sys time per delivered event; RSS is per connected client. " +
+		"docs/results.md defines every figure.\n\n")
+	b.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
+	for _, r := range rep.rows {
+		cells := r.cells()
+		for i, c := range cells {
+			cells[i] = strings.ReplaceAll(c, "|", `\|`)
+		}
+		if r.Bad {
+			cells[len(cells)-1] = "**" + cells[len(cells)-1] + "**"
+		}
+		b.WriteString("| " + strings.Join(cells, " | ") + " |\n")
+	}
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+// WriteSummaryCSV writes summary.csv: one row per record with every field
+// of the record (named by its JSON path, e.g. latency_ns.p99), except the
+// histogram snapshot. Checks become two columns: checks_failed (a count)
+// and checks ("name=ok" or "name=FAIL: detail", joined by "; ").
+func WriteSummaryCSV(w io.Writer, recs []Record) error {
+	cw := csv.NewWriter(w)
+	var header []string
+	flatten(reflect.ValueOf(Record{}), "", func(name string, _ string) { header = append(header, name) })
+	header = append(header, "checks_failed", "checks")
+	if err := cw.Write(header); err != nil {
+		return err
+	}
+	for _, r := range sortedRecords(recs) {
+		var line []string
+		flatten(reflect.ValueOf(*r), "", func(_ string, v string) { line = append(line, v) })
+		failed := 0
+		var checks []string
+		for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
+			c := r.Checks[name]
+			if c.OK {
+				checks = append(checks, name+"=ok")
+			} else {
+				failed++
+				checks = append(checks, name+"=FAIL: "+c.Detail)
+			}
+		}
+		line = append(line, strconv.Itoa(failed), strings.Join(checks, "; "))
+		if err := cw.Write(line); err != nil {
+			return err
+		}
+	}
+	cw.Flush()
+	return cw.Error()
+}
+
+// flatten calls emit for every scalar field of the struct v, depth first,
+// named by the JSON path. Maps and the histogram snapshot are skipped.
+func flatten(v reflect.Value, prefix string, emit func(name, value string)) {
+	t := v.Type()
+	for i := range t.NumField() {
+		f := t.Field(i)
+		name, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+		if name == "" || name == "-" || name == "histogram" {
+			continue
+		}
+		fv := v.Field(i)
+		switch fv.Kind() {
+		case reflect.Struct:
+			flatten(fv, prefix+name+".", emit)
+		case reflect.Map, reflect.Slice:
+			continue
+		case reflect.Float32, reflect.Float64:
+			emit(prefix+name, strconv.FormatFloat(fv.Float(), 'f', -1, 64))
+		default:
+			emit(prefix+name, fmt.Sprint(fv.Interface()))
+		}
+	}
+}
+
+// envOf returns the environment to show: run.json's, else the first
+// record's, and how many distinct environments the records come from.
+func envOf(recs []Record, info *RunInfo) (Env, int) {
+	seen := map[Env]bool{}
+	for _, r := range recs {
+		seen[r.Env] = true
+	}
+	if info != nil && info.Env != (Env{}) {
+		return info.Env, len(seen)
+	}
+	if len(recs) == 0 {
+		return Env{}, 0
+	}
+	return recs[0].Env, len(seen)
+}
+
+func orDash(s string) string { return cmp.Or(s, "—") }
