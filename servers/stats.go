@@ -38,6 +38,9 @@ type TransportStats struct {
 	// Stalls counts publish attempts that had to wait for a slow consumer
 	// (SSE: r3labs/sse/v2 blocks its whole stream on one full subscriber).
 	Stalls uint64 `json:"stalls"`
+	// OversizeCloses counts WebSocket connections closed with 1009 because
+	// a client message exceeded the read limit (protocol.md).
+	OversizeCloses uint64 `json:"oversize_closes"`
 }
 
 // ProcessStats describe the server process.

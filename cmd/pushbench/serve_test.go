@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"io"
+	"net"
+	"net/http"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"pushbench/servers"
+)
+
+func TestServeBadFlags(t *testing.T) {
+	t.Parallel()
+	busy, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { busy.Close() }) // the parallel subtests run after this function returns
+	tests := []struct {
+		name string
+		args []string
+		want string // part of the one-line error
+	}{
+		{"payload below minimum", []string{"--payload", "10"}, "--payload"},
+		{"payload above maximum", []string{"--payload", "2000000"}, "--payload"},
+		{"negative rate", []string{"--rate", "-1"}, "--rate -1"},
+		{"rate not a number", []string{"--rate", "fast"}, "rate"},
+		{"rate too high", []string{"--rate", "2e6"}, "above 1,000,000"},
+		{"zero ring", []string{"--ring", "0"}, "--ring 0"},
+		{"zero hold", []string{"--hold", "0s"}, "--hold 0s"},
+		{"negative write timeout", []string{"--write-timeout", "-1s"}, "--write-timeout"},
+		{"zero queue", []string{"--queue", "0"}, "--queue 0"},
+		{"negative spin", []string{"--spin", "-1ms"}, "--spin"},
+		{"bad schedule", []string{"--rate", "10", "--schedule", "burst"}, `schedule "burst"`},
+		{"events without rate", []string{"--events", "10"}, "with --rate 0"},
+		{"unknown flag", []string{"--bogus"}, "bogus"},
+		{"extra argument", []string{"now"}, `unexpected argument "now"`},
+		{"port in use", []string{"--addr", busy.Addr().String()}, "address already in use"},
+		{"bad address", []string{"--addr", "nowhere"}, "listen on nowhere"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			t.Parallel()
+			// Bounded: a case that wrongly starts serving must fail the
+			// test, not hang it.
+			ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+			defer cancel()
+			var stdout, stderr bytes.Buffer
+			err := serveCmd(ctx, tt.args, &stdout, &stderr)
+			if !errors.As(err, new(usageError)) {
+				t.Fatalf("serveCmd(%q) = %v, want a usage error", tt.args, err)
+			}
+			stderr.Reset()
+			code := pushbench(ctx, append([]string{"serve"}, tt.args...), &stdout, &stderr)
+			msg := stderr.String()
+			if code != 2 || strings.Count(msg, "\n") != 1 || !strings.Contains(msg, tt.want) || !strings.HasPrefix(msg, "pushbench serve: ") {
+				t.Errorf("exit %d, stderr %q; want 2 and one line with %q", code, msg, tt.want)
+			}
+			if stdout.Len() != 0 {
+				t.Errorf("stdout %q, want nothing", stdout.String())
+			}
+		})
+	}
+}
+
+func TestServeHelp(t *testing.T) {
+	t.Parallel()
+	var stdout bytes.Buffer
+	if err := serveCmd(context.Background(), []string{"--help"}, &stdout, io.Discard); !errors.Is(err, flag.ErrHelp) {
+		t.Fatalf("--help: %v", err)
+	}
+	for _, f := range []string{"-addr", "-rate", "-payload", "-ring", "-hold", "-events", "-schedule", "-spin", "-write-timeout", "-queue"} {
+		if !strings.Contains(stdout.String(), f) {
+			t.Errorf("--help lacks %s:\n%s", f, stdout.String())
+		}
+	}
+}
+
+// TestServeRunsUntilCancelled starts serve on a free port with a
+// count-bounded run, reads the URL from its listening line, follows the
+// events with long polls, holds an SSE stream open and cancels: serveCmd
+// must end the stream and return nil.
+func TestServeRunsUntilCancelled(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rate", "1000", "--events", "20", "--payload", "64", "--spin", "0"}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no listening line: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr) // nothing else is printed, but never block serve
+	line := sc.Text()
+	base, ok := strings.CutPrefix(line, "pushbench serve: listening on ")
+	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
+		t.Fatalf("listening line %q", line)
+	}
+
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	var got int
+	for since := 0; since < 20; {
+		resp, err := c.Get(base + "/longpoll?since=" + strconv.Itoa(since))
+		if err != nil {
+			t.Fatal(err)
+		}
+		var msgs []json.RawMessage
+		err = json.NewDecoder(resp.Body).Decode(&msgs)
+		resp.Body.Close()
+		if err != nil || resp.StatusCode != 200 {
+			t.Fatalf("long poll: %d, %v", resp.StatusCode, err)
+		}
+		since += len(msgs)
+		got += len(msgs)
+	}
+	resp, err := c.Get(base + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.Head != 20 || st.Ring != servers.DefaultRing || got != 20 {
+		t.Fatalf("stats head %d ring %d (%v); long polls got %d events", st.Head, st.Ring, err, got)
+	}
+
+	// An open SSE stream must end when serve is cancelled.
+	conn, err := net.Dial("tcp", strings.TrimPrefix(base, "http://"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, "GET /sse HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
+		t.Fatal(err)
+	}
+	_ = conn.SetReadDeadline(time.Now().Add(30 * time.Second))
+	sse, err := http.ReadResponse(bufio.NewReader(conn), nil)
+	if err != nil || sse.StatusCode != 200 {
+		t.Fatalf("sse: %v", err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serveCmd after cancel: %v", err)
+	}
+	if _, err := io.Copy(io.Discard, sse.Body); err != nil {
+		t.Fatalf("SSE stream did not end cleanly: %v", err)
+	}
+}

@@ -1,0 +1,410 @@
+package servers
+
+// Server-Sent Events on github.com/r3labs/sse/v2, configured and wrapped
+// against its traps (LIBRARIES.md, "r3labs"):
+//
+//   - AutoReplay is off. With it on, the library keeps every event forever,
+//     replays the whole log to every new subscriber and rewrites Event.ID.
+//     Resume therefore cannot come from the library; sseWriter provides it
+//     from the hub's ring.
+//   - One stream ("events") is created in New and closed only in Shutdown
+//     after every SSE handler has returned: RemoveStream/Close with
+//     subscribers connected leaks a goroutine per subscriber.
+//   - EventTTL stays 0 (with AutoReplay off it would drop every event) and
+//     http.Server.WriteTimeout stays unset (it would kill every stream);
+//     every write gets its own deadline instead.
+//   - The library's stream goroutine feeds each subscriber with a blocking
+//     send, so one stalled subscriber stalls all of them, and once the
+//     stream buffer is full Publish blocks too. The open-loop publisher only
+//     writes to the hub; a single pump goroutine follows the hub and feeds
+//     the library, so a stall delays SSE delivery (visible as latency and
+//     counted as stalls) but never the publisher or the other transports.
+//     The per-write deadline bounds the stall: a subscriber that cannot
+//     take an event within Config.WriteTimeout is cut off (slow_disconnects).
+
+import (
+	"bytes"
+	"context"
+	"net/http"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+
+	"pushbench/bench/event"
+)
+
+// sseStream is the one r3labs stream every SSE client subscribes to.
+const sseStream = "events"
+
+// sseChunk bounds the bytes the SSE writer assembles for one write when it
+// sends a backlog or fills a hole from the ring.
+const sseChunk = 64 << 10
+
+func newSSEServer(cfg Config) *sse.Server {
+	srv := sse.New()
+	srv.AutoReplay = false // see the top of this file
+	srv.AutoStream = false
+	srv.EventTTL = 0
+	srv.BufferSize = cfg.SSEBuffer
+	srv.SplitData = false // events are one line; a "\n" never occurs in Data
+	srv.EncodeBase64 = false
+	srv.CreateStream(sseStream)
+	return srv
+}
+
+// ssePump feeds every event the hub publishes into the r3labs stream, in
+// order, one fresh *sse.Event per event (the library must never share one,
+// LIBRARIES.md r3labs 2) with Data shared read-only from the hub entry.
+//
+// It waits in the blocking Publish when the stream buffer is full (counting
+// a stall) instead of dropping: SSE clients then fall behind and the ones
+// that fall out of the ring get an explicit gap from sseWriter. If the pump
+// itself falls a whole ring behind it skips what has left the ring; the
+// handlers notice the hole and fill it from the ring or send a gap notice.
+func (s *Server) ssePump() {
+	defer s.bg.Done()
+	bp := s.entries.Get().(*[]*Entry)
+	defer s.entries.Put(bp)
+	var next uint64 = 1
+	for {
+		out, gap, wake, err := s.hub.Since(next-1, (*bp)[:0], 256)
+		if err != nil {
+			// next-1 never passes the head; stop rather than spin.
+			return
+		}
+		if gap.Len() > 0 {
+			next = gap.To + 1
+		}
+		for _, e := range out {
+			// Events for no subscriber cost an allocation each; skip
+			// them. A subscriber counts itself active before it
+			// registers with r3labs and reads its backlog from the ring
+			// after that, so a skipped event is always in its backlog.
+			if s.sseStats.active.Load() > 0 {
+				ev := &sse.Event{ID: strconv.AppendUint(nil, e.Seq, 10), Data: e.Data}
+				if !s.sse.TryPublish(sseStream, ev) {
+					s.sseStats.stalls.Add(1)
+					s.sse.Publish(sseStream, ev) // returns when Shutdown closes the stream
+				}
+			}
+			next = e.Seq + 1
+		}
+		*bp = clearEntries(out)
+		if len(out) > 0 {
+			select {
+			case <-s.bgStop:
+				return
+			default:
+				continue
+			}
+		}
+		select {
+		case <-wake:
+		case <-s.bgStop:
+			return
+		}
+	}
+}
+
+// handleSSE serves GET /sse. The resume point is the Last-Event-ID header,
+// else since=, else the newest event (from now).
+func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
+	tc := &s.sseStats
+	if !s.begin(w, r, tc, http.MethodGet) {
+		return
+	}
+	defer s.leave()
+	q, err := query(r)
+	if err != nil {
+		fail(w, tc, http.StatusBadRequest, "/sse: %v", err)
+		return
+	}
+	since := s.hub.Head()
+	switch id := r.Header.Get("Last-Event-ID"); {
+	case id != "":
+		since, err = s.resumePoint("Last-Event-ID", id)
+	case q.Has("since"):
+		since, err = s.resumePoint("since", q.Get("since"))
+	}
+	if err != nil {
+		fail(w, tc, http.StatusBadRequest, "/sse: %v", err)
+		return
+	}
+
+	// Active before the r3labs subscription exists: see ssePump.
+	tc.active.Add(1)
+	defer tc.active.Add(-1)
+
+	ctx, cancel := context.WithCancel(r.Context())
+	defer cancel()
+	sw := &sseWriter{
+		s:      s,
+		w:      w,
+		rc:     http.NewResponseController(w),
+		ctx:    ctx,
+		cancel: cancel,
+		tc:     tc,
+		last:   since,
+	}
+	shutdownDone := make(chan struct{})
+	stop := context.AfterFunc(s.quit, func() {
+		defer close(shutdownDone)
+		sw.shutdown()
+	})
+	defer func() {
+		// The callback touches the connection; it must be over before
+		// net/http reuses the response.
+		if !stop() {
+			<-shutdownDone
+		}
+	}()
+
+	// r3labs takes the stream name from the query and ignores
+	// Last-Event-ID with AutoReplay off; our header check above accepts
+	// only values its strconv.Atoi accepts too, so it never rejects one.
+	r2 := r.WithContext(ctx)
+	u := *r.URL
+	u.RawQuery = "stream=" + sseStream
+	r2.URL = &u
+	s.sse.ServeHTTP(sw, r2)
+}
+
+// sseWriter is the http.ResponseWriter r3labs writes to. It adds what the
+// library lacks:
+//
+//   - Resume. r3labs registers the subscriber before it calls WriteHeader
+//     and Flush (http.go), so at WriteHeader every event the subscription
+//     will not deliver is already in the hub. sseWriter sends those from
+//     the ring (after a gap notice if some have left it) and remembers the
+//     newest seq it sent.
+//   - Exactly once, in order. r3labs writes each event as "id: N\n",
+//     "data: ...\n", "\n" and then flushes; sseWriter buffers that, drops it
+//     if N was already sent from the ring, and fills a hole before it from
+//     the ring.
+//   - A deadline on every write. On a missed deadline or any write error it
+//     cancels the request context — r3labs then deregisters the subscriber
+//     — and discards everything r3labs still writes: the library's handler
+//     must keep ranging over its channel until the stream goroutine closes
+//     it, or the stream goroutine (which sends with a blocking send) would
+//     deadlock every SSE client.
+//
+// Write, WriteHeader and Flush run on the handler goroutine only; shutdown
+// runs on another.
+type sseWriter struct {
+	s      *Server
+	w      http.ResponseWriter
+	rc     *http.ResponseController
+	ctx    context.Context
+	cancel context.CancelFunc
+	tc     *counters
+
+	// mu orders the handler's "check ctx, then push the deadline out"
+	// against shutdown's "cancel, then pull the deadline in", so a write
+	// started just before shutdown cannot keep a 10 s deadline.
+	mu sync.Mutex
+
+	last        uint64 // newest seq sent (or the resume point)
+	started     bool   // WriteHeader done, backlog sent
+	passthrough bool   // r3labs answered an error: forward it unchanged
+	dead        bool   // a write failed or the context ended: discard
+	pending     []byte // the event r3labs is writing
+	buf         []byte // assembly buffer for backlog and hole fills
+}
+
+func (sw *sseWriter) Header() http.Header { return sw.w.Header() }
+
+func (sw *sseWriter) WriteHeader(code int) {
+	if sw.started || sw.passthrough {
+		return
+	}
+	if code != http.StatusOK {
+		sw.passthrough = true
+		sw.w.WriteHeader(code)
+		return
+	}
+	sw.start()
+}
+
+// start sends the headers and the backlog: every event after the resume
+// point up to the head now.
+func (sw *sseWriter) start() {
+	sw.started = true
+	sw.w.WriteHeader(http.StatusOK)
+	if head := sw.s.hub.Head(); head > sw.last {
+		sw.fill(head)
+	}
+	if !sw.dead {
+		sw.write(nil) // flush the headers: the client is subscribed
+	}
+}
+
+func (sw *sseWriter) Write(p []byte) (int, error) {
+	if sw.passthrough {
+		return sw.w.Write(p)
+	}
+	if !sw.started {
+		sw.start()
+	}
+	if !sw.dead {
+		// Bounded: r3labs writes one event between two flushes.
+		sw.pending = append(sw.pending, p...)
+	}
+	// Never report an error: r3labs ignores it anyway, and it must go on
+	// draining its channel.
+	return len(p), nil
+}
+
+// Flush ends one event written by r3labs: drop it, fill the hole before it
+// or pass it through.
+func (sw *sseWriter) Flush() {
+	if sw.passthrough {
+		_ = sw.rc.Flush()
+		return
+	}
+	if !sw.started {
+		sw.start()
+		return
+	}
+	p := sw.pending
+	sw.pending = sw.pending[:0]
+	if sw.dead || len(p) == 0 {
+		return
+	}
+	seq, ok := parseSSEID(p)
+	if !ok {
+		// Not one of the pump's events; nothing else publishes.
+		return
+	}
+	if seq <= sw.last {
+		return // already sent from the ring
+	}
+	if seq > sw.last+1 && !sw.fill(seq-1) {
+		return
+	}
+	if sw.write(p) {
+		sw.last = seq
+		sw.tc.eventsSent.Add(1)
+	}
+}
+
+// fill sends the ring's events after sw.last up to and including upto, with
+// a gap notice first for those that have left the ring. It reports whether
+// the connection is still healthy.
+func (sw *sseWriter) fill(upto uint64) bool {
+	bp := sw.s.entries.Get().(*[]*Entry)
+	defer sw.s.entries.Put(bp)
+	b := sw.buf[:0]
+	var events uint64
+	for sw.last < upto && !sw.dead {
+		out, gap, _, err := sw.s.hub.Since(sw.last, (*bp)[:0], int(min(upto-sw.last, 256)))
+		if err != nil || (len(out) == 0 && gap.Len() == 0) {
+			break // cannot happen: upto is never past the head
+		}
+		if gap.Len() > 0 {
+			// The gap notice carries id: TO, so a reconnect with that
+			// Last-Event-ID continues after it.
+			var notice [64]byte // {"gap":[FROM,TO]} is at most 51 bytes
+			b = appendSSE(b, gap.To, event.AppendGap(notice[:0], gap))
+			sw.tc.gap(gap)
+			sw.last = gap.To
+		}
+		for _, e := range out {
+			b = appendSSE(b, e.Seq, e.Data)
+			events++
+			sw.last = e.Seq
+			if len(b) >= sseChunk {
+				if !sw.write(b) {
+					break
+				}
+				sw.tc.eventsSent.Add(events)
+				b, events = b[:0], 0
+			}
+		}
+		*bp = clearEntries(out)
+	}
+	if len(b) > 0 && !sw.dead && sw.write(b) {
+		sw.tc.eventsSent.Add(events)
+	}
+	if cap(b) <= 2*sseChunk {
+		sw.buf = b[:0]
+	}
+	return !sw.dead
+}
+
+// appendSSE appends one message in exactly the framing r3labs writes:
+// "id: N\ndata: DATA\n\n", P + 13 + digits(N) bytes for a P-byte event.
+func appendSSE(b []byte, seq uint64, data []byte) []byte {
+	b = append(b, "id: "...)
+	b = strconv.AppendUint(b, seq, 10)
+	b = append(b, "\ndata: "...)
+	b = append(b, data...)
+	return append(b, "\n\n"...)
+}
+
+// parseSSEID returns N from a message that starts with "id: N\n".
+func parseSSEID(p []byte) (uint64, bool) {
+	rest, ok := bytes.CutPrefix(p, []byte("id: "))
+	if !ok {
+		return 0, false
+	}
+	i := bytes.IndexByte(rest, '\n')
+	if i <= 0 {
+		return 0, false
+	}
+	var n uint64
+	for _, c := range rest[:i] {
+		if c < '0' || c > '9' || n > (1<<64-1-9)/10 {
+			return 0, false
+		}
+		n = n*10 + uint64(c-'0')
+	}
+	return n, true
+}
+
+// write writes b (possibly nothing) and flushes it under the write deadline.
+// On failure it marks the writer dead, counts a slow disconnect if the
+// deadline was missed, and cancels the request context so r3labs
+// deregisters the subscriber.
+func (sw *sseWriter) write(b []byte) bool {
+	sw.mu.Lock()
+	if sw.ctx.Err() != nil {
+		sw.mu.Unlock()
+		sw.dead = true
+		return false
+	}
+	_ = sw.rc.SetWriteDeadline(sw.s.deadline())
+	sw.mu.Unlock()
+	var err error
+	if len(b) > 0 {
+		_, err = sw.w.Write(b)
+	}
+	if err == nil {
+		err = sw.rc.Flush()
+	}
+	if err == nil {
+		return true
+	}
+	sw.dead = true
+	// Not sw.ctx: net/http cancels the request context itself when a write
+	// fails. A timeout while the server is up is a missed deadline; during
+	// shutdown it is shutdown pulling the deadline in.
+	if sw.s.quit.Err() == nil && isTimeout(err) {
+		sw.tc.slowDisconnects.Add(1)
+	}
+	sw.cancel()
+	return false
+}
+
+// shutdown ends the stream on server shutdown: it cancels the request
+// context (r3labs deregisters and its handler returns once the stream
+// goroutine has closed the channel) and pulls the write deadline in, so a
+// write blocked on a client that stopped reading ends within closeGrace
+// while a healthy client still gets the end of the chunked body.
+func (sw *sseWriter) shutdown() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	sw.cancel()
+	_ = sw.rc.SetWriteDeadline(time.Now().Add(closeGrace))
+}
