@@ -73,7 +73,7 @@ type PublisherStats struct {
 	LagMax    time.Duration `json:"lag_max_ns"`
 	// Behind counts events published more than 1 ms after their schedule.
 	Behind    uint64        `json:"behind"`
-	ThreadCPU time.Duration `json:"thread_cpu_ns"` // CPU of the publisher thread, this run
+	ThreadCPU time.Duration `json:"thread_cpu_ns"` // CPU of the publisher thread in this run, so far
 }
 
 // Publisher publishes events into a hub on an open-loop schedule.
@@ -86,6 +86,8 @@ type Publisher struct {
 	done    chan struct{}
 	stats   PublisherStats
 	lag     *hdrhistogram.Histogram
+	tid     int           // OS thread of the running publisher (locked), 0 if none
+	cpu0    time.Duration // that thread's CPU time when the run started
 }
 
 // NewPublisher returns an idle publisher for hub.
@@ -113,8 +115,12 @@ func (p *Publisher) Start(c PublishConfig) error {
 	p.stop = make(chan struct{})
 	p.done = make(chan struct{})
 	p.lag.Reset()
-	p.stats = PublisherStats{Running: true, Config: c, Started: time.Now()}
-	go p.run(c, p.stop, p.done)
+	// The schedule's origin is taken here, once, so that Started is exactly
+	// the time event k is scheduled against (start + k/R).
+	start := time.Now()
+	p.stats = PublisherStats{Running: true, Config: c, Started: start}
+	p.tid = 0
+	go p.run(c, start, p.stop, p.done)
 	return nil
 }
 
@@ -147,21 +153,29 @@ func (p *Publisher) Stats() PublisherStats {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	s := p.stats
+	if s.Running && p.tid != 0 {
+		s.ThreadCPU = taskCPU(p.tid) - p.cpu0
+	}
 	s.LagP50 = time.Duration(p.lag.ValueAtQuantile(50))
 	s.LagP99 = time.Duration(p.lag.ValueAtQuantile(99))
 	s.LagMax = time.Duration(p.lag.Max())
 	return s
 }
 
-func (p *Publisher) run(c PublishConfig, stop <-chan struct{}, done chan<- struct{}) {
+func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, done chan<- struct{}) {
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
-	cpu0 := threadCPU()
+	tid := syscall.Gettid()
+	cpu0 := taskCPU(tid)
+	p.mu.Lock()
+	p.tid, p.cpu0 = tid, cpu0
+	p.mu.Unlock()
 	defer func() {
 		p.mu.Lock()
 		p.running = false
 		p.stats.Running = false
-		p.stats.ThreadCPU = threadCPU() - cpu0
+		p.stats.ThreadCPU = taskCPU(tid) - cpu0
+		p.tid = 0
 		p.mu.Unlock()
 		close(done)
 	}()
@@ -176,7 +190,6 @@ func (p *Publisher) run(c PublishConfig, stop <-chan struct{}, done chan<- struc
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 
-	start := time.Now()
 	var offset float64 // ns after start of the next event
 	buf := make([]byte, 0, c.Payload)
 	for k := uint64(0); c.Events == 0 || k < c.Events; k++ {
@@ -235,10 +248,11 @@ func (p *Publisher) run(c PublishConfig, stop <-chan struct{}, done chan<- struc
 	}
 }
 
-// threadCPU returns the CPU time of the calling OS thread (Linux; 0
-// elsewhere). The caller must hold runtime.LockOSThread.
-func threadCPU() time.Duration {
-	b, err := os.ReadFile("/proc/thread-self/schedstat")
+// taskCPU returns the CPU time of thread tid of this process (Linux; 0
+// elsewhere), from the scheduler's nanosecond account. Any goroutine may
+// read it, so Stats can report a running publisher's CPU live.
+func taskCPU(tid int) time.Duration {
+	b, err := os.ReadFile("/proc/self/task/" + strconv.Itoa(tid) + "/schedstat")
 	if err != nil {
 		return 0
 	}

@@ -510,6 +510,11 @@ func (s *Server) Stats() Stats {
 		},
 		Process: processStats(),
 	}
+	if st.Publisher.Running {
+		// The running publisher's CPU so far, read live, so that two
+		// snapshots bracket exactly the publisher CPU between them.
+		pubCPU += st.Publisher.ThreadCPU
+	}
 	st.Process.PublisherCPU = int64(pubCPU)
 	return st
 }

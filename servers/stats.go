@@ -55,5 +55,5 @@ type ProcessStats struct {
 	GOMAXPROCS   int    `json:"gomaxprocs"`       // runtime.GOMAXPROCS(0)
 	NumCPU       int    `json:"num_cpu"`          // runtime.NumCPU: CPUs this process may use
 	GoVersion    string `json:"go_version"`       // runtime.Version
-	PublisherCPU int64  `json:"publisher_cpu_ns"` // CPU of publisher threads, all runs (see PublishConfig.Spin)
+	PublisherCPU int64  `json:"publisher_cpu_ns"` // CPU of publisher threads, all runs including the running one (see PublishConfig.Spin)
 }
