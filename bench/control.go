@@ -1,0 +1,180 @@
+package bench
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strconv"
+	"strings"
+	"time"
+
+	"pushbench/clients"
+	"pushbench/servers"
+)
+
+// control talks to the server's /stats and /control endpoints over one
+// keep-alive connection whose bytes are counted, so that the harness can
+// take its own traffic out of the server listener's byte counts.
+type control struct {
+	base string
+	hc   *http.Client
+	ctr  clients.Counters
+}
+
+func newControl(base string) *control {
+	c := &control{base: strings.TrimRight(base, "/")}
+	d := &net.Dialer{Timeout: 5 * time.Second}
+	c.hc = &http.Client{
+		Timeout: 30 * time.Second,
+		Transport: &http.Transport{
+			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := d.DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return clients.NewCountingConn(conn, &c.ctr), nil
+			},
+			MaxIdleConnsPerHost: 1,
+			DisableCompression:  true,
+			IdleConnTimeout:     time.Hour,
+			Proxy:               nil,
+		},
+	}
+	return c
+}
+
+func (c *control) close() { c.hc.CloseIdleConnections() }
+
+// get or post path and decode the JSON answer into v.
+func (c *control) do(ctx context.Context, method, path string, v any) error {
+	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
+	if err != nil {
+		return err
+	}
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(io.LimitReader(resp.Body, 16<<20))
+	if err != nil {
+		return fmt.Errorf("%s %s: %w", method, path, err)
+	}
+	if resp.StatusCode != http.StatusOK {
+		return fmt.Errorf("%s %s: %s: %s", method, path, resp.Status, strings.TrimSpace(firstLine(string(body))))
+	}
+	if err := json.Unmarshal(body, v); err != nil {
+		return fmt.Errorf("%s %s: decode: %w", method, path, err)
+	}
+	return nil
+}
+
+func (c *control) stats(ctx context.Context) (servers.Stats, error) {
+	var s servers.Stats
+	err := c.do(ctx, http.MethodGet, "/stats", &s)
+	return s, err
+}
+
+// start asks the publisher for a run (POST /control/start).
+func (c *control) start(ctx context.Context, pc servers.PublishConfig) (servers.PublisherStats, error) {
+	q := url.Values{}
+	q.Set("rate", strconv.FormatFloat(pc.Rate, 'g', -1, 64))
+	q.Set("payload", strconv.Itoa(pc.Payload))
+	q.Set("schedule", pc.Schedule)
+	if pc.Events > 0 {
+		q.Set("events", strconv.FormatUint(pc.Events, 10))
+	}
+	if pc.Duration > 0 {
+		q.Set("duration", pc.Duration.String())
+	}
+	q.Set("spin", pc.Spin.String())
+	if pc.Seed != 0 {
+		q.Set("seed", strconv.FormatUint(pc.Seed, 10))
+	}
+	var ps servers.PublisherStats
+	err := c.do(ctx, http.MethodPost, "/control/start?"+q.Encode(), &ps)
+	return ps, err
+}
+
+// stop ends the publisher's run, if any (POST /control/stop).
+func (c *control) stop(ctx context.Context) error {
+	var v json.RawMessage
+	return c.do(ctx, http.MethodPost, "/control/stop", &v)
+}
+
+// stamped is a /stats snapshot with the bytes the control connection moved
+// for it: the response (written by the server after its snapshot) and the
+// request (read by the server before it).
+type stamped struct {
+	servers.Stats
+	reqBytes, respBytes uint64
+}
+
+func (c *control) stampedStats(ctx context.Context) (stamped, error) {
+	up0, down0 := c.ctr.BytesUp.Load(), c.ctr.BytesDown.Load()
+	s, err := c.stats(ctx)
+	return stamped{Stats: s, reqBytes: c.ctr.BytesUp.Load() - up0, respBytes: c.ctr.BytesDown.Load() - down0}, err
+}
+
+func firstLine(s string) string {
+	if i := strings.IndexByte(s, '\n'); i >= 0 {
+		return s[:i]
+	}
+	return s
+}
+
+// ErrNotLoopback is returned for a server address outside 127.0.0.0/8 and ::1.
+var ErrNotLoopback = errors.New("load only goes to loopback (127.0.0.0/8 or ::1)")
+
+// CheckLoopback reports whether rawURL is an http URL whose host is a
+// loopback address (a name must resolve to loopback addresses only).
+func CheckLoopback(ctx context.Context, rawURL string) error {
+	u, err := url.Parse(rawURL)
+	if err != nil {
+		return fmt.Errorf("server %q: %w", rawURL, err)
+	}
+	if u.Scheme != "http" || u.Host == "" {
+		return fmt.Errorf("server %q: want http://HOST:PORT", rawURL)
+	}
+	host := u.Hostname()
+	if ip := net.ParseIP(host); ip != nil {
+		if !ip.IsLoopback() {
+			return fmt.Errorf("server %s: %w", host, ErrNotLoopback)
+		}
+		return nil
+	}
+	addrs, err := net.DefaultResolver.LookupIPAddr(ctx, host)
+	if err != nil {
+		return fmt.Errorf("server %s: %w", host, err)
+	}
+	for _, a := range addrs {
+		if !a.IP.IsLoopback() {
+			return fmt.Errorf("server %s resolves to %s: %w", host, a.IP, ErrNotLoopback)
+		}
+	}
+	if len(addrs) == 0 {
+		return fmt.Errorf("server %s: no address", host)
+	}
+	return nil
+}
+
+// CheckServer verifies that rawURL is a loopback pushbench server that
+// answers GET /stats within a few seconds.
+func CheckServer(ctx context.Context, rawURL string) error {
+	if err := CheckLoopback(ctx, rawURL); err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	defer cancel()
+	c := newControl(rawURL)
+	defer c.close()
+	if _, err := c.stats(ctx); err != nil {
+		return fmt.Errorf("server %s does not answer: %w", rawURL, err)
+	}
+	return nil
+}

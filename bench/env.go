@@ -1,0 +1,82 @@
+package bench
+
+import (
+	"bufio"
+	"context"
+	"os"
+	"os/exec"
+	"runtime"
+	"strings"
+	"time"
+
+	"golang.org/x/sys/unix"
+
+	"pushbench/results"
+)
+
+// Environment describes this machine for results.Env: Go version,
+// GOMAXPROCS, CPUs, CPU model (/proc/cpuinfo), kernel (uname) and the git
+// commit of the working directory when git can tell it (else empty).
+func Environment() results.Env {
+	e := results.Env{
+		GoVersion:  runtime.Version(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		CPUModel:   cpuModel(),
+		Kernel:     kernel(),
+		Commit:     gitCommit(),
+		OS:         runtime.GOOS,
+		Arch:       runtime.GOARCH,
+	}
+	e.Hostname, _ = os.Hostname()
+	return e
+}
+
+func cpuModel() string {
+	f, err := os.Open("/proc/cpuinfo")
+	if err != nil {
+		return ""
+	}
+	defer f.Close()
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		k, v, ok := strings.Cut(sc.Text(), ":")
+		if !ok {
+			continue
+		}
+		switch strings.TrimSpace(k) {
+		case "model name", "Model", "cpu model", "Hardware":
+			return strings.TrimSpace(v)
+		}
+	}
+	return ""
+}
+
+func kernel() string {
+	var u unix.Utsname
+	if err := unix.Uname(&u); err == nil {
+		return strings.TrimSpace(unix.ByteSliceToString(u.Sysname[:]) + " " +
+			unix.ByteSliceToString(u.Release[:]) + " " + unix.ByteSliceToString(u.Version[:]))
+	}
+	b, err := os.ReadFile("/proc/sys/kernel/osrelease")
+	if err != nil {
+		return ""
+	}
+	return strings.TrimSpace(string(b))
+}
+
+// gitCommit is the commit of the current directory's repository, with a
+// "-dirty" suffix when the work tree has changes; "" when git cannot tell.
+func gitCommit() string {
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	out, err := exec.CommandContext(ctx, "git", "rev-parse", "HEAD").Output()
+	if err != nil {
+		return ""
+	}
+	commit := strings.TrimSpace(string(out))
+	if st, err := exec.CommandContext(ctx, "git", "status", "--porcelain", "--untracked-files=no").Output(); err == nil && len(strings.TrimSpace(string(st))) > 0 {
+		commit += "-dirty"
+	}
+	return commit
+}

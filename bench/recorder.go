@@ -1,0 +1,340 @@
+package bench
+
+import (
+	"math/bits"
+	"sync"
+	"sync/atomic"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"pushbench/bench/event"
+	"pushbench/clients"
+	"pushbench/results"
+)
+
+// shardCount is the number of latency histograms (and counter sets) the
+// clients share. Each histogram is ~200 KB, so there is one per shard, not
+// one per connection; a shard's mutex is taken once per batch.
+const shardCount = 8
+
+// window is the measured window on the events' scheduled time t:
+// event e is in the window iff start ≤ t(e) < end.
+type window struct {
+	start, end int64  // Unix ns
+	base       uint64 // first seq of the run (bit 0 of every client's bitset)
+}
+
+// shard is one worker's latency histogram and the counters of the clients
+// assigned to it.
+type shard struct {
+	counters clients.Counters // shared by the shard's subscribers (atomic)
+
+	mu         sync.Mutex
+	hist       *hdrhistogram.Histogram
+	outOfRange uint64 // latencies RecordValue rejected (negative or above 1 h)
+	deliveries uint64 // first deliveries in the window (progress display)
+	maxSeq     uint64 // highest seq any client of the shard received
+}
+
+// tally is one client's delivery record. Its fields are guarded by its
+// shard's mutex.
+type tally struct {
+	sh *shard
+
+	bits       []uint64 // bit i: seq base+i delivered in the window
+	delivered  uint64   // distinct in-window events delivered
+	duplicates uint64   // in-window deliveries of an event already delivered
+	outOfOrder uint64   // in-window deliveries below a seq already received
+	gapEvents  uint64   // events named by gap notices (lost by the server's word)
+	maxSeq     uint64   // highest seq received (any phase)
+	lastBefore uint64   // highest seq received with t before the window
+	firstIn    uint64   // lowest seq received inside the window (0: none)
+	firstAfter uint64   // lowest seq received with t after the window (0: none)
+	foreign    uint64   // events from before this run (should not happen)
+
+	// covered is the highest seq this client has received or been told
+	// is lost; the drain phase waits for it without taking the lock.
+	covered atomic.Uint64
+}
+
+// recorder turns every client's batches into the run's delivery figures.
+type recorder struct {
+	ready chan struct{}   // closed once win is set; handlers wait for it
+	quit  <-chan struct{} // closed when the clients are stopped
+	win   window
+
+	shards  [shardCount]*shard
+	tallies []*tally
+}
+
+func newRecorder(nclients int, bitsHint uint64, quit <-chan struct{}) *recorder {
+	r := &recorder{ready: make(chan struct{}), quit: quit, tallies: make([]*tally, nclients)}
+	for i := range r.shards {
+		r.shards[i] = &shard{hist: results.NewHistogram()}
+	}
+	words := int(min((bitsHint+63)/64, 1<<20))
+	for i := range r.tallies {
+		r.tallies[i] = &tally{sh: r.shards[i%shardCount], bits: make([]uint64, 0, words)}
+	}
+	return r
+}
+
+// setWindow fixes the window and releases the handlers. Events can arrive
+// before the harness knows the publisher's start time; their handlers wait
+// here, which costs no accuracy because Batch.Recv was taken before.
+func (r *recorder) setWindow(w window) {
+	r.win = w
+	close(r.ready)
+}
+
+// counters returns client i's shared Counters.
+func (r *recorder) counters(i int) *clients.Counters { return &r.tallies[i].sh.counters }
+
+// handler returns the clients.Handler of client i.
+func (r *recorder) handler(i int) clients.Handler {
+	t := r.tallies[i]
+	return func(b clients.Batch) {
+		select {
+		case <-r.ready:
+		case <-r.quit:
+			return // stopped before the window was known: nothing to record
+		}
+		recv := b.Recv.UnixNano()
+		w := &r.win
+		sh := t.sh
+		sh.mu.Lock()
+		cover := t.covered.Load()
+		if n := gapLen(b.Gap); n > 0 {
+			t.gapEvents += n
+			cover = max(cover, b.Gap.To)
+		}
+		for _, e := range b.Events {
+			if e.Seq < w.base {
+				t.foreign++
+				continue
+			}
+			cover = max(cover, e.Seq)
+			in := e.T >= w.start && e.T < w.end
+			below := e.Seq < t.maxSeq
+			t.maxSeq = max(t.maxSeq, e.Seq)
+			sh.maxSeq = max(sh.maxSeq, e.Seq)
+			if !in {
+				if e.T < w.start {
+					t.lastBefore = max(t.lastBefore, e.Seq)
+				} else if t.firstAfter == 0 || e.Seq < t.firstAfter {
+					t.firstAfter = e.Seq
+				}
+				continue
+			}
+			if t.firstIn == 0 || e.Seq < t.firstIn {
+				t.firstIn = e.Seq
+			}
+			if !t.set(e.Seq - w.base) {
+				t.duplicates++
+				continue
+			}
+			if below {
+				t.outOfOrder++
+			}
+			t.delivered++
+			sh.deliveries++
+			// Latency of the first delivery only, so that the histogram
+			// counts exactly the distinct deliveries. Values below 1 µs
+			// (the histogram's lowest discernible value) land in its
+			// lowest bucket; negative values (a wall-clock step) and
+			// values above 1 h cannot be recorded and are counted.
+			if err := sh.hist.RecordValue(recv - e.T); err != nil {
+				sh.outOfRange++
+			}
+		}
+		sh.mu.Unlock()
+		t.covered.Store(cover)
+	}
+}
+
+// set marks bit i and reports whether it was clear.
+func (t *tally) set(i uint64) bool {
+	w := int(i / 64)
+	if w >= len(t.bits) {
+		t.bits = append(t.bits, make([]uint64, w+1-len(t.bits))...)
+	}
+	m := uint64(1) << (i % 64)
+	if t.bits[w]&m != 0 {
+		return false
+	}
+	t.bits[w] |= m
+	return true
+}
+
+// countRange returns how many bits in [lo, hi] (bit indices) are set.
+func (t *tally) countRange(lo, hi uint64) uint64 {
+	var n uint64
+	for w := lo / 64; w <= hi/64 && int(w) < len(t.bits); w++ {
+		m := ^uint64(0)
+		if w == lo/64 {
+			m &= ^uint64(0) << (lo % 64)
+		}
+		if w == hi/64 {
+			m &= ^uint64(0) >> (63 - hi%64)
+		}
+		n += uint64(bits.OnesCount64(t.bits[w] & m))
+	}
+	return n
+}
+
+// counterSnapshot is the sum of every shard's client Counters.
+type counterSnapshot struct {
+	down, up, requests, empty, reconnects, dials, errors uint64
+}
+
+func (r *recorder) snapshot() counterSnapshot {
+	var s counterSnapshot
+	for _, sh := range r.shards {
+		c := &sh.counters
+		s.down += c.BytesDown.Load()
+		s.up += c.BytesUp.Load()
+		s.requests += c.Requests.Load()
+		s.empty += c.EmptyResponses.Load()
+		s.reconnects += c.Reconnects.Load()
+		s.dials += c.Dials.Load()
+		s.errors += c.Errors.Load()
+	}
+	return s
+}
+
+func (a counterSnapshot) sub(b counterSnapshot) counterSnapshot {
+	return counterSnapshot{
+		down: a.down - b.down, up: a.up - b.up, requests: a.requests - b.requests,
+		empty: a.empty - b.empty, reconnects: a.reconnects - b.reconnects,
+		dials: a.dials - b.dials, errors: a.errors - b.errors,
+	}
+}
+
+// progress returns the deliveries recorded so far and the highest seq seen.
+func (r *recorder) progress() (deliveries, maxSeq uint64) {
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+		deliveries += sh.deliveries
+		maxSeq = max(maxSeq, sh.maxSeq)
+		sh.mu.Unlock()
+	}
+	return deliveries, maxSeq
+}
+
+// uncovered returns the index of the first client, from i on, that has not
+// yet received or been told about seq last (len(tallies) if none).
+func (r *recorder) uncovered(i int, last uint64) int {
+	for ; i < len(r.tallies); i++ {
+		if r.tallies[i].covered.Load() < last {
+			return i
+		}
+	}
+	return i
+}
+
+// delivery holds the correctness figures of the window.
+type delivery struct {
+	lo, hi                         uint64 // in-window seq range (hi < lo: empty)
+	boundary                       string // how lo was found
+	expected, delivered            uint64
+	lost, duplicates, outOfOrder   uint64
+	gapEvents, foreign, outOfRange uint64
+	perClientMin, perClientMax     uint64 // fewest and most deliveries of one client
+	hist                           *hdrhistogram.Histogram
+	mergeErr                       error
+}
+
+// finish computes the window's delivery figures. last is the run's last
+// published seq (normally the window's last event: the publisher stops
+// at the window's end); constantLo, when
+// non-zero, is the first in-window seq by the constant schedule's
+// arithmetic, used only when no client saw the events around the window's
+// start. Call it after every handler has returned (or under the locks).
+func (r *recorder) finish(last, constantLo uint64) delivery {
+	var d delivery
+	base := r.win.base
+	// The in-window events are a contiguous seq range: t grows with seq.
+	// Its start is the first seq whose t reached win.start, seen by the
+	// clients as the seq after the last warm-up event they received and as
+	// the lowest in-window event. Its end is the last published event, or
+	// the one before the first event a client saw after the window: the
+	// server's Started can precede its schedule's origin, so the last
+	// event can fall just past the window's end.
+	lastBefore, firstIn, firstAfter := base-1, uint64(0), uint64(0)
+	for _, sh := range r.shards {
+		sh.mu.Lock()
+	}
+	for _, t := range r.tallies {
+		lastBefore = max(lastBefore, t.lastBefore)
+		if t.firstIn != 0 && (firstIn == 0 || t.firstIn < firstIn) {
+			firstIn = t.firstIn
+		}
+		if t.firstAfter != 0 && (firstAfter == 0 || t.firstAfter < firstAfter) {
+			firstAfter = t.firstAfter
+		}
+	}
+	if firstAfter != 0 {
+		last = min(last, firstAfter-1)
+	}
+	if firstIn == 0 {
+		firstIn = last + 1
+	}
+	d.hi = last
+	switch {
+	case lastBefore+1 >= firstIn:
+		d.lo = lastBefore + 1
+		d.boundary = "observed"
+	case constantLo != 0:
+		d.lo = min(max(constantLo, lastBefore+1), firstIn)
+		d.boundary = "constant schedule"
+	default:
+		// Events lastBefore+1 .. firstIn-1 reached no client and their t
+		// is unknown: count them in the window, so that loss is not
+		// hidden.
+		d.lo = lastBefore + 1
+		d.boundary = "conservative"
+	}
+	var inWindow uint64
+	if d.hi >= d.lo {
+		inWindow = d.hi - d.lo + 1
+	}
+	d.expected = inWindow * uint64(len(r.tallies))
+	d.perClientMin = ^uint64(0)
+	for _, t := range r.tallies {
+		var got uint64
+		if inWindow > 0 {
+			got = t.countRange(d.lo-base, d.hi-base)
+		}
+		d.delivered += got
+		d.perClientMin = min(d.perClientMin, got)
+		d.perClientMax = max(d.perClientMax, got)
+		d.duplicates += t.duplicates
+		d.outOfOrder += t.outOfOrder
+		d.gapEvents += t.gapEvents
+		d.foreign += t.foreign
+	}
+	if len(r.tallies) == 0 {
+		d.perClientMin = 0
+	}
+	d.lost = d.expected - min(d.delivered, d.expected)
+	d.hist = results.NewHistogram()
+	for _, sh := range r.shards {
+		d.outOfRange += sh.outOfRange
+		if err := results.MergeInto(d.hist, sh.hist); err != nil && d.mergeErr == nil {
+			d.mergeErr = err
+		}
+	}
+	for _, sh := range r.shards {
+		sh.mu.Unlock()
+	}
+	return d
+}
+
+// gapLen is the number of events in g. Sequence numbers start at 1, so a
+// gap from 0 is the zero value, "no gap" (event.Gap.Len counts it as 1).
+func gapLen(g event.Gap) uint64 {
+	if g.From == 0 {
+		return 0
+	}
+	return g.Len()
+}

@@ -1,0 +1,647 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/url"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+	"golang.org/x/sys/unix"
+
+	"pushbench/clients"
+	"pushbench/results"
+	"pushbench/servers"
+)
+
+// Options say how Run reaches its server and reports progress.
+type Options struct {
+	// Server is the URL of a running server (loopback only); "" starts one
+	// with Launch.
+	Server string
+	// Launch starts the server when Server is "". Nil: a child process of
+	// this executable (ChildLauncher(os.Executable(), ServerLog)), so that
+	// the server's CPU and memory are its own. Tests pass an in-process
+	// launcher or a built binary.
+	Launch Launcher
+	// ServerLog receives the child server's output (nil: discarded).
+	ServerLog io.Writer
+	// Pin pins the server's threads and this process's threads to disjoint
+	// CPU sets (needs a server child process and at least 2 CPUs).
+	Pin bool
+	// Progress, if set, is called from one goroutine about every
+	// ProgressEvery (default 250 ms) and at every phase change. It must
+	// not block.
+	Progress      func(Progress)
+	ProgressEvery time.Duration
+}
+
+// Phase names a phase of a run.
+type Phase string
+
+// The phases, in order.
+const (
+	PhaseStart   Phase = "start"
+	PhaseConnect Phase = "connect"
+	PhaseWarmup  Phase = "warm-up"
+	PhaseWindow  Phase = "window"
+	PhaseDrain   Phase = "drain"
+	PhaseDone    Phase = "done"
+)
+
+// Progress is a snapshot of a run in progress, for a progress display.
+// Reading it costs the server nothing: it comes from the clients' side.
+type Progress struct {
+	Phase       Phase
+	Clients     int           // clients asked for
+	Connected   int           // clients subscribed so far
+	Events      uint64        // events of this run received by some client (highest seq − first + 1)
+	TotalEvents uint64        // events the publisher was asked for (estimate for Poisson)
+	Deliveries  uint64        // in-window deliveries recorded so far
+	Elapsed     time.Duration // since Run started
+	Remaining   time.Duration // until the window ends (estimate before the publisher starts)
+}
+
+// Bounds on the phases that have no scenario setting of their own.
+const (
+	connectSlack     = 30 * time.Second // beyond clients ÷ connect rate
+	confirmTimeout   = 10 * time.Second // server-side confirmation of the subscriptions
+	publisherSlack   = 5 * time.Second  // for the publisher to finish after the window
+	clientStopBound  = 15 * time.Second // for every subscriber to return after cancel
+	interruptedDrain = time.Second      // drain bound after Ctrl-C
+	controlTimeout   = 10 * time.Second // one control request
+)
+
+// Run measures scenario s and returns its record and the merged latency
+// histogram (nanoseconds). When ctx is cancelled after the clients
+// connected, Run stops the load, stops the server and returns the record
+// of what was measured with Partial set, together with an error wrapping
+// ctx.Err(). Other errors return no record.
+func Run(ctx context.Context, s Scenario, opt Options) (*results.Record, *hdrhistogram.Histogram, error) {
+	s = s.WithDefaults()
+	if err := s.Validate(); err != nil {
+		return nil, nil, err
+	}
+	if opt.ProgressEvery <= 0 {
+		opt.ProgressEvery = 250 * time.Millisecond
+	}
+	r := &runner{s: s, opt: opt, started: time.Now(), poke: make(chan struct{}, 1)}
+	r.phase.Store(PhaseStart)
+	return r.run(ctx)
+}
+
+// snap is one side-by-side snapshot of the clients' counters, this
+// process's CPU time and the server's /stats.
+type snap struct {
+	at    time.Time
+	c     counterSnapshot
+	cpu   time.Duration // this process, user+sys
+	srv   servers.Stats
+	ctrl0 [2]uint64 // control connection up/down bytes before the /stats request
+	ctrl1 [2]uint64 // and after its response
+}
+
+type runner struct {
+	s       Scenario
+	opt     Options
+	started time.Time
+
+	srv      *Server
+	ctl      *control
+	lim      Limits
+	rec      *recorder
+	phase    atomic.Value // Phase
+	pinned   [2]string    // server, client CPU lists
+	origCPUs unix.CPUSet
+	poke     chan struct{} // wakes the progress goroutine at a phase change
+
+	cctx    context.Context // the clients' context: cancelled by the harness, not by ctx
+	ccancel context.CancelFunc
+	wg      sync.WaitGroup // subscriber goroutines
+	subs    []clients.Subscriber
+
+	connected atomic.Int64
+	failOnce  sync.Once
+	failErr   error // first subscriber that gave up
+	failed    atomic.Int64
+	failc     chan struct{}
+
+	base     uint64 // first seq of the run
+	winEnd   atomic.Int64
+	s0       snap          // before any client connected
+	s1       servers.Stats // all clients connected
+	sEnd     snap          // after the drain, before the clients stop
+	startPS  servers.PublisherStats
+	finalPS  servers.PublisherStats
+	ws, we   snap
+	measured bool // the window's start snapshot was taken
+	partial  bool
+	cutPhase Phase
+	drained  bool
+}
+
+func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
+	s := r.s
+	// Raise the descriptor limit before a child inherits it.
+	if _, err := planLimits(1, false, false); err != nil {
+		return nil, nil, err
+	}
+	external := r.opt.Server != ""
+	if external {
+		if err := CheckServer(ctx, r.opt.Server); err != nil {
+			return nil, nil, err
+		}
+		if r.opt.Pin {
+			return nil, nil, errors.New("--pin needs the server as a child process; it cannot pin a server given with --server")
+		}
+		r.srv = &Server{URL: r.opt.Server, Stop: func() error { return nil }}
+	} else {
+		launch := r.opt.Launch
+		if launch == nil {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, nil, fmt.Errorf("find pushbench executable for the server child: %w", err)
+			}
+			launch = ChildLauncher(exe, r.opt.ServerLog)
+		}
+		srv, err := launch(ctx, ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold})
+		if err != nil {
+			return nil, nil, fmt.Errorf("start server: %w", err)
+		}
+		r.srv = srv
+	}
+	// Always stop the server, whatever happens below (error, cancel, panic).
+	defer func() {
+		if stopErr := r.srv.Stop(); stopErr != nil && err == nil {
+			err = stopErr
+		}
+	}()
+
+	u, _ := url.Parse(r.srv.URL)
+	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
+	shared := !external && (r.srv.PID == 0 || r.srv.PID == os.Getpid())
+	if r.lim, err = planLimits(s.Clients, shared, ipv6); err != nil {
+		return nil, nil, err
+	}
+
+	if r.opt.Pin {
+		if err := r.pin(); err != nil {
+			return nil, nil, err
+		}
+		defer r.unpin()
+	}
+
+	r.ctl = newControl(r.srv.URL)
+	defer r.ctl.close()
+	r.cctx, r.ccancel = context.WithCancel(context.Background())
+	r.failc = make(chan struct{})
+	defer r.stopClients() // idempotent; also on panic
+	r.rec = newRecorder(s.Clients, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
+	if r.s0, err = r.snap(ctx); err != nil {
+		return nil, nil, fmt.Errorf("server %s: %w", r.srv.URL, err)
+	}
+	if r.s0.srv.Publisher.Running {
+		return nil, nil, fmt.Errorf("server %s: its publisher is already running; stop it first (POST /control/stop)", r.srv.URL)
+	}
+	if external {
+		// The scenario's ring is the server's.
+		r.s.Ring = r.s0.srv.Ring
+		if err := r.s.Validate(); err != nil {
+			return nil, nil, fmt.Errorf("server %s: %w", r.srv.URL, err)
+		}
+	} else if r.s0.srv.Ring != s.Ring {
+		return nil, nil, fmt.Errorf("server reports ring %d, asked for %d", r.s0.srv.Ring, s.Ring)
+	}
+	r.base = r.s0.srv.Head + 1
+
+	stopProgress := r.startProgress()
+	defer stopProgress()
+
+	if err := r.connect(ctx); err != nil {
+		if ctx.Err() != nil {
+			r.cut(PhaseConnect)
+			return r.finish()
+		}
+		return nil, nil, err
+	}
+	if err := r.measure(ctx); err != nil {
+		if ctx.Err() == nil {
+			r.stopPublisher()
+			return nil, nil, err
+		}
+		r.cut(r.phase.Load().(Phase))
+	}
+	return r.finish()
+}
+
+// cleanupCtx is for requests that must still go out after ctx ended.
+func cleanupCtx() (context.Context, context.CancelFunc) {
+	return context.WithTimeout(context.Background(), controlTimeout)
+}
+
+func (r *runner) setPhase(p Phase) {
+	r.phase.Store(p)
+	select {
+	case r.poke <- struct{}{}: // show the new phase at once
+	default:
+	}
+}
+
+func (r *runner) cut(p Phase) {
+	r.partial = true
+	if r.cutPhase == "" {
+		r.cutPhase = p
+	}
+}
+
+// connect starts the clients at the connect rate and waits until every one
+// is subscribed, as seen by the client (Subscribed) and by the server.
+func (r *runner) connect(ctx context.Context) error {
+	s := r.s
+	r.setPhase(PhaseConnect)
+	r.subs = make([]clients.Subscriber, s.Clients)
+	for i := range r.subs {
+		sub, err := clients.New(s.Transport, clients.Config{
+			BaseURL:   r.srv.URL,
+			Since:     r.base - 1,
+			Interval:  s.Interval,
+			LocalAddr: r.lim.sourceAddr(i),
+			Counters:  r.rec.counters(i),
+		})
+		if err != nil {
+			return err
+		}
+		r.subs[i] = sub
+	}
+
+	// One goroutine waits for the subscriptions in order; they complete
+	// roughly in the order they were started.
+	started := make(chan int, s.Clients)
+	allSubscribed := make(chan struct{})
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		for i := range started {
+			select {
+			case <-r.subs[i].Subscribed():
+				r.connected.Add(1)
+			case <-r.cctx.Done():
+				return
+			}
+		}
+		close(allSubscribed)
+	}()
+
+	t0 := time.Now()
+	gap := float64(time.Second) / s.ConnectRate
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i, sub := range r.subs {
+		if wait := time.Until(t0.Add(time.Duration(float64(i) * gap))); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				close(started)
+				return ctx.Err()
+			case <-r.failc:
+				close(started)
+				return r.failErr
+			case <-timer.C:
+			}
+		}
+		h := r.rec.handler(i)
+		r.wg.Add(1)
+		go func() {
+			defer r.wg.Done()
+			if err := sub.Run(r.cctx, h); err != nil && r.cctx.Err() == nil {
+				r.failed.Add(1)
+				r.failOnce.Do(func() {
+					r.failErr = fmt.Errorf("client %d (%s): %w", i, s.Transport, err)
+					close(r.failc)
+				})
+			}
+		}()
+		started <- i
+	}
+	close(started)
+
+	bound := time.Duration(float64(s.Clients)*gap) + connectSlack
+	timer.Reset(time.Until(t0.Add(bound)))
+	select {
+	case <-allSubscribed:
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-r.failc:
+		return r.failErr
+	case <-timer.C:
+		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), s.Clients, bound.Round(time.Second))
+	}
+
+	// The server's view: open streams or held long polls for the push
+	// transports, open connections for short polling.
+	deadline := time.Now().Add(confirmTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := r.ctl.stats(ctx)
+		if err != nil {
+			return err
+		}
+		var seen, want int64 = 0, int64(s.Clients)
+		if s.Transport == clients.ShortPoll {
+			seen = st.Listener.Open - r.s0.srv.Listener.Open
+		} else {
+			seen = st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
+		}
+		if seen >= want {
+			r.s1 = st
+			return nil
+		}
+		if time.Now().After(deadline) {
+			what := "streams or held polls"
+			if s.Transport == clients.ShortPoll {
+				what = "open connections"
+			}
+			return fmt.Errorf("connect: all %d clients say they are subscribed, but the server shows %d %s after %v",
+				s.Clients, seen, what, confirmTimeout)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-r.failc:
+			return r.failErr
+		case <-tick.C:
+		}
+	}
+}
+
+// measure starts the publisher and takes the window's snapshots at its
+// scheduled boundaries, then drains.
+func (r *runner) measure(ctx context.Context) error {
+	s := r.s
+	pc := servers.PublishConfig{
+		Rate:     s.Rate,
+		Payload:  s.Payload,
+		Schedule: s.Schedule,
+		Duration: s.Warmup + s.Duration,
+		Spin:     s.Spin,
+	}
+	if s.Schedule == servers.ScheduleConstant {
+		pc.Events = s.Events()
+	}
+	// Snapshots are taken half a mean event interval before each window
+	// boundary: between two scheduled events, so that the boundary event's
+	// traffic falls wholly inside the counted bytes, CPU and requests.
+	half := min(time.Duration(float64(time.Second)/s.Rate/2), s.Duration/2)
+
+	// With less warm-up than that, the start snapshot must precede the
+	// publisher itself.
+	var pre snap
+	early := s.Warmup < half
+	if early {
+		var err error
+		if pre, err = r.snap(ctx); err != nil {
+			return err
+		}
+	}
+	ps, err := r.ctl.start(ctx, pc)
+	if err != nil {
+		r.rec.setWindow(window{base: r.base}) // release any handler; nothing is in this window
+		return fmt.Errorf("start publisher: %w", err)
+	}
+	r.startPS = ps
+	winStart := ps.Started.Add(s.Warmup)
+	winEnd := winStart.Add(s.Duration)
+	r.winEnd.Store(winEnd.UnixNano())
+	r.rec.setWindow(window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base})
+
+	if early {
+		r.ws = pre
+		r.measured = true
+		r.setPhase(PhaseWindow)
+	} else {
+		r.setPhase(PhaseWarmup)
+		if err := r.sleepUntil(ctx, winStart.Add(-half)); err != nil {
+			r.cut(PhaseWarmup)
+			return err
+		}
+		if r.ws, err = r.snap(ctx); err != nil {
+			return err
+		}
+		r.measured = true
+		r.setPhase(PhaseWindow)
+	}
+	if err := r.sleepUntil(ctx, winEnd.Add(-half)); err != nil {
+		// Interrupted: the window ends now.
+		r.cut(PhaseWindow)
+		r.we, _ = r.snapCleanup()
+		return err
+	}
+	if r.we, err = r.snap(ctx); err != nil {
+		return err
+	}
+	return r.drain(ctx, winEnd)
+}
+
+// drain waits for the publisher to finish and for every client to receive
+// (or be told it lost) the run's last event, bounded by the drain limit
+// counted from the window's end.
+func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
+	r.setPhase(PhaseDrain)
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
+	pubDeadline := winEnd.Add(publisherSlack)
+	for {
+		st, err := r.ctl.stats(ctx)
+		if err != nil {
+			if ctx.Err() != nil {
+				r.cut(PhaseDrain)
+			}
+			return err
+		}
+		if !st.Publisher.Running {
+			r.finalPS = st.Publisher
+			break
+		}
+		if time.Now().After(pubDeadline) {
+			return fmt.Errorf("drain: the publisher still runs %v after the window's end", publisherSlack)
+		}
+		select {
+		case <-ctx.Done():
+			r.cut(PhaseDrain)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	deadline := winEnd.Add(r.s.Drain)
+	last := r.finalPS.LastSeq
+	for i := 0; ; {
+		if i = r.rec.uncovered(i, last); i == len(r.rec.tallies) {
+			r.drained = true
+			return nil
+		}
+		if time.Now().After(deadline) {
+			return nil // what has not arrived is lost
+		}
+		select {
+		case <-ctx.Done():
+			r.cut(PhaseDrain)
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
+	d := time.Until(t)
+	if d <= 0 {
+		return ctx.Err()
+	}
+	timer := time.NewTimer(d)
+	defer timer.Stop()
+	select {
+	case <-ctx.Done():
+		return ctx.Err()
+	case <-timer.C:
+		return nil
+	}
+}
+
+// snap takes the clients' counters and this process's CPU time at once,
+// then the server's /stats.
+func (r *runner) snap(ctx context.Context) (snap, error) {
+	var sn snap
+	sn.at = time.Now()
+	sn.c = r.rec.snapshot()
+	u, sy := servers.ProcessCPU()
+	sn.cpu = u + sy
+	sn.ctrl0 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
+	st, err := r.ctl.stats(ctx)
+	if err != nil {
+		return sn, err
+	}
+	sn.srv = st
+	sn.ctrl1 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
+	return sn, nil
+}
+
+func (r *runner) snapCleanup() (snap, error) {
+	ctx, cancel := cleanupCtx()
+	defer cancel()
+	return r.snap(ctx)
+}
+
+// stopPublisher stops the server's publishing run (after an interruption
+// or an error) and keeps its final stats.
+func (r *runner) stopPublisher() {
+	ctx, cancel := cleanupCtx()
+	defer cancel()
+	if err := r.ctl.stop(ctx); err != nil {
+		return
+	}
+	if st, err := r.ctl.stats(ctx); err == nil {
+		r.finalPS = st.Publisher
+	}
+}
+
+// stopClients cancels every subscriber and waits for them, bounded.
+func (r *runner) stopClients() error {
+	if r.ccancel == nil {
+		return nil
+	}
+	r.ccancel()
+	done := make(chan struct{})
+	go func() { r.wg.Wait(); close(done) }()
+	t := time.NewTimer(clientStopBound)
+	defer t.Stop()
+	select {
+	case <-done:
+		return nil
+	case <-t.C:
+		return fmt.Errorf("subscribers still running %v after cancel (a client does not honour its context)", clientStopBound)
+	}
+}
+
+func (r *runner) startProgress() (stop func()) {
+	if r.opt.Progress == nil {
+		return func() {}
+	}
+	done := make(chan struct{})
+	finished := make(chan struct{})
+	go func() {
+		defer close(finished)
+		t := time.NewTicker(r.opt.ProgressEvery)
+		defer t.Stop()
+		for {
+			select {
+			case <-done:
+				return
+			case <-t.C:
+			case <-r.poke:
+			}
+			r.opt.Progress(r.progress())
+		}
+	}()
+	var once sync.Once
+	return func() { once.Do(func() { close(done); <-finished }) }
+}
+
+func (r *runner) progress() Progress {
+	p := Progress{
+		Phase:       r.phase.Load().(Phase),
+		Clients:     r.s.Clients,
+		Connected:   int(r.connected.Load()),
+		TotalEvents: r.s.Events(),
+		Elapsed:     time.Since(r.started),
+	}
+	if r.rec != nil {
+		var maxSeq uint64
+		p.Deliveries, maxSeq = r.rec.progress()
+		if maxSeq >= r.base {
+			p.Events = maxSeq - r.base + 1
+		}
+	}
+	if end := r.winEnd.Load(); end != 0 {
+		p.Remaining = max(0, time.Until(time.Unix(0, end)))
+	} else {
+		left := float64(r.s.Clients-p.Connected) / r.s.ConnectRate
+		p.Remaining = time.Duration(left*float64(time.Second)) + r.s.Warmup + r.s.Duration
+	}
+	return p
+}
+
+// pin splits the CPUs between the server child and this process.
+func (r *runner) pin() error {
+	if r.srv.PID == 0 || r.srv.PID == os.Getpid() {
+		return errors.New("--pin needs the server as a separate process")
+	}
+	srvSet, cliSet, err := cpuSplit()
+	if err != nil {
+		return err
+	}
+	if r.origCPUs, err = currentAffinity(); err != nil {
+		return err
+	}
+	if err := pinProcess(r.srv.PID, srvSet); err != nil {
+		return err
+	}
+	if err := pinProcess(0, cliSet); err != nil {
+		return err
+	}
+	r.pinned = [2]string{formatCPUs(srvSet), formatCPUs(cliSet)}
+	return nil
+}
+
+// unpin gives this process's threads the CPUs they had before pin (a
+// library caller may run several scenarios in a row).
+func (r *runner) unpin() {
+	if r.pinned[1] != "" {
+		_ = pinProcess(0, r.origCPUs)
+	}
+}

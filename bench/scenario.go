@@ -1,0 +1,207 @@
+// Package bench is the load harness behind `pushbench run`: a Scenario says
+// what to measure, Run connects the subscribers, drives the server's
+// open-loop publisher, records every delivery of the measured window and
+// returns one results.Record with the metrics of DESIGN.md section 5.
+//
+// A run has four phases: connect (at a bounded connect rate, until every
+// client is subscribed as seen by the client and by the server), warm-up
+// (events published but not recorded), the measured window, and drain
+// (bounded wait for the window's events still in flight).
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"time"
+
+	"pushbench/bench/event"
+	"pushbench/clients"
+	"pushbench/servers"
+)
+
+// Scenario is one measurement: a transport, a number of clients and a
+// workload. The zero value is not useful; start from DefaultScenario.
+type Scenario struct {
+	Transport string  // clients.ShortPoll, LongPoll, SSE or WebSocket
+	Clients   int     // concurrent subscribers
+	Rate      float64 // events per second, published by the server
+	Payload   int     // bytes per encoded event
+
+	// Interval is the short-polling period T (short polling only).
+	Interval time.Duration
+	// Hold is the server's long-poll hold timeout (0: the server's default).
+	Hold time.Duration
+	// ConnectRate bounds new subscriptions per second in the connect phase.
+	ConnectRate float64
+
+	Warmup   time.Duration // events published before the window, not recorded
+	Duration time.Duration // the measured window
+	// Drain bounds the wait after the window for events still in flight;
+	// what has not arrived by then counts as lost.
+	Drain time.Duration
+
+	Schedule string // servers.ScheduleConstant or servers.SchedulePoisson
+	Ring     int    // the server's ring size K
+	// Spin is the publisher's spin before each event (servers.PublishConfig.Spin).
+	Spin time.Duration
+}
+
+// DefaultScenario returns the defaults of `pushbench run`.
+func DefaultScenario() Scenario {
+	return Scenario{
+		Transport:   clients.WebSocket,
+		Clients:     100,
+		Rate:        10,
+		Payload:     256,
+		Interval:    time.Second,
+		ConnectRate: 1000,
+		Warmup:      2 * time.Second,
+		Duration:    10 * time.Second,
+		Drain:       5 * time.Second,
+		Schedule:    servers.ScheduleConstant,
+		Spin:        time.Millisecond,
+	}
+}
+
+// Limits on a scenario that are about the harness, not the machine.
+const (
+	// MaxRate is the publisher's own limit (servers.PublishConfig.Validate).
+	MaxRate = 1e6
+	// trackerBudget bounds the memory of the per-client delivery bitsets
+	// (clients × events bits).
+	trackerBudget = 2 << 30
+)
+
+// WithDefaults returns s with derived zero fields filled in: the ring (room
+// for four poll intervals' worth of events, at least 1024) and the drain
+// limit (5 s plus two poll intervals for short polling).
+func (s Scenario) WithDefaults() Scenario {
+	if s.Schedule == "" {
+		s.Schedule = servers.ScheduleConstant
+	}
+	if s.Ring == 0 {
+		s.Ring = 1024
+		if s.Transport == clients.ShortPoll && s.Rate > 0 && s.Interval > 0 {
+			s.Ring = max(s.Ring, 4*ringNeed(s))
+		}
+	}
+	if s.Drain == 0 {
+		s.Drain = 5 * time.Second
+		if s.Transport == clients.ShortPoll {
+			s.Drain += 2 * s.Interval
+		}
+	}
+	if s.ConnectRate == 0 {
+		s.ConnectRate = 1000
+	}
+	return s
+}
+
+// Events is the number of events the publisher is asked for: those whose
+// scheduled time falls in warm-up plus window.
+func (s Scenario) Events() uint64 {
+	return constantEvents(s.Rate, s.Warmup+s.Duration)
+}
+
+// constantEvents counts the events a constant-schedule publisher at rate
+// publishes before d, with the publisher's own arithmetic (offset of event
+// k = k × (1 s / rate), truncated to a time.Duration).
+func constantEvents(rate float64, d time.Duration) uint64 {
+	if rate <= 0 || d <= 0 {
+		return 0
+	}
+	interval := float64(time.Second) / rate
+	k := uint64(math.Ceil(float64(d) / interval))
+	// Correct the float estimate so that k is the first index whose offset
+	// reaches d, exactly as the publisher decides.
+	for k > 0 && time.Duration(float64(k-1)*interval) >= d {
+		k--
+	}
+	for time.Duration(float64(k)*interval) < d {
+		k++
+	}
+	return k
+}
+
+// ringNeed is how many events one short-poll interval accumulates: the
+// smallest ring that does not lose events between two polls (with a
+// four-sigma allowance for Poisson bursts).
+func ringNeed(s Scenario) int {
+	n := math.Ceil(s.Rate * s.Interval.Seconds())
+	if s.Schedule == servers.SchedulePoisson {
+		n += math.Ceil(4 * math.Sqrt(n))
+	}
+	return int(min(n, math.MaxInt32))
+}
+
+// ErrScenario marks a scenario that cannot be run as asked.
+var ErrScenario = errors.New("invalid scenario")
+
+// Validate reports the first impossible setting as a one-line message
+// wrapping ErrScenario. Call it on WithDefaults' result.
+func (s Scenario) Validate() error {
+	bad := func(format string, args ...any) error {
+		return fmt.Errorf("%w: %s", ErrScenario, fmt.Sprintf(format, args...))
+	}
+	known := false
+	for _, t := range clients.Transports {
+		known = known || t == s.Transport
+	}
+	switch {
+	case !known:
+		return bad("unknown transport %q (want shortpoll, longpoll, sse or ws)", s.Transport)
+	case s.Clients < 1:
+		return bad("clients %d: need at least one client", s.Clients)
+	case math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) || s.Rate < 0:
+		return bad("rate %v: must be a positive number of events per second", s.Rate)
+	case s.Rate == 0:
+		return bad("rate 0: the harness needs events to measure (rate > 0)")
+	case s.Rate > MaxRate:
+		return bad("rate %v: above the publisher's limit of %.0f events/s", s.Rate, MaxRate)
+	case s.Payload < event.MinSize:
+		return bad("payload %d: below the minimum event size of %d bytes", s.Payload, event.MinSize)
+	case s.Payload > event.MaxSize:
+		return bad("payload %d: above the maximum event size of %d bytes", s.Payload, event.MaxSize)
+	case s.Transport == clients.ShortPoll && s.Interval <= 0:
+		return bad("shortpoll needs a positive poll interval (got %v)", s.Interval)
+	case s.Interval < 0:
+		return bad("interval %v: must not be negative", s.Interval)
+	case s.Hold < 0:
+		return bad("hold %v: must not be negative", s.Hold)
+	case math.IsNaN(s.ConnectRate) || s.ConnectRate <= 0:
+		return bad("connect rate %v: must be a positive number of connections per second", s.ConnectRate)
+	case s.Warmup < 0:
+		return bad("warm-up %v: must not be negative", s.Warmup)
+	case s.Duration <= 0:
+		return bad("duration %v: the measured window must be positive", s.Duration)
+	case s.Drain < 0:
+		return bad("drain %v: must not be negative", s.Drain)
+	case s.Schedule != servers.ScheduleConstant && s.Schedule != servers.SchedulePoisson:
+		return bad("schedule %q: want %s or %s", s.Schedule, servers.ScheduleConstant, servers.SchedulePoisson)
+	case s.Ring < 1:
+		return bad("ring %d: the server needs room for at least one event", s.Ring)
+	case s.Spin < 0:
+		return bad("spin %v: must not be negative", s.Spin)
+	}
+	if n := constantEvents(s.Rate, s.Warmup+s.Duration) - constantEvents(s.Rate, s.Warmup); n == 0 {
+		return bad("duration %v is too short to contain one event at %v/s (one every %v)",
+			s.Duration, s.Rate, time.Duration(float64(time.Second)/s.Rate))
+	}
+	if s.Transport == clients.ShortPoll {
+		if need := ringNeed(s); s.Ring < need {
+			return bad("ring %d is smaller than the %d events one %v poll interval accumulates at %v/s: polling would lose events (use --ring %d or more)",
+				s.Ring, need, s.Interval, s.Rate, 2*need)
+		}
+	}
+	// Each client keeps one bit per event of the run.
+	events := float64(s.Rate) * (s.Warmup + s.Duration).Seconds()
+	if s.Schedule == servers.SchedulePoisson {
+		events += 8*math.Sqrt(events) + 16
+	}
+	if mem := float64(s.Clients) * events / 8; mem > trackerBudget {
+		return bad("%d clients × %.0f events need %.1f GiB of delivery tracking (limit %d GiB): fewer clients, a lower rate or a shorter run",
+			s.Clients, events, mem/(1<<30), trackerBudget>>30)
+	}
+	return nil
+}

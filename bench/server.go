@@ -1,0 +1,277 @@
+package bench
+
+import (
+	"bufio"
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"os"
+	"os/exec"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"pushbench/servers"
+)
+
+// ServerConfig is what a launched server is started with. The publisher's
+// rate, schedule and spin are given per run through /control/start.
+type ServerConfig struct {
+	Payload int
+	Ring    int
+	Hold    time.Duration // 0: the server's default
+}
+
+// Server is a running server the harness may use.
+type Server struct {
+	URL string
+	// PID of a separate server process, 0 when the server shares this
+	// process (then its CPU and memory are not its own) or is unknown.
+	PID int
+	// Stop ends the server and waits for it. It is safe to call more than once.
+	Stop func() error
+}
+
+// Launcher starts a server for a run. Run calls Stop on every path out,
+// including cancellation.
+type Launcher func(ctx context.Context, cfg ServerConfig) (*Server, error)
+
+// Bounds on the child's lifecycle.
+const (
+	childReadyTimeout = 15 * time.Second
+	childTermTimeout  = 5 * time.Second
+)
+
+// listenPrefix is what `pushbench serve` prints once it accepts connections.
+const listenPrefix = "pushbench serve: listening on "
+
+// ChildLauncher starts `path serve --addr 127.0.0.1:0 --rate 0 ...` as a
+// child process (path: a pushbench binary, normally os.Executable()) and
+// reads its URL from the line it prints on stdout. The child gets its own
+// process group (so a terminal's Ctrl-C reaches only the harness, which
+// stops it in order) and dies with the harness (PR_SET_PDEATHSIG) even if
+// the harness is killed. Its later output is copied to log (nil: discarded).
+func ChildLauncher(path string, log io.Writer) Launcher {
+	if log == nil {
+		log = io.Discard
+	}
+	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
+		args := []string{"serve", "--addr", "127.0.0.1:0", "--rate", "0",
+			"--payload", strconv.Itoa(cfg.Payload), "--ring", strconv.Itoa(cfg.Ring)}
+		if cfg.Hold > 0 {
+			args = append(args, "--hold", cfg.Hold.String())
+		}
+		return startChild(ctx, path, args, log)
+	}
+}
+
+// child is a started server process.
+type child struct {
+	cmd     *exec.Cmd
+	exited  chan struct{} // closed when Wait returned
+	waitErr error
+	stderr  *tailBuffer
+	once    sync.Once
+	stopErr error
+}
+
+func startChild(ctx context.Context, path string, args []string, log io.Writer) (*Server, error) {
+	pr, pw, err := os.Pipe()
+	if err != nil {
+		return nil, err
+	}
+	c := &child{exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	lw := &lockedWriter{w: log}
+	c.cmd = exec.Command(path, args...)
+	c.cmd.Stdout = pw
+	c.cmd.Stderr = io.MultiWriter(c.stderr, lw)
+	c.cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGKILL}
+
+	// PR_SET_PDEATHSIG fires when the *thread* that forked the child exits,
+	// not the process. This goroutine keeps its locked OS thread for the
+	// child's whole life and never unlocks it, so the runtime cannot reuse
+	// or retire that thread early; it ends only after the child is gone.
+	started := make(chan error, 1)
+	go func() {
+		runtime.LockOSThread()
+		if err := c.cmd.Start(); err != nil {
+			started <- err
+			return
+		}
+		started <- nil
+		c.waitErr = c.cmd.Wait()
+		close(c.exited)
+	}()
+	err = <-started
+	pw.Close() // the child holds its own copy
+	if err != nil {
+		pr.Close()
+		return nil, fmt.Errorf("start server %s: %w", path, err)
+	}
+
+	// Read stdout until the listening line, then keep copying it so the
+	// child never blocks on a full pipe.
+	urlc := make(chan string, 1)
+	go func() {
+		defer pr.Close()
+		sc := bufio.NewScanner(pr)
+		found := false
+		for sc.Scan() {
+			line := sc.Text()
+			if !found {
+				if i := strings.Index(line, listenPrefix); i >= 0 {
+					found = true
+					urlc <- strings.TrimSpace(line[i+len(listenPrefix):])
+					continue
+				}
+			}
+			fmt.Fprintln(lw, line)
+		}
+		if !found {
+			close(urlc)
+		}
+	}()
+
+	srv := &Server{PID: c.cmd.Process.Pid, Stop: c.stop}
+	timer := time.NewTimer(childReadyTimeout)
+	defer timer.Stop()
+	select {
+	case u, ok := <-urlc:
+		if ok {
+			srv.URL = u
+			if err := CheckLoopback(ctx, u); err != nil {
+				c.stop()
+				return nil, fmt.Errorf("server child: %w", err)
+			}
+			return srv, nil
+		}
+		<-c.exited
+		return nil, fmt.Errorf("server child exited before listening (%v): %s", c.waitErr, c.stderr.String())
+	case <-c.exited:
+		return nil, fmt.Errorf("server child exited before listening (%v): %s", c.waitErr, c.stderr.String())
+	case <-timer.C:
+		c.stop()
+		return nil, fmt.Errorf("server child printed no %q line within %v: %s", listenPrefix, childReadyTimeout, c.stderr.String())
+	case <-ctx.Done():
+		c.stop()
+		return nil, ctx.Err()
+	}
+}
+
+// stop sends SIGTERM to the child's process group, then SIGKILL if it has
+// not exited within childTermTimeout, and waits for it.
+func (c *child) stop() error {
+	c.once.Do(func() {
+		pgid := c.cmd.Process.Pid
+		select {
+		case <-c.exited:
+		default:
+			_ = syscall.Kill(-pgid, syscall.SIGTERM)
+			t := time.NewTimer(childTermTimeout)
+			select {
+			case <-c.exited:
+				t.Stop()
+			case <-t.C:
+				_ = syscall.Kill(-pgid, syscall.SIGKILL)
+				<-c.exited
+				c.stopErr = fmt.Errorf("server child ignored SIGTERM for %v and was killed", childTermTimeout)
+				return
+			}
+		}
+		// Reap anything left in the group (the server starts no children,
+		// but a wrapper script might).
+		_ = syscall.Kill(-pgid, syscall.SIGKILL)
+		var ee *exec.ExitError
+		if c.waitErr != nil && !(errors.As(c.waitErr, &ee) && signalled(ee, syscall.SIGTERM)) {
+			c.stopErr = fmt.Errorf("server child: %w: %s", c.waitErr, c.stderr.String())
+		}
+	})
+	return c.stopErr
+}
+
+func signalled(ee *exec.ExitError, sig syscall.Signal) bool {
+	ws, ok := ee.Sys().(syscall.WaitStatus)
+	return ok && ws.Signaled() && ws.Signal() == sig
+}
+
+// tailBuffer keeps the last max bytes written to it, as one line.
+type tailBuffer struct {
+	mu  sync.Mutex
+	max int
+	b   []byte
+}
+
+func (t *tailBuffer) Write(p []byte) (int, error) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	t.b = append(t.b, p...)
+	if len(t.b) > t.max {
+		t.b = t.b[len(t.b)-t.max:]
+	}
+	return len(p), nil
+}
+
+func (t *tailBuffer) String() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	s := strings.TrimSpace(string(bytes.ReplaceAll(t.b, []byte("\n"), []byte(" | "))))
+	if s == "" {
+		return "(no output on stderr)"
+	}
+	return s
+}
+
+// lockedWriter serialises writes to w (the child's stdout and stderr
+// copiers share it).
+type lockedWriter struct {
+	mu sync.Mutex
+	w  io.Writer
+}
+
+func (l *lockedWriter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.w.Write(p)
+}
+
+// InProcess starts a servers.Server inside this process on a free loopback
+// port. Its CPU, memory and goroutines are then mixed with the load
+// generator's: use it for tests and `go test -bench`, never for the
+// figures of `pushbench run` (DESIGN.md section 5).
+func InProcess(errorLog *log.Logger) Launcher {
+	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
+		srv, err := servers.New(servers.Config{
+			Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
+		})
+		if err != nil {
+			return nil, err
+		}
+		ln, err := srv.Listen()
+		if err != nil {
+			_ = srv.Shutdown(context.Background())
+			return nil, err
+		}
+		served := make(chan error, 1)
+		go func() { served <- srv.Serve(ln) }()
+		var once sync.Once
+		var stopErr error
+		stop := func() error {
+			once.Do(func() {
+				ctx, cancel := context.WithTimeout(context.Background(), childTermTimeout)
+				defer cancel()
+				stopErr = srv.Shutdown(ctx)
+				if err := <-served; err != nil && stopErr == nil {
+					stopErr = err
+				}
+			})
+			return stopErr
+		}
+		return &Server{URL: "http://" + ln.Addr().String(), PID: os.Getpid(), Stop: stop}, nil
+	}
+}
