@@ -101,14 +101,14 @@ type Config struct {
 // field names and WebSocket frame headers included; TCP/IP headers not.
 //
 // What the other counters count, precisely:
-//   - Requests: a poll or SSE GET when net/http has written it to a
-//     connection (so its silent retry of an idempotent request on a
-//     kept-alive connection the server had just closed counts too, and a
-//     request that never reached a socket does not); a WebSocket upgrade
-//     when its connection is dialled, as gorilla writes it right after.
-//   - Reconnects: for polls, a poll answered after failed ones; for
-//     streams, every stream opened after the first. Cuts that net/http
-//     hides by retrying (see Requests) are not seen.
+//   - Requests: a poll or SSE GET when net/http has written it into a
+//     connection's write buffer (so its silent retry of an idempotent
+//     request on a kept-alive connection the server had just closed
+//     counts too); a WebSocket upgrade when its connection is dialled, as
+//     gorilla writes it right after.
+//   - Reconnects: for polls, every TCP connection after the first (a cut
+//     that net/http hides by retrying shows only as a new connection);
+//     for streams, every stream opened after the first.
 //   - Errors: every attempt that ended in an error, including the last one
 //     before a give-up or a 4xx. A stream the server ends on purpose (SSE:
 //     a clean EOF; WebSocket: a close frame 1000, 1001, 1008, 1012 or 1013)

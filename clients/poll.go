@@ -8,6 +8,7 @@ import (
 	"net/http/httptrace"
 	"slices"
 	"strconv"
+	"sync/atomic"
 
 	"pushbench/bench/event"
 )
@@ -111,8 +112,14 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 // writes rather than calls of Do includes the transport's own silent retry
 // of an idempotent request whose kept-alive connection the server had just
 // closed. The trace is attached once per Run, not per request.
-func countRequests(ctx context.Context, c *Counters, sub *signal) context.Context {
-	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{
+//
+// With pollConns it also counts, for a poller, every new TCP connection
+// after the first as a reconnect: net/http silently retries a poll whose
+// kept-alive connection broke before the answer, so from the poller's side
+// a cut never shows up as a failed request — only as a fresh connection.
+func countRequests(ctx context.Context, c *Counters, sub *signal, pollConns bool) context.Context {
+	var hadConn atomic.Bool
+	trace := &httptrace.ClientTrace{
 		// Called on the transport's write goroutine.
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err != nil {
@@ -123,7 +130,15 @@ func countRequests(ctx context.Context, c *Counters, sub *signal) context.Contex
 				sub.fire()
 			}
 		},
-	})
+	}
+	if pollConns {
+		trace.GotConn = func(info httptrace.GotConnInfo) {
+			if !info.Reused && hadConn.Swap(true) {
+				c.Reconnects.Add(1)
+			}
+		}
+	}
+	return httptrace.WithClientTrace(ctx, trace)
 }
 
 // close releases the subscriber's idle connection when Run returns. A

@@ -117,9 +117,11 @@ func (s *session) run(ctx context.Context, try attempt) error {
 }
 
 // connected records that an attempt has connected (a stream is open, a poll
-// answered). A connection after a failure or a cut is a reconnect.
+// answered). For a stream, a connection after a failure or a cut is a
+// reconnect; pollers count new TCP connections instead (countRequests),
+// since a failed poll on a connection that survives is no reconnect.
 func (s *session) connected() {
-	if s.established && s.broken {
+	if s.stream && s.established && s.broken {
 		s.counters.Reconnects.Add(1)
 	}
 	s.established, s.broken = true, false

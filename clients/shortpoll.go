@@ -40,7 +40,7 @@ func (s *shortPoll) Run(ctx context.Context, h Handler) error {
 	s.d.h = h
 	s.start = time.Now()
 	s.tick = -1
-	traced := countRequests(ctx, s.cfg.Counters, nil)
+	traced := countRequests(ctx, s.cfg.Counters, nil, true)
 	return s.sess.run(ctx, func(ctx context.Context) (bool, error) {
 		if s.answered && !s.waitTick(ctx) {
 			return false, nil

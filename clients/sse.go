@@ -57,7 +57,7 @@ func (s *sseSubscriber) Subscribed() <-chan struct{} { return s.sub.ch }
 func (s *sseSubscriber) Run(ctx context.Context, h Handler) error {
 	defer s.tr.CloseIdleConnections()
 	s.d.h = h
-	traced := countRequests(ctx, s.cfg.Counters, nil)
+	traced := countRequests(ctx, s.cfg.Counters, nil, false)
 	return s.sess.run(ctx, func(context.Context) (bool, error) {
 		return s.stream(traced)
 	})
