@@ -60,7 +60,7 @@ func DefaultScenario() Scenario {
 		Duration:    10 * time.Second,
 		Drain:       5 * time.Second,
 		Schedule:    servers.ScheduleConstant,
-		Spin:        time.Millisecond,
+		Spin:        servers.DefaultSpin,
 	}
 }
 

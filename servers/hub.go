@@ -28,6 +28,8 @@ type Hub struct {
 	ring []*Entry // ring[seq % len(ring)]
 	head uint64   // newest seq; 0 before the first event
 	wake chan struct{}
+	// spare is the wake channel of the publish after next, made ahead.
+	spare chan struct{}
 }
 
 // NewHub returns a hub that keeps the last k events.
@@ -59,11 +61,24 @@ func (h *Hub) Publish(e *Entry) error {
 	h.ring[e.Seq%uint64(len(h.ring))] = e
 	h.head = e.Seq
 	wake := h.wake
-	h.wake = make(chan struct{})
+	next := h.spare
+	if next == nil {
+		next = make(chan struct{})
+	}
+	h.wake, h.spare = next, nil
 	h.mu.Unlock()
 	// Closing the channel wakes every waiter at once without a queue per
 	// subscriber; each one then reads what it needs from the ring.
 	close(wake)
+	// The next publish's channel is made after the wake-up, off the
+	// latency-critical path (an allocation there can be drafted into GC
+	// mark assist).
+	spare := make(chan struct{})
+	h.mu.Lock()
+	if h.spare == nil {
+		h.spare = spare
+	}
+	h.mu.Unlock()
 	return nil
 }
 
