@@ -27,7 +27,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	events := fs.Uint64("events", 0, "stop publishing after this many events; 0 = until stopped (needs --rate)")
 	schedule := fs.String("schedule", servers.ScheduleConstant, "event spacing: constant or poisson (needs --rate)")
 	seed := fs.Uint64("seed", 0, "seed of the poisson schedule; 0 = fixed default (needs --rate)")
-	spin := fs.Duration("spin", time.Millisecond, "spin this long before each event's due time instead of sleeping (0 = never)")
+	spin := fs.Duration("spin", servers.DefaultSpin, "spin this long before each event's due time instead of sleeping (0 = never)")
 	writeTimeout := fs.Duration("write-timeout", servers.DefaultWriteTimeout, "deadline of every write to a client; a missed one cuts the client off")
 	queue := fs.Int("queue", servers.DefaultWSQueue, "WebSocket queue per connection in messages; full = client cut off")
 	fs.Usage = func() {
