@@ -212,6 +212,12 @@ func (s *Server) handleWS(w http.ResponseWriter, r *http.Request) {
 	tc.active.Add(1)
 	defer tc.active.Add(-1)
 	conn.SetReadLimit(WSReadLimit)
+	// NewPreparedMessage frames each event up front for a server without
+	// compression at level 0, while a Conn defaults to level 1: the key
+	// would differ and every event would be framed a second time by its
+	// first writer (gorilla v1.5.3 prepared.go:51, conn.go:736). Level 0
+	// is moot with compression off; it only makes the keys match.
+	_ = conn.SetCompressionLevel(0)
 
 	// Register before the writer reads its backlog, so that every event
 	// reaches it through the queue, the ring or both (deduplicated).
