@@ -266,13 +266,18 @@ func (r *runner) connect(ctx context.Context) error {
 	s := r.s
 	r.setPhase(PhaseConnect)
 	r.subs = make([]clients.Subscriber, s.Clients)
+	// Short pollers' grids are spread evenly over one interval, as the
+	// phases of independent browsers are; clients that connect within one
+	// interval would otherwise poll in step and all wait the same time.
+	origin := time.Now()
 	for i := range r.subs {
 		sub, err := clients.New(s.Transport, clients.Config{
-			BaseURL:   r.srv.URL,
-			Since:     r.base - 1,
-			Interval:  s.Interval,
-			LocalAddr: r.lim.sourceAddr(i),
-			Counters:  r.rec.counters(i),
+			BaseURL:    r.srv.URL,
+			Since:      r.base - 1,
+			Interval:   s.Interval,
+			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
+			LocalAddr:  r.lim.sourceAddr(i),
+			Counters:   r.rec.counters(i),
 		})
 		if err != nil {
 			return err

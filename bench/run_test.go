@@ -196,7 +196,8 @@ func TestValidate(t *testing.T) {
 		{"huge payload", func(s *Scenario) { s.Payload = event.MaxSize + 1 }, "above the maximum"},
 		{"unknown transport", func(s *Scenario) { s.Transport = "carrier-pigeon" }, "unknown transport"},
 		{"shortpoll without interval", func(s *Scenario) { s.Transport = clients.ShortPoll; s.Interval = 0 }, "poll interval"},
-		{"window without events", func(s *Scenario) { s.Rate = 1; s.Duration = 500 * time.Millisecond; s.Warmup = 100 * time.Millisecond }, "too short to contain one event"},
+		{"window without events", func(s *Scenario) { s.Rate = 1; s.Duration = 300 * time.Millisecond; s.Warmup = 600 * time.Millisecond }, "too short to contain one event"},
+		{"warm-up under half an interval", func(s *Scenario) { s.Rate = 1; s.Warmup = 100 * time.Millisecond }, "use --warmup 0 or 500ms or more"},
 		{"ring too small for polling", func(s *Scenario) {
 			s.Transport = clients.ShortPoll
 			s.Rate = 1000

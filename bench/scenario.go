@@ -188,6 +188,15 @@ func (s Scenario) Validate() error {
 		return bad("duration %v is too short to contain one event at %v/s (one every %v)",
 			s.Duration, s.Rate, time.Duration(float64(time.Second)/s.Rate))
 	}
+	// The window's first counter snapshot is taken half a mean event
+	// interval before the window starts, between two events. A shorter
+	// warm-up puts that snapshot before the publisher starts, and the first
+	// event (due at the start, inside the warm-up) would have its traffic
+	// charged to the window's events. No warm-up at all is fine.
+	if half := time.Duration(float64(time.Second) / s.Rate / 2); s.Warmup > 0 && s.Warmup < half {
+		return bad("warm-up %v is shorter than half an event interval at %v/s: its first event's traffic would be charged to the window (use --warmup 0 or %v or more)",
+			s.Warmup, s.Rate, half.Round(time.Millisecond))
+	}
 	if s.Transport == clients.ShortPoll {
 		if need := ringNeed(s); s.Ring < need {
 			return bad("ring %d is smaller than the %d events one %v poll interval accumulates at %v/s: polling would lose events (use --ring %d or more)",

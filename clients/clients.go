@@ -83,6 +83,13 @@ type Config struct {
 	// Interval is the short-polling period T (short polling only). Polls
 	// are scheduled at fixed times start + k·T, not T after the last answer.
 	Interval time.Duration
+	// PollOrigin anchors the short-polling grid: polls are due at
+	// PollOrigin + k·Interval for whole k (zero: the time Run starts). Many
+	// clients that connect within one interval would otherwise poll in
+	// step; a harness spreads their origins over the interval, as the
+	// phases of independent browsers are spread. The first poll (the
+	// subscription) goes at once either way.
+	PollOrigin time.Time
 	// LocalAddr, if set, is the source address to dial from (for spreading
 	// many clients over 127.0.0.x when one address runs out of ports).
 	LocalAddr *net.TCPAddr

@@ -672,3 +672,28 @@ func TestMessageTooLarge(t *testing.T) {
 		})
 	}
 }
+
+func TestGridStart(t *testing.T) {
+	t.Parallel()
+	const T = 100 * time.Millisecond
+	origin := time.Unix(1000, 0)
+	cases := []struct {
+		now  time.Time
+		want time.Time
+	}{
+		{origin, origin},
+		{origin.Add(250 * time.Millisecond), origin.Add(200 * time.Millisecond)},
+		{origin.Add(-30 * time.Millisecond), origin.Add(-100 * time.Millisecond)},
+		{origin.Add(-100 * time.Millisecond), origin.Add(-100 * time.Millisecond)},
+		{origin.Add(10*time.Second + 99*time.Millisecond), origin.Add(10 * time.Second)},
+	}
+	for _, c := range cases {
+		if got := gridStart(c.now, origin, T); !got.Equal(c.want) {
+			t.Errorf("gridStart(origin%+v) = origin%+v, want origin%+v", c.now.Sub(origin), got.Sub(origin), c.want.Sub(origin))
+		}
+	}
+	now := time.Unix(5, 123)
+	if got := gridStart(now, time.Time{}, T); !got.Equal(now) {
+		t.Errorf("gridStart with zero origin = %v, want now", got)
+	}
+}

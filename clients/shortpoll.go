@@ -38,7 +38,7 @@ func (s *shortPoll) Subscribed() <-chan struct{} { return s.sub.ch }
 func (s *shortPoll) Run(ctx context.Context, h Handler) error {
 	defer s.close()
 	s.d.h = h
-	s.start = time.Now()
+	s.start = gridStart(time.Now(), s.cfg.PollOrigin, s.interval)
 	s.tick = -1
 	traced := countRequests(ctx, s.cfg.Counters, nil, true)
 	return s.sess.run(ctx, func(ctx context.Context) (bool, error) {
@@ -52,6 +52,19 @@ func (s *shortPoll) Run(ctx context.Context, h Handler) error {
 		s.answered = ok
 		return ok, err
 	})
+}
+
+// gridStart returns the latest time ≤ now on the grid origin + k·interval
+// (now itself for a zero origin): the grid's tick 0 for this Run.
+func gridStart(now, origin time.Time, interval time.Duration) time.Time {
+	if origin.IsZero() {
+		return now
+	}
+	off := now.Sub(origin) % interval
+	if off < 0 {
+		off += interval
+	}
+	return now.Add(-off)
 }
 
 // scheduleTick returns the tick that a poll elapsed after the start serves

@@ -308,7 +308,7 @@ func (p preset) plan() []plannedCell {
 					s.Payload = at.payload
 					s.Interval = iv
 					s.Hold = p.hold
-					s.ConnectRate = connectRate(p.connectRate, t, at.clients, iv)
+					s.ConnectRate = p.connectRate
 					s.Warmup, s.Duration = p.timing(at.rate)
 					s.Drain = 0 // WithDefaults: 5 s, plus two intervals for short polling
 					cells = append(cells, plannedCell{s: s.WithDefaults(), pass: pass})
@@ -317,21 +317,6 @@ func (p preset) plan() []plannedCell {
 		}
 	}
 	return cells
-}
-
-// connectRate is the connect rate of a cell. Short-poll clients poll on a
-// grid that starts when each one connects, so clients that all connect
-// within a fraction of the interval poll in step, and with the events on
-// their own whole-second grid every client waits about the same time for
-// every event (short polling every 1 s would show a p50 near 1 s instead of
-// the half interval that independent browsers see on average). Connecting
-// them no faster than clients per interval spreads their poll phases evenly
-// over the interval.
-func connectRate(rate float64, transport string, clientsN int, interval time.Duration) float64 {
-	if transport != clients.ShortPoll || clientsN < 2 || interval <= 0 {
-		return rate
-	}
-	return min(rate, float64(clientsN)/interval.Seconds())
 }
 
 // comparison is a parsed `pushbench compare`: the plan and where it goes.
@@ -379,7 +364,7 @@ func parseCompare(args []string, stdout io.Writer) (*comparison, error) {
 	minEvents := fs.Int("min-events", 0, fmt.Sprintf("stretch the window at low rates to hold this many events per client (preset: %d; quick %d; 0: no stretch)", def.minEvents, quickP.minEvents))
 	warmup := fs.Duration("warmup", 0, fmt.Sprintf("warm-up before each window (preset: %v; quick %v)", def.warmup, quickP.warmup))
 	hold := fs.Duration("hold", 0, "long-poll hold timeout of the server (0: the server's default)")
-	connectRate := fs.Float64("connect-rate", def.connectRate, "new subscriptions per second in each cell's connect phase (short polling: at most clients per poll interval, so that the clients' poll phases spread over the interval)")
+	connectRate := fs.Float64("connect-rate", def.connectRate, "new subscriptions per second in each cell's connect phase")
 	repeat := fs.Int("repeat", 1, "run the whole matrix this many times (repeats of a cell are summarised by their median)")
 	pin := fs.Bool("pin", false, "pin each server child and the load generator to disjoint CPU sets")
 	dryRun := fs.Bool("dry-run", false, "print the planned cells and the time estimate, run nothing")

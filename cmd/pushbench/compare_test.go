@@ -212,47 +212,6 @@ func TestComparePlans(t *testing.T) {
 	}
 }
 
-func TestConnectRate(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		transport string
-		clients   int
-		interval  time.Duration
-		want      float64
-	}{
-		{"shortpoll", 100, time.Second, 100},                  // spread over one interval
-		{"shortpoll", 1000, time.Second, 1000},                // already takes an interval
-		{"shortpoll", 100, 100 * time.Millisecond, 1000},      // faster than the preset's rate: keep it
-		{"shortpoll", 10000, 100 * time.Millisecond, 1000},    // never faster than asked
-		{"shortpoll", 1, time.Second, 1000},                   // one client has one phase
-		{"ws", 100, 0, 1000},                                  // push transports have no poll grid
-		{"longpoll", 100, time.Second, 1000},                  // nor long polling
-		{"shortpoll", 50, 500 * time.Millisecond, 100},        // 50 clients in 500 ms
-		{"shortpoll", 3, 10 * time.Second, 0.3},               // 3 clients in 10 s
-		{"shortpoll", 2, 2 * time.Millisecond, float64(1000)}, // capped by the asked rate
-	}
-	for _, tt := range tests {
-		if got := connectRate(1000, tt.transport, tt.clients, tt.interval); got != tt.want {
-			t.Errorf("connectRate(1000, %s, %d clients, %v) = %v, want %v", tt.transport, tt.clients, tt.interval, got, tt.want)
-		}
-	}
-	// In the default plan: short polling every 1 s at 100 clients connects
-	// at 100/s, everything else at the preset's 1000/s.
-	c, err := parseCompare([]string{"--dry-run"}, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, cell := range c.cells {
-		want := 1000.0
-		if variantName(cell.s) == "shortpoll-1s" && cell.s.Clients == 100 {
-			want = 100
-		}
-		if cell.s.ConnectRate != want {
-			t.Errorf("%s: connect rate %v, want %v", cell.name(), cell.s.ConnectRate, want)
-		}
-	}
-}
-
 func TestCompareTiming(t *testing.T) {
 	t.Parallel()
 	base := presets()["default"] // warm-up 1 s, window 10 s, 3 events, polls 1 s and 100 ms
