@@ -60,6 +60,9 @@ func (c PublishConfig) Validate() error {
 	return event.CheckSize(c.Payload)
 }
 
+// startLead is how far ahead of Start the schedule begins.
+const startLead = 5 * time.Millisecond
+
 // DefaultSpin is the default PublishConfig.Spin: enough to cover the timer
 // lateness measured here with 10,000 connections (see PublishConfig.Spin).
 const DefaultSpin = 5 * time.Millisecond
@@ -122,8 +125,10 @@ func (p *Publisher) Start(c PublishConfig) error {
 	p.done = make(chan struct{})
 	p.lag.Reset()
 	// The schedule's origin is taken here, once, so that Started is exactly
-	// the time event k is scheduled against (start + k/R).
-	start := time.Now()
+	// the time event k is scheduled against (start + k/R). It lies a little
+	// ahead: event 0 is due at the origin, and the publishing goroutine
+	// has yet to start and lock its OS thread.
+	start := time.Now().Add(startLead)
 	p.stats = PublisherStats{Running: true, Config: c, Started: start}
 	p.tid = 0
 	go p.run(c, start, p.stop, p.done)
