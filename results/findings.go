@@ -2,6 +2,7 @@ package results
 
 import (
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strings"
@@ -155,6 +156,9 @@ func (m *matrix) problemFindings() []finding {
 			}
 		}
 	}
+	if len(out) > maxProblemFindings {
+		out = []finding{{text: summariseProblems(m, len(out), n), bad: true}}
+	}
 	if len(out) == 0 {
 		what := fmt.Sprintf("All %d cells", n)
 		if n == 1 {
@@ -166,6 +170,47 @@ func (m *matrix) problemFindings() []finding {
 		out = append(out, finding{text: "To note: " + strings.Join(warned, "; ") + "."})
 	}
 	return out
+}
+
+// maxProblemFindings is how many problem cells are named one by one; past
+// it they are counted by kind, so the charts stay near the top of the page
+// (the failed checks are listed in full in their own section anyway).
+const maxProblemFindings = 4
+
+// summariseProblems counts the problem cells by kind of problem.
+func summariseProblems(m *matrix, cells, total int) string {
+	counts := map[string]int{}
+	for _, c := range m.cells {
+		for _, r := range c.recs {
+			for _, x := range issues(r) {
+				if x.bad {
+					counts[problemKind(x.text)]++
+				}
+			}
+		}
+	}
+	var parts []string
+	for _, k := range slices.Sorted(maps.Keys(counts)) {
+		parts = append(parts, fmt.Sprintf("%s in %s", k, plural(counts[k], "cell")))
+	}
+	return fmt.Sprintf("%d of %d cells have problems: %s. Each one is named in the table's notes and under Failed checks.",
+		cells, total, strings.Join(parts, ", "))
+}
+
+// problemKind turns an issue's text into its kind, without the numbers:
+// "check X failed", "loss", "duplicates", "out of order", ...
+func problemKind(text string) string {
+	switch {
+	case strings.HasPrefix(text, "check "):
+		return text
+	case strings.HasPrefix(text, "lost "):
+		return "loss"
+	case strings.HasSuffix(text, " duplicates"):
+		return "duplicates"
+	case strings.HasSuffix(text, " out of order"):
+		return "reordering"
+	}
+	return text
 }
 
 // capFirst starts a sentence with a capital letter.

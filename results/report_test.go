@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"image/png"
+	"maps"
 	"math"
 	"os"
 	"path/filepath"
@@ -359,6 +360,30 @@ func TestLogRange(t *testing.T) {
 		}
 		if ticks := (logTicks{format: tickNumber}).Ticks(lo, hi); len(ticks) == 0 {
 			t.Errorf("logRange(%v): no ticks on [%g, %g]", vs, lo, hi)
+		}
+	}
+}
+
+func TestProblemFindingsAreCountedWhenMany(t *testing.T) {
+	t.Parallel()
+	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 6 {
+		r := &recs[i]
+		r.Checks = maps.Clone(r.Checks)
+		r.Checks["publisher_on_schedule"] = Check{OK: false, Detail: "late"}
+	}
+	fs := newMatrix(recs).problemFindings()
+	// One summarising finding for the problems, then the fixture's note
+	// about reconnects.
+	if len(fs) != 2 || !fs[0].bad || fs[1].bad {
+		t.Fatalf("problemFindings = %+v, want one summarising finding and one note", fs)
+	}
+	for _, want := range []string{"7 of 44 cells have problems", "check publisher_on_schedule failed in 6 cells", "loss in 1 cell"} {
+		if !strings.Contains(fs[0].text, want) {
+			t.Errorf("finding %q does not contain %q", fs[0].text, want)
 		}
 	}
 }
