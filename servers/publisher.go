@@ -61,9 +61,13 @@ func (c PublishConfig) Validate() error {
 	return event.CheckSize(c.Payload)
 }
 
-// nearSleep is the last stretch before an event (before its spin) that the
-// publisher sleeps with nanosleep instead of a runtime timer.
-const nearSleep = 2 * time.Millisecond
+// nearSleep and maxNearSleep bound the last stretch before an event
+// (before its spin) that the publisher sleeps with nanosleep instead of a
+// runtime timer: a quarter of the interval within these bounds.
+const (
+	nearSleep    = 2 * time.Millisecond
+	maxNearSleep = 20 * time.Millisecond
+)
 
 // startLead is how far ahead of Start the schedule begins.
 const startLead = 5 * time.Millisecond
@@ -199,6 +203,10 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 
 	interval := float64(time.Second) / c.Rate
 	spin := min(c.Spin, time.Duration(interval/20))
+	// The nanosleep stretch grows with the interval (it costs no CPU), so
+	// that a runtime timer waking several ms late — seen when the box is
+	// busy — still leaves the thread asleep in time; Stop is seen within it.
+	near := max(nearSleep, min(maxNearSleep, time.Duration(interval/4)))
 	seed := c.Seed
 	if seed == 0 {
 		seed = 1
@@ -230,10 +238,10 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 		e := &Entry{Seq: seq, T: due.UnixNano(), Data: data}
 		// Sleep in two stages. Go's timers wake up to ~1 ms late (the
 		// runtime's idle wait has millisecond resolution), so a runtime
-		// timer only covers the wait up to nearSleep before the spin; the
+		// timer only covers the wait up to `near` before the spin; the
 		// rest is a nanosleep of this locked thread, which the kernel ends
-		// within tens of microseconds. Stop is seen within nearSleep.
-		if wait := time.Until(due) - spin - nearSleep; wait > 0 {
+		// within tens of microseconds.
+		if wait := time.Until(due) - spin - near; wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-stop:
