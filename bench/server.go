@@ -87,7 +87,7 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 		return nil, err
 	}
 	c := &child{exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
-	lw := &lockedWriter{w: log}
+	lw := &SyncWriter{W: log}
 	c.cmd = exec.Command(path, args...)
 	c.cmd.Stdout = pw
 	c.cmd.Stderr = io.MultiWriter(c.stderr, lw)
@@ -227,17 +227,17 @@ func (t *tailBuffer) String() string {
 	return s
 }
 
-// lockedWriter serialises writes to w (the child's stdout and stderr
-// copiers share it).
-type lockedWriter struct {
+// SyncWriter serialises writes to W: the child server's stdout and stderr
+// copiers, and a progress display, may share one writer.
+type SyncWriter struct {
 	mu sync.Mutex
-	w  io.Writer
+	W  io.Writer
 }
 
-func (l *lockedWriter) Write(p []byte) (int, error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	return l.w.Write(p)
+func (s *SyncWriter) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.W.Write(p)
 }
 
 // InProcess starts a servers.Server inside this process on a free loopback

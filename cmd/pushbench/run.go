@@ -84,7 +84,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
 	// The progress display and the child server's messages share stderr.
-	errw := &syncWriter{w: stderr}
+	errw := &bench.SyncWriter{W: stderr}
 	opt := bench.Options{Server: *server, Pin: *pin}
 	if !*quiet {
 		opt.ServerLog = errw // the child's own messages (errors, its stop line)
@@ -232,15 +232,15 @@ type progress struct {
 const plainEvery = 5 * time.Second
 
 // newProgress returns the progress display of scenario s on w (nothing
-// when quiet). w may be a *syncWriter around the real stderr.
+// when quiet). w may be a *bench.SyncWriter around the real stderr.
 func newProgress(w io.Writer, quiet bool, s bench.Scenario) *progress {
 	p := &progress{w: w}
 	if quiet {
 		return p
 	}
 	under := w
-	if sw, ok := w.(*syncWriter); ok {
-		under = sw.w
+	if sw, ok := w.(*bench.SyncWriter); ok {
+		under = sw.W
 	}
 	f, ok := under.(*os.File)
 	if !ok || !term.IsTerminal(int(f.Fd())) {
@@ -293,16 +293,4 @@ func (p *progress) finish() {
 		_ = p.bar.Finish()
 		p.bar = nil
 	}
-}
-
-// syncWriter serialises writes to w.
-type syncWriter struct {
-	mu sync.Mutex
-	w  io.Writer
-}
-
-func (s *syncWriter) Write(p []byte) (int, error) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.w.Write(p)
 }
