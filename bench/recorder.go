@@ -7,7 +7,6 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
 	"pushbench/results"
 )
@@ -104,7 +103,7 @@ func (r *recorder) handler(i int) clients.Handler {
 		sh := t.sh
 		sh.mu.Lock()
 		cover := t.covered.Load()
-		if n := gapLen(b.Gap); n > 0 {
+		if n := b.Gap.Len(); n > 0 {
 			t.gapEvents += n
 			cover = max(cover, b.Gap.To)
 		}
@@ -328,13 +327,4 @@ func (r *recorder) finish(last, constantLo uint64) delivery {
 		sh.mu.Unlock()
 	}
 	return d
-}
-
-// gapLen is the number of events in g. Sequence numbers start at 1, so a
-// gap from 0 is the zero value, "no gap" (event.Gap.Len counts it as 1).
-func gapLen(g event.Gap) uint64 {
-	if g.From == 0 {
-		return 0
-	}
-	return g.Len()
 }
