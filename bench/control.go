@@ -107,20 +107,6 @@ func (c *control) stop(ctx context.Context) error {
 	return c.do(ctx, http.MethodPost, "/control/stop", &v)
 }
 
-// stamped is a /stats snapshot with the bytes the control connection moved
-// for it: the response (written by the server after its snapshot) and the
-// request (read by the server before it).
-type stamped struct {
-	servers.Stats
-	reqBytes, respBytes uint64
-}
-
-func (c *control) stampedStats(ctx context.Context) (stamped, error) {
-	up0, down0 := c.ctr.BytesUp.Load(), c.ctr.BytesDown.Load()
-	s, err := c.stats(ctx)
-	return stamped{Stats: s, reqBytes: c.ctr.BytesUp.Load() - up0, respBytes: c.ctr.BytesDown.Load() - down0}, err
-}
-
 func firstLine(s string) string {
 	if i := strings.IndexByte(s, '\n'); i >= 0 {
 		return s[:i]

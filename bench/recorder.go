@@ -58,9 +58,10 @@ type tally struct {
 
 // recorder turns every client's batches into the run's delivery figures.
 type recorder struct {
-	ready chan struct{}   // closed once win is set; handlers wait for it
-	quit  <-chan struct{} // closed when the clients are stopped
-	win   window
+	ready  chan struct{}   // closed once win is set; handlers wait for it
+	winSet atomic.Bool     // ready is closed: the per-batch fast path skips the select
+	quit   <-chan struct{} // closed when the clients are stopped
+	win    window
 
 	shards  [shardCount]*shard
 	tallies []*tally
@@ -84,6 +85,7 @@ func newRecorder(nclients int, bitsHint uint64, quit <-chan struct{}) *recorder 
 func (r *recorder) setWindow(w window) {
 	r.win = w
 	close(r.ready)
+	r.winSet.Store(true)
 }
 
 // counters returns client i's shared Counters.
@@ -93,10 +95,12 @@ func (r *recorder) counters(i int) *clients.Counters { return &r.tallies[i].sh.c
 func (r *recorder) handler(i int) clients.Handler {
 	t := r.tallies[i]
 	return func(b clients.Batch) {
-		select {
-		case <-r.ready:
-		case <-r.quit:
-			return // stopped before the window was known: nothing to record
+		if !r.winSet.Load() {
+			select {
+			case <-r.ready:
+			case <-r.quit:
+				return // stopped before the window was known: nothing to record
+			}
 		}
 		recv := b.Recv.UnixNano()
 		w := &r.win

@@ -2,24 +2,11 @@ package bench
 
 import (
 	"fmt"
-	"slices"
 	"strings"
 	"time"
 
 	"pushbench/results"
 )
-
-// FailedChecks returns the names of rec's failed self-checks, sorted.
-func FailedChecks(rec *results.Record) []string {
-	var failed []string
-	for name, c := range rec.Checks {
-		if !c.OK {
-			failed = append(failed, name)
-		}
-	}
-	slices.Sort(failed)
-	return failed
-}
 
 // Summary is the one-line human summary of rec: scenario, latency
 // percentiles, wire bytes and requests per delivered event, CPU per event
@@ -46,7 +33,7 @@ func Summary(rec *results.Record) string {
 	fmt.Fprintf(&b, " | %.1f KiB/conn", rec.Server.RSSBytesPerConn/1024)
 	fmt.Fprintf(&b, " | %.0f deliv/s", rec.DeliveriesPerS)
 	fmt.Fprintf(&b, " | lost %d dup %d reorder %d", rec.Lost, rec.Duplicates, rec.OutOfOrder)
-	if failed := FailedChecks(rec); len(failed) > 0 {
+	if failed := results.FailedChecks(rec); len(failed) > 0 {
 		fmt.Fprintf(&b, " | FAILED CHECKS: %s", strings.Join(failed, ", "))
 	} else {
 		b.WriteString(" | checks ok")

@@ -171,15 +171,6 @@ func newSignal() *signal { return &signal{ch: make(chan struct{})} }
 
 func (s *signal) fire() { s.once.Do(func() { close(s.ch) }) }
 
-func (s *signal) fired() bool {
-	select {
-	case <-s.ch:
-		return true
-	default:
-		return false
-	}
-}
-
 // delivery turns decoded messages into batches for the handler and keeps
 // the resume point.
 type delivery struct {

@@ -42,7 +42,7 @@ func issues(r *Record) []issue {
 	if r.OutOfOrder > 0 {
 		bad("%s out of order", fmtSig(float64(r.OutOfOrder)))
 	}
-	for _, name := range failedChecks(r) {
+	for _, name := range FailedChecks(r) {
 		bad("check %s failed", name)
 	}
 	if r.Partial {
@@ -72,8 +72,8 @@ func hasBad(is []issue) bool {
 	return slices.ContainsFunc(is, func(x issue) bool { return x.bad })
 }
 
-// failedChecks returns the names of r's failed self-checks, sorted.
-func failedChecks(r *Record) []string {
+// FailedChecks returns the names of r's failed self-checks, sorted.
+func FailedChecks(r *Record) []string {
 	var names []string
 	for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
 		if !r.Checks[name].OK {
@@ -92,7 +92,7 @@ type checkFailure struct {
 func checkFailures(recs []Record) []checkFailure {
 	var out []checkFailure
 	for _, r := range sortedRecords(recs) {
-		for _, name := range failedChecks(r) {
+		for _, name := range FailedChecks(r) {
 			out = append(out, checkFailure{
 				Cell:   variantOf(r.Scenario).Label() + ", " + describe(coordOf(r.Scenario)),
 				Check:  name,

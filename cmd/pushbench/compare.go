@@ -762,7 +762,7 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 			} else {
 				info.CellsDone++
 			}
-			if len(bench.FailedChecks(rec)) > 0 {
+			if len(results.FailedChecks(rec)) > 0 {
 				badChecks++
 			}
 			fmt.Fprintf(stdout, "%s %s\n", tag, bench.Summary(rec))
