@@ -564,7 +564,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.Stats())
 }
 
-// handleStart serves POST /control/start?rate=R&payload=P[&events=N]
+// handleStart serves POST /control/start?rate=R[&payload=P][&events=N]
 // [&duration=D][&schedule=constant|poisson][&spin=D][&seed=S]. Parameters
 // may also come as a form body.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
