@@ -111,10 +111,3 @@ func (h *Hub) Since(since uint64, dst []*Entry, max int) (out []*Entry, gap even
 	}
 	return dst, gap, h.wake, nil
 }
-
-// Wait returns a channel that is closed at the next Publish.
-func (h *Hub) Wait() <-chan struct{} {
-	h.mu.RLock()
-	defer h.mu.RUnlock()
-	return h.wake
-}

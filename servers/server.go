@@ -342,7 +342,11 @@ func (s *Server) Shutdown(ctx context.Context) error {
 
 func (s *Server) cleanup() {
 	defer close(s.done)
+	// Under pubMu: closing is already set, so a StartPublisher either ran
+	// before this Stop (and is stopped by it) or sees closing and refuses.
+	s.pubMu.Lock()
 	s.pub.Stop()
+	s.pubMu.Unlock()
 	s.handlers.Wait()
 	// Every handler has returned, so only idle or finishing connections are
 	// left; Shutdown closes the listeners and those.
