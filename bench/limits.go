@@ -33,6 +33,16 @@ const (
 	maxSourceAddrs = 254
 )
 
+// CheckLimits reports, before any load, whether n clients fit this
+// machine's open-files limit and ephemeral ports (a child server on
+// 127.0.0.1), with the number that does fit when they do not. Run checks
+// the same for every scenario; this lets a caller refuse a long plan up
+// front.
+func CheckLimits(n int) error {
+	_, err := planLimits(n, false, false)
+	return err
+}
+
 // planLimits raises the open-files soft limit to the hard limit and checks
 // that n clients fit: one descriptor per client in this process (twice
 // when the server shares the process), and ephemeral ports per source

@@ -382,7 +382,7 @@ func byVariant(cells []*cell) (vs []variant, groups map[variant][]*cell) {
 func describe(at coord, x ...dim) string {
 	var parts []string
 	if !slices.Contains(x, dimClients) {
-		parts = append(parts, plural(at.Clients, "client"))
+		parts = append(parts, Plural(at.Clients, "client"))
 	}
 	if !slices.Contains(x, dimRate) {
 		parts = append(parts, rateLabel(at.Rate))
@@ -393,7 +393,8 @@ func describe(at coord, x ...dim) string {
 	return strings.Join(parts, ", ")
 }
 
-func plural(n int, word string) string {
+// Plural returns "1 word" or "n words".
+func Plural(n int, word string) string {
 	if n == 1 {
 		return "1 " + word
 	}

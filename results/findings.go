@@ -87,7 +87,7 @@ func (m *matrix) bytesFinding() string {
 		return ""
 	}
 	s := fmt.Sprintf("At %s and %s (%d B payload), %s moves %s the wire bytes per delivered event of %s (%s vs %s, down + up).",
-		rateLabel(lo), plural(at.Clients, "client"), at.Payload, poll.v.Label(), fmtRatio(ratio), push.v.Label(),
+		rateLabel(lo), Plural(at.Clients, "client"), at.Payload, poll.v.Label(), fmtRatio(ratio), push.v.Label(),
 		fmtBytes(poll.value(perEvent)), fmtBytes(push.value(perEvent)))
 	if hi := rates[len(rates)-1]; hi != lo {
 		if poll2, push2, ratio2 := compare(hi); poll2 != nil && poll2.v == poll.v {
@@ -191,7 +191,7 @@ func summariseProblems(m *matrix, cells, total int) string {
 	}
 	var parts []string
 	for _, k := range slices.Sorted(maps.Keys(counts)) {
-		parts = append(parts, fmt.Sprintf("%s in %s", k, plural(counts[k], "cell")))
+		parts = append(parts, fmt.Sprintf("%s in %s", k, Plural(counts[k], "cell")))
 	}
 	return fmt.Sprintf("%d of %d cells have problems: %s. Each one is named in the table's notes and under Failed checks.",
 		cells, total, strings.Join(parts, ", "))

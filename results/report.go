@@ -169,7 +169,7 @@ func (r *report) runLines() []runLine {
 	for _, v := range r.m.variants {
 		ts = append(ts, v.Label())
 	}
-	add(fmt.Sprintf("%s: %s", plural(len(r.recs), "record"), strings.Join(ts, ", ")))
+	add(fmt.Sprintf("%s: %s", Plural(len(r.recs), "record"), strings.Join(ts, ", ")))
 	add("Clients " + joinValues(distinct(r.m.cells, dimClients)) +
 		"; event rates " + joinValues(distinct(r.m.cells, dimRate)) + " events/s" +
 		"; payloads " + joinValues(distinct(r.m.cells, dimPayload)) + " B")

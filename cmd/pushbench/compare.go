@@ -14,7 +14,6 @@ import (
 	"slices"
 	"strconv"
 	"strings"
-	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -473,7 +472,7 @@ func parseCompare(args []string, stdout io.Writer) (*comparison, error) {
 			return nil, usagef("compare: cell %s: %s", cell.name(), strings.TrimPrefix(err.Error(), bench.ErrScenario.Error()+": "))
 		}
 	}
-	if err := checkOpenFiles(slices.Max(p.clients)); err != nil {
+	if err := bench.CheckLimits(slices.Max(p.clients)); err != nil {
 		return nil, usageError{fmt.Errorf("compare: %w", err)}
 	}
 
@@ -554,22 +553,6 @@ func checkEmptyDir(dir string) error {
 	defer f.Close()
 	if names, _ := f.Readdirnames(1); len(names) > 0 {
 		return fmt.Errorf("%s is not empty: a comparison never appends to an old run; give a new or empty folder", dir)
-	}
-	return nil
-}
-
-// checkOpenFiles checks before any load that the largest cell's clients
-// fit the hard open-files limit (bench.Run checks it again, with the
-// ephemeral ports, for every cell; this only spares a long run that would
-// fail at its biggest cell).
-func checkOpenFiles(clientsN int) error {
-	const slack = 128 // the harness's own descriptors, as bench reserves them
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		return nil // bench.Run reports it
-	}
-	if need := uint64(clientsN) + slack; need > rl.Max {
-		return fmt.Errorf("%d clients need about %d open files, the hard limit is %d (raise it with ulimit -Hn, or use fewer --clients)", clientsN, need, rl.Max)
 	}
 	return nil
 }
@@ -659,7 +642,7 @@ func (c *comparison) estimate() time.Duration {
 // printPlan writes the plan as a table.
 func (c *comparison) printPlan(w io.Writer, est time.Duration) {
 	fmt.Fprintf(w, "pushbench compare: preset %s, %s, estimated %s; writing %s\n",
-		c.p.name, plural(len(c.cells), "cell"), fmtWall(est), c.out)
+		c.p.name, results.Plural(len(c.cells), "cell"), fmtWall(est), c.out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "cell\ttransport\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
 	for i, cell := range c.cells {
@@ -802,11 +785,11 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 		reportErr = results.Report(c.out)
 		if _, statErr := os.Stat(filepath.Join(c.out, results.IndexFile)); statErr == nil {
 			fmt.Fprintf(stdout, "pushbench compare: %s of %d recorded in %s; report: %s\n",
-				plural(recorded, "cell"), len(c.cells), fmtWall(time.Since(start)), filepath.Join(c.out, results.IndexFile))
+				results.Plural(recorded, "cell"), len(c.cells), fmtWall(time.Since(start)), filepath.Join(c.out, results.IndexFile))
 		}
 	}
 	if badChecks > 0 {
-		fmt.Fprintf(stderr, "pushbench compare: %s failed self-checks (named in the lines above and in summary.md)\n", plural(badChecks, "cell"))
+		fmt.Fprintf(stderr, "pushbench compare: %s failed self-checks (named in the lines above and in summary.md)\n", results.Plural(badChecks, "cell"))
 	}
 
 	var errs []error
@@ -878,13 +861,6 @@ func fmtWall(d time.Duration) string {
 		return fmt.Sprintf("%dm%02ds", d/time.Minute, d%time.Minute/time.Second)
 	}
 	return fmt.Sprintf("%dh%02dm%02ds", d/time.Hour, d%time.Hour/time.Minute, d%time.Minute/time.Second)
-}
-
-func plural(n int, word string) string {
-	if n == 1 {
-		return "1 " + word
-	}
-	return strconv.Itoa(n) + " " + word + "s"
 }
 
 func joinInts(vs []int) string {
