@@ -247,6 +247,15 @@ func (r *runner) fillChecks(rec *results.Record, d delivery, windowOK bool) {
 			u*100, r.clientCPUs(), maxClientUtil*100)
 	}
 
+	if windowOK && r.s.Transport == clients.ShortPoll {
+		// A poll that overran its interval makes its client skip a tick:
+		// the poll rate, and so bytes and requests per event, would then
+		// be the load generator's (or a slow server's), not the scenario's.
+		c := r.we.c.sub(r.ws.c)
+		check("poll_schedule", float64(c.missedTicks) <= math.Ceil(maxBehindShare*float64(c.requests)),
+			"%d of %d polls in the window came after a skipped tick (limit: %.0f%% of polls, rounded up)", c.missedTicks, c.requests, maxBehindShare*100)
+	}
+
 	rangeOK := d.outOfRange == 0 && d.mergeErr == nil
 	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)
 	if d.mergeErr != nil {

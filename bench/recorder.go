@@ -188,6 +188,7 @@ func (t *tally) countRange(lo, hi uint64) uint64 {
 // counterSnapshot is the sum of every shard's client Counters.
 type counterSnapshot struct {
 	down, up, requests, empty, reconnects, dials, errors uint64
+	missedTicks                                          uint64 // short-poll ticks with no poll of their own
 }
 
 func (r *recorder) snapshot() counterSnapshot {
@@ -201,6 +202,7 @@ func (r *recorder) snapshot() counterSnapshot {
 		s.reconnects += c.Reconnects.Load()
 		s.dials += c.Dials.Load()
 		s.errors += c.Errors.Load()
+		s.missedTicks += c.MissedTicks.Load()
 	}
 	return s
 }
@@ -210,6 +212,7 @@ func (a counterSnapshot) sub(b counterSnapshot) counterSnapshot {
 		down: a.down - b.down, up: a.up - b.up, requests: a.requests - b.requests,
 		empty: a.empty - b.empty, reconnects: a.reconnects - b.reconnects,
 		dials: a.dials - b.dials, errors: a.errors - b.errors,
+		missedTicks: a.missedTicks - b.missedTicks,
 	}
 }
 

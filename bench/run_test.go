@@ -104,9 +104,8 @@ func TestShortPollModel(t *testing.T) {
 	s.Transport = clients.ShortPoll
 	s.Clients = 10
 	s.Interval = T
-	// Start the clients T/10 apart, so their poll grids cover the
-	// interval evenly; events (2/s) are rarer than polls.
-	s.ConnectRate = float64(s.Clients) / T.Seconds()
+	// The harness spreads the clients' poll grids evenly over the
+	// interval; events (2/s) are rarer than polls.
 	s.Rate = 2
 	s.Payload = 64
 	s.Warmup = 500 * time.Millisecond
@@ -115,6 +114,9 @@ func TestShortPollModel(t *testing.T) {
 	rec, _ := runInProcess(t, s)
 	if rec.Lost != 0 {
 		t.Fatalf("lost %d", rec.Lost)
+	}
+	if _, ok := rec.Checks["poll_schedule"]; !ok {
+		t.Errorf("no poll_schedule check in a short-polling result: %v", rec.Checks)
 	}
 	mean := time.Duration(rec.Latency.Mean)
 	if mean < 3*T/10 || mean > 7*T/10 {
