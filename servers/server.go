@@ -655,3 +655,40 @@ func writeJSON(w http.ResponseWriter, v any) {
 	w.Header().Set("Cache-Control", "no-store")
 	_, _ = w.Write(append(b, '\n'))
 }
+
+// follow hands every event the hub publishes to deliver, in order and in
+// batches of at most 256, until Shutdown: the one loop behind each
+// transport's background feeder (the SSE pump, the WebSocket dispatcher).
+// If the feeder falls a whole ring behind it skips what has left the ring;
+// the connections see the hole and fill it from the ring or send a gap
+// notice.
+func (s *Server) follow(deliver func(batch []*Entry)) {
+	bp := s.entries.Get().(*[]*Entry)
+	defer s.entries.Put(bp)
+	var next uint64 = 1
+	for {
+		out, gap, wake, err := s.hub.Since(next-1, (*bp)[:0], 256)
+		if err != nil {
+			return // next-1 never passes the head
+		}
+		if gap.Len() > 0 {
+			next = gap.To + 1
+		}
+		if len(out) > 0 {
+			next = out[len(out)-1].Seq + 1
+			deliver(out)
+			*bp = clearEntries(out)
+			select { // more may be waiting: look again at once
+			case <-s.bgStop:
+				return
+			default:
+				continue
+			}
+		}
+		select {
+		case <-wake:
+		case <-s.bgStop:
+			return
+		}
+	}
+}

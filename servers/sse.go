@@ -65,47 +65,22 @@ func newSSEServer(cfg Config) *sse.Server {
 // handlers notice the hole and fill it from the ring or send a gap notice.
 func (s *Server) ssePump() {
 	defer s.bg.Done()
-	bp := s.entries.Get().(*[]*Entry)
-	defer s.entries.Put(bp)
-	var next uint64 = 1
-	for {
-		out, gap, wake, err := s.hub.Since(next-1, (*bp)[:0], 256)
-		if err != nil {
-			// next-1 never passes the head; stop rather than spin.
+	s.follow(func(batch []*Entry) {
+		// Events for no subscriber cost an allocation each; skip them. A
+		// subscriber counts itself active before it registers with r3labs
+		// and reads its backlog from the ring after that, so a skipped
+		// event is always in its backlog.
+		if s.sseStats.active.Load() == 0 {
 			return
 		}
-		if gap.Len() > 0 {
-			next = gap.To + 1
-		}
-		for _, e := range out {
-			// Events for no subscriber cost an allocation each; skip
-			// them. A subscriber counts itself active before it
-			// registers with r3labs and reads its backlog from the ring
-			// after that, so a skipped event is always in its backlog.
-			if s.sseStats.active.Load() > 0 {
-				ev := &sse.Event{ID: strconv.AppendUint(nil, e.Seq, 10), Data: e.Data}
-				if !s.sse.TryPublish(sseStream, ev) {
-					s.sseStats.stalls.Add(1)
-					s.sse.Publish(sseStream, ev) // returns when Shutdown closes the stream
-				}
-			}
-			next = e.Seq + 1
-		}
-		*bp = clearEntries(out)
-		if len(out) > 0 {
-			select {
-			case <-s.bgStop:
-				return
-			default:
-				continue
+		for _, e := range batch {
+			ev := &sse.Event{ID: strconv.AppendUint(nil, e.Seq, 10), Data: e.Data}
+			if !s.sse.TryPublish(sseStream, ev) {
+				s.sseStats.stalls.Add(1)
+				s.sse.Publish(sseStream, ev) // returns when Shutdown closes the stream
 			}
 		}
-		select {
-		case <-wake:
-		case <-s.bgStop:
-			return
-		}
-	}
+	})
 }
 
 // handleSSE serves GET /sse. The resume point is the Last-Event-ID header,

@@ -113,51 +113,25 @@ func (s *Server) initWS() {
 // wsDispatch follows the hub and offers every event to every connection.
 func (s *Server) wsDispatch() {
 	defer s.bg.Done()
-	bp := s.entries.Get().(*[]*Entry)
-	defer s.entries.Put(bp)
 	var msgs []*wsMsg
-	var next uint64 = 1
-	for {
-		out, gap, wake, err := s.hub.Since(next-1, (*bp)[:0], 256)
-		if err != nil {
-			return // next-1 never passes the head
-		}
-		if gap.Len() > 0 {
-			// The dispatcher fell a whole ring behind; the writers see
-			// the hole and send the gap notice or fill it from the ring.
-			next = gap.To + 1
-		}
-		if len(out) > 0 {
-			next = out[len(out)-1].Seq + 1
-			// No connection, no framing. A connection registers before it
-			// reads its backlog from the ring, so it has every event
-			// skipped here.
-			if s.ws.n.Load() > 0 {
-				msgs = msgs[:0]
-				for _, e := range out {
-					m := &wsMsg{e: e}
-					if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, e.Data); err == nil {
-						m.pm = pm
-					}
-					msgs = append(msgs, m)
-				}
-				s.offer(msgs)
-				clear(msgs)
-			}
-			*bp = clearEntries(out)
-			select {
-			case <-s.bgStop:
-				return
-			default:
-				continue
-			}
-		}
-		select {
-		case <-wake:
-		case <-s.bgStop:
+	s.follow(func(batch []*Entry) {
+		// No connection, no framing. A connection registers before it
+		// reads its backlog from the ring, so it has every event skipped
+		// here.
+		if s.ws.n.Load() == 0 {
 			return
 		}
-	}
+		msgs = msgs[:0]
+		for _, e := range batch {
+			m := &wsMsg{e: e}
+			if pm, err := websocket.NewPreparedMessage(websocket.TextMessage, e.Data); err == nil {
+				m.pm = pm
+			}
+			msgs = append(msgs, m)
+		}
+		s.offer(msgs)
+		clear(msgs)
+	})
 }
 
 // offer queues msgs on every connection without ever blocking: a connection
