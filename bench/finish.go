@@ -40,14 +40,7 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 		// chance to arrive.
 		r.stopPublisher()
 		if last := r.finalPS.LastSeq; last >= r.base {
-			deadline := time.Now().Add(min(interruptedDrain, s.Drain))
-			tick := time.NewTicker(10 * time.Millisecond)
-			for i := 0; ; <-tick.C {
-				if i = r.rec.uncovered(i, last); i == len(r.rec.tallies) || time.Now().After(deadline) {
-					break
-				}
-			}
-			tick.Stop()
+			_, _ = r.waitCovered(context.Background(), last, time.Now().Add(min(interruptedDrain, s.Drain)))
 		}
 	}
 	// A quiet point for comparing whole-run byte counts: every client has

@@ -484,20 +484,30 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 		case <-tick.C:
 		}
 	}
-	deadline := winEnd.Add(r.s.Drain)
-	last := r.finalPS.LastSeq
+	all, err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain))
+	if err != nil {
+		r.cut(PhaseDrain)
+		return err
+	}
+	r.drained = all // what has not arrived by the deadline is lost
+	return nil
+}
+
+// waitCovered waits until every client has received (or been told it lost)
+// event last, or until deadline; it reports whether all had.
+func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Time) (bool, error) {
+	tick := time.NewTicker(10 * time.Millisecond)
+	defer tick.Stop()
 	for i := 0; ; {
 		if i = r.rec.uncovered(i, last); i == len(r.rec.tallies) {
-			r.drained = true
-			return nil
+			return true, nil
 		}
 		if time.Now().After(deadline) {
-			return nil // what has not arrived is lost
+			return false, nil
 		}
 		select {
 		case <-ctx.Done():
-			r.cut(PhaseDrain)
-			return ctx.Err()
+			return false, ctx.Err()
 		case <-tick.C:
 		}
 	}
