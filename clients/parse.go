@@ -39,21 +39,16 @@ func parsePoll(body []byte, events []event.Event) ([]event.Event, event.Gap, err
 			return events, gap, malformed("poll body", i, "unterminated object")
 		}
 		msg := body[i:end]
-		if event.IsGap(msg) {
-			if n > 0 {
-				return events, gap, malformed("poll body", i, "gap notice is not the first message")
-			}
-			g, err := event.DecodeGap(msg)
-			if err != nil {
-				return events, gap, fmt.Errorf("poll body message %d: %w", n, err)
-			}
+		if n > 0 && event.IsGap(msg) {
+			return events, gap, malformed("poll body", i, "gap notice is not the first message")
+		}
+		var g event.Gap
+		var err error
+		if events, g, err = decodeMessage(msg, events); err != nil {
+			return events, gap, fmt.Errorf("poll body message %d: %w", n, err)
+		}
+		if g.Len() > 0 {
 			gap = g
-		} else {
-			e, err := event.Decode(msg)
-			if err != nil {
-				return events, gap, fmt.Errorf("poll body message %d: %w", n, err)
-			}
-			events = append(events, e)
 		}
 		i = skipSpace(body, end)
 		if i == len(body) {

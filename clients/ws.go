@@ -4,7 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
+	"math"
 	"net"
 	"strconv"
 	"strings"
@@ -109,7 +109,7 @@ func (w *wsSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		if typ != websocket.TextMessage {
 			return progress, fmt.Errorf("ws %s: %w: binary message, want text", url, event.ErrMalformed)
 		}
-		if w.buf, err = readMessage(w.buf, r); err != nil {
+		if w.buf, err = readBody(w.buf[:0], r, -1, math.MaxInt); err != nil { // SetReadLimit bounds it
 			if ctx.Err() != nil {
 				return progress, nil
 			}
@@ -203,27 +203,4 @@ func serverClosed(err error) bool {
 		return true
 	}
 	return false
-}
-
-// readMessage reads one message from r into buf, growing buf as needed (the
-// read limit bounds it), and returns buf holding exactly the message.
-// NextReader plus a reused buffer is the way to read with gorilla without a
-// per-message copy (ReadMessage allocates one per message).
-func readMessage(buf []byte, r io.Reader) ([]byte, error) {
-	buf = buf[:cap(buf)]
-	n := 0
-	for {
-		if n == len(buf) {
-			buf = append(buf, 0)
-			buf = buf[:cap(buf)]
-		}
-		m, err := r.Read(buf[n:])
-		n += m
-		if err == io.EOF {
-			return buf[:n], nil
-		}
-		if err != nil {
-			return buf[:n], err
-		}
-	}
 }
