@@ -603,37 +603,36 @@ func (s *Server) parseStart(r *http.Request) (PublishConfig, error) {
 	if !f.Has("rate") {
 		return c, errors.New("rate is required (events per second)")
 	}
-	var err error
-	if c.Rate, err = strconv.ParseFloat(f.Get("rate"), 64); err != nil {
-		return c, fmt.Errorf("rate %q is not a number", f.Get("rate"))
-	}
-	if f.Has("payload") {
-		if c.Payload, err = strconv.Atoi(f.Get("payload")); err != nil {
-			return c, fmt.Errorf("payload %q is not a whole number of bytes", f.Get("payload"))
-		}
-	}
-	if f.Has("events") {
-		if c.Events, err = strconv.ParseUint(f.Get("events"), 10, 64); err != nil {
-			return c, fmt.Errorf("events %q is not an unsigned count", f.Get("events"))
-		}
-	}
-	if f.Has("duration") {
-		if c.Duration, err = time.ParseDuration(f.Get("duration")); err != nil {
-			return c, fmt.Errorf("duration %q is not a Go duration", f.Get("duration"))
-		}
-	}
-	if f.Has("spin") {
-		if c.Spin, err = time.ParseDuration(f.Get("spin")); err != nil {
-			return c, fmt.Errorf("spin %q is not a Go duration", f.Get("spin"))
-		}
-	}
-	if f.Has("seed") {
-		if c.Seed, err = strconv.ParseUint(f.Get("seed"), 10, 64); err != nil {
-			return c, fmt.Errorf("seed %q is not an unsigned integer", f.Get("seed"))
+	parseUint := func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) }
+	parseFloat := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+	for _, err := range []error{ // the first bad one: the answer is one line
+		formValue(f, "rate", "a number", parseFloat, &c.Rate),
+		formValue(f, "payload", "a whole number of bytes", strconv.Atoi, &c.Payload),
+		formValue(f, "events", "an unsigned count", parseUint, &c.Events),
+		formValue(f, "duration", "a Go duration", time.ParseDuration, &c.Duration),
+		formValue(f, "spin", "a Go duration", time.ParseDuration, &c.Spin),
+		formValue(f, "seed", "an unsigned integer", parseUint, &c.Seed),
+	} {
+		if err != nil {
+			return c, err
 		}
 	}
 	c.Schedule = f.Get("schedule")
 	return c, c.Validate()
+}
+
+// formValue parses f's key into *dst when it is present, leaving *dst as
+// it is otherwise; the error names the key, the value and what it should be.
+func formValue[T any](f url.Values, key, want string, parse func(string) (T, error), dst *T) error {
+	if !f.Has(key) {
+		return nil
+	}
+	v, err := parse(f.Get(key))
+	if err != nil {
+		return fmt.Errorf("%s %q is not %s", key, f.Get(key), want)
+	}
+	*dst = v
+	return nil
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
