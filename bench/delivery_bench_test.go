@@ -19,8 +19,8 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
+	"pushbench/event"
 	"pushbench/results"
 	"pushbench/servers"
 )

@@ -13,8 +13,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
+	"pushbench/event"
 	"pushbench/results"
 	"pushbench/servers"
 )

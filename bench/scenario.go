@@ -15,8 +15,8 @@ import (
 	"math"
 	"time"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
+	"pushbench/event"
 	"pushbench/servers"
 )
 

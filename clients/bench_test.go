@@ -13,7 +13,7 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // BenchmarkReceive measures a subscriber's receive path — read, parse,

@@ -16,7 +16,7 @@ import (
 	"sync/atomic"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // Transport names, as used on the command line and in results.

@@ -12,7 +12,7 @@ import (
 
 	"go.uber.org/goleak"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 func TestMain(m *testing.M) {

@@ -15,7 +15,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // The fake server below speaks docs/protocol.md for one transport, driven by

@@ -4,14 +4,14 @@ import (
 	"bytes"
 	"fmt"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // parsePoll parses a poll response body — a JSON array of messages, a gap
 // notice (if any) first — appending its events to events.
 //
 // It does not run encoding/json over the body: it finds each element's
-// extent with a small scanner and hands the element to bench/event, which
+// extent with a small scanner and hands the element to event, which
 // accepts exactly the bytes the servers write. The scanner is a real JSON
 // lexer for what it needs (strings with escapes, nested braces, whitespace
 // between tokens), so a '}' or ',' inside an event's padding cannot split

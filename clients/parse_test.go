@@ -9,7 +9,7 @@ import (
 	"strings"
 	"testing"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 func encodeSize(t testing.TB, seq uint64, size int) string {

@@ -10,7 +10,7 @@ import (
 	"strconv"
 	"sync/atomic"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // maxPollBody bounds one poll response. The protocol bounds a response by

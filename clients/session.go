@@ -11,7 +11,7 @@ import (
 	"sync"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // StatusError is an HTTP answer that retrying cannot fix: a 4xx, a redirect,

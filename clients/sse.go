@@ -11,7 +11,7 @@ import (
 
 	"github.com/r3labs/sse/v2"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // sseFraming is the room an SSE message needs around its data beyond

@@ -13,7 +13,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 const (

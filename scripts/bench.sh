@@ -42,7 +42,7 @@ bench=.
 benchtime=
 large=0
 out=
-pkgs="./bench/ ./bench/event/ ./servers/ ./clients/ ./results/"
+pkgs="./bench/ ./event/ ./servers/ ./clients/ ./results/"
 while [ $# -gt 0 ]; do
   case "$1" in
     -count|--count) count=${2:?-count needs a value}; shift 2 ;;

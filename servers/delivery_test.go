@@ -10,7 +10,7 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // TestDeliveryExactlyOnce runs clients of every transport against one

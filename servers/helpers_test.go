@@ -18,7 +18,7 @@ import (
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // ioTimeout bounds every client read and wait in these tests. It is only a

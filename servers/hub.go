@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"sync"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // Entry is one published event as every transport sends it. Data is encoded

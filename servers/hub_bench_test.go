@@ -7,7 +7,7 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // benchOpTimeout bounds the wait for one benchmark operation, so that a

@@ -4,7 +4,7 @@ import (
 	"errors"
 	"testing"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 func TestHubSince(t *testing.T) {

@@ -6,7 +6,7 @@ import (
 	"strconv"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // maxPooledBody keeps the body pool from pinning the odd huge answer (a full

@@ -15,7 +15,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // Schedule names how the publisher spaces events.

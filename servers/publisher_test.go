@@ -6,7 +6,7 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // TestPublisherConstantSchedule checks a count-bounded run: seq 1..N in

@@ -3,7 +3,7 @@
 // — behind one http.Handler tree, plus the statistics and control endpoints.
 //
 // Every transport reads the same Hub and sends the same encoded bytes
-// (bench/event); they differ only in what they wrap around them. The wire
+// (event); they differ only in what they wrap around them. The wire
 // contract is docs/protocol.md.
 //
 // Lifetime: New starts two background goroutines (the SSE pump and the
@@ -31,7 +31,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/r3labs/sse/v2"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // Transport names, as used in Stats.Transports, on the command line and in

@@ -32,7 +32,7 @@ import (
 
 	"github.com/r3labs/sse/v2"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // sseStream is the one r3labs stream every SSE client subscribes to.

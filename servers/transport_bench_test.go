@@ -25,7 +25,7 @@ import (
 	"github.com/gorilla/websocket"
 	"github.com/r3labs/sse/v2"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // tally counts writes across many sinks and signals done when the count

@@ -27,7 +27,7 @@ import (
 
 	"github.com/gorilla/websocket"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 )
 
 // wsReadBuffer is small on purpose: clients send only control frames, and a

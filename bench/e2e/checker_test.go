@@ -4,8 +4,8 @@ import (
 	"strings"
 	"testing"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
+	"pushbench/event"
 )
 
 // TestChecker makes sure the delivery checker the other tests rely on

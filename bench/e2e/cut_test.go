@@ -3,8 +3,8 @@ package e2e
 import (
 	"testing"
 
-	"pushbench/bench/event"
 	"pushbench/clients"
+	"pushbench/event"
 	"pushbench/servers"
 )
 

@@ -8,7 +8,7 @@ import (
 	"math"
 	"time"
 
-	"pushbench/bench/event"
+	"pushbench/event"
 	"pushbench/servers"
 )
 
