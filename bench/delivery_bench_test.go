@@ -23,6 +23,7 @@ import (
 	"pushbench/event"
 	"pushbench/results"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 var edLarge = flag.Bool("pushbench.large", false,
@@ -88,7 +89,7 @@ type edCase struct {
 // `benchstat -col /transport` would compare it with nothing.
 func (c edCase) name() string {
 	tr := c.transport
-	if c.transport == clients.ShortPoll {
+	if c.transport == transport.ShortPoll {
 		tr += "-" + c.interval.String()
 	}
 	return fmt.Sprintf("transport=%s/clients=%d/payload=%d", tr, c.clients, c.payload)
@@ -100,11 +101,11 @@ func edCases(large bool) []edCase {
 		counts = append(counts, 1000)
 	}
 	var cs []edCase
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		for _, n := range counts {
 			for _, p := range []int{256, 4096} {
 				c := edCase{transport: tr, clients: n, payload: p}
-				if tr == clients.ShortPoll {
+				if tr == transport.ShortPoll {
 					// 1000 clients polling every 10 ms would be 100,000
 					// requests/s: more than a small machine serves.
 					c.interval = 10 * time.Millisecond
@@ -154,7 +155,7 @@ func edRun(b *testing.B, c edCase) {
 	b.ReportMetric(float64(after.up-before.up)/deliveries, "wire-up-B/event")
 	b.ReportMetric(float64(after.requests-before.requests)/deliveries, "req/event")
 	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
-	if c.transport == clients.ShortPoll {
+	if c.transport == transport.ShortPoll {
 		b.ReportMetric(0, "ns/op") // the poll interval, not a cost
 	}
 }
@@ -309,7 +310,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	// for SSE) has counted its bytes: on a busy machine that count can
 	// land inside the measured window. A stream client sends nothing more,
 	// so wait until it has counted everything the server has read.
-	if c.transport == clients.SSE || c.transport == clients.WebSocket {
+	if c.transport == transport.SSE || c.transport == transport.WebSocket {
 		if !edPoll(edSetupTimeout, func() bool {
 			return r.counters.BytesUp.Load() >= srv.Stats().Listener.BytesIn
 		}) {

@@ -9,9 +9,9 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
-	"pushbench/clients"
 	"pushbench/results"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // Thresholds of the self-checks.
@@ -134,7 +134,7 @@ func (r *runner) scenarioRecord() results.Scenario {
 		ClientCPUs:  r.pinned[1],
 		SourceAddrs: max(1, len(r.lim.SourceAddrs)),
 	}
-	if s.Transport == clients.ShortPoll {
+	if s.Transport == transport.ShortPoll {
 		sc.IntervalNs = int64(s.Interval)
 	}
 	return sc
@@ -240,7 +240,7 @@ func (r *runner) fillChecks(rec *results.Record, d delivery, windowOK bool) {
 			u*100, r.clientCPUs(), maxClientUtil*100)
 	}
 
-	if windowOK && r.s.Transport == clients.ShortPoll {
+	if windowOK && r.s.Transport == transport.ShortPoll {
 		// A poll that overran its interval makes its client skip a tick:
 		// the poll rate, and so bytes and requests per event, would then
 		// be the load generator's (or a slow server's), not the scenario's.

@@ -18,6 +18,7 @@ import (
 	"pushbench/clients"
 	"pushbench/results"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // Options say how Run reaches its server and reports progress.
@@ -359,7 +360,7 @@ func (r *runner) connect(ctx context.Context) error {
 			return err
 		}
 		var seen, want int64 = 0, int64(s.Clients)
-		if s.Transport == clients.ShortPoll {
+		if s.Transport == transport.ShortPoll {
 			seen = st.Listener.Open - r.s0.srv.Listener.Open
 		} else {
 			seen = st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
@@ -370,7 +371,7 @@ func (r *runner) connect(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			what := "streams or held polls"
-			if s.Transport == clients.ShortPoll {
+			if s.Transport == transport.ShortPoll {
 				what = "open connections"
 			}
 			return fmt.Errorf("connect: all %d clients say they are subscribed, but the server shows %d %s after %v",

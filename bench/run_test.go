@@ -17,6 +17,7 @@ import (
 	"pushbench/event"
 	"pushbench/results"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -53,7 +54,7 @@ func runInProcess(t *testing.T, s Scenario) (*results.Record, int64) {
 }
 
 func TestRunEachTransport(t *testing.T) {
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			rec, count := runInProcess(t, small(tr))
 			// 200 events are scheduled in the 400 ms window at 500/s.
@@ -69,10 +70,10 @@ func TestRunEachTransport(t *testing.T) {
 			if uint64(count) != rec.Delivered || uint64(rec.Latency.Count) != rec.Delivered {
 				t.Errorf("latency count %d (record %d), want one per delivery (%d)", count, rec.Latency.Count, rec.Delivered)
 			}
-			if rec.Wire.DownBytes == 0 || rec.Wire.UpBytes == 0 && tr != clients.WebSocket && tr != clients.SSE {
+			if rec.Wire.DownBytes == 0 || rec.Wire.UpBytes == 0 && tr != transport.WebSocket && tr != transport.SSE {
 				t.Errorf("wire bytes down %d up %d, want > 0", rec.Wire.DownBytes, rec.Wire.UpBytes)
 			}
-			if tr == clients.ShortPoll || tr == clients.LongPoll {
+			if tr == transport.ShortPoll || tr == transport.LongPoll {
 				if rec.Requests == 0 {
 					t.Errorf("requests = 0, want > 0")
 				}
@@ -101,7 +102,7 @@ func TestRunEachTransport(t *testing.T) {
 func TestShortPollModel(t *testing.T) {
 	const T = 100 * time.Millisecond
 	s := DefaultScenario()
-	s.Transport = clients.ShortPoll
+	s.Transport = transport.ShortPoll
 	s.Clients = 10
 	s.Interval = T
 	// The harness spreads the clients' poll grids evenly over the
@@ -132,7 +133,7 @@ func TestShortPollModel(t *testing.T) {
 // its payload plus a 2-byte frame header downstream (payload < 126).
 func TestWebSocketBytesPerEvent(t *testing.T) {
 	s := DefaultScenario()
-	s.Transport = clients.WebSocket
+	s.Transport = transport.WebSocket
 	s.Clients = 10
 	s.Rate = 10
 	s.Payload = 120
@@ -152,7 +153,7 @@ func TestWebSocketBytesPerEvent(t *testing.T) {
 }
 
 func TestRunCancelledIsPartial(t *testing.T) {
-	s := small(clients.WebSocket)
+	s := small(transport.WebSocket)
 	s.Duration = time.Minute
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
@@ -197,11 +198,11 @@ func TestValidate(t *testing.T) {
 		{"small payload", func(s *Scenario) { s.Payload = event.MinSize - 1 }, "below the minimum"},
 		{"huge payload", func(s *Scenario) { s.Payload = event.MaxSize + 1 }, "above the maximum"},
 		{"unknown transport", func(s *Scenario) { s.Transport = "carrier-pigeon" }, "unknown transport"},
-		{"shortpoll without interval", func(s *Scenario) { s.Transport = clients.ShortPoll; s.Interval = 0 }, "poll interval"},
+		{"shortpoll without interval", func(s *Scenario) { s.Transport = transport.ShortPoll; s.Interval = 0 }, "poll interval"},
 		{"window without events", func(s *Scenario) { s.Rate = 1; s.Duration = 300 * time.Millisecond; s.Warmup = 600 * time.Millisecond }, "too short to contain one event"},
 		{"warm-up under half an interval", func(s *Scenario) { s.Rate = 1; s.Warmup = 100 * time.Millisecond }, "use --warmup 0 or 500ms or more"},
 		{"ring too small for polling", func(s *Scenario) {
-			s.Transport = clients.ShortPoll
+			s.Transport = transport.ShortPoll
 			s.Rate = 1000
 			s.Interval = time.Second
 			s.Ring = 100

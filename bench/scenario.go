@@ -15,15 +15,15 @@ import (
 	"math"
 	"time"
 
-	"pushbench/clients"
 	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // Scenario is one measurement: a transport, a number of clients and a
 // workload. The zero value is not useful; start from DefaultScenario.
 type Scenario struct {
-	Transport string  // clients.ShortPoll, LongPoll, SSE or WebSocket
+	Transport string  // transport.ShortPoll, LongPoll, SSE or WebSocket
 	Clients   int     // concurrent subscribers
 	Rate      float64 // events per second, published by the server
 	Payload   int     // bytes per encoded event
@@ -50,7 +50,7 @@ type Scenario struct {
 // DefaultScenario returns the defaults of `pushbench run`.
 func DefaultScenario() Scenario {
 	return Scenario{
-		Transport:   clients.WebSocket,
+		Transport:   transport.WebSocket,
 		Clients:     100,
 		Rate:        10,
 		Payload:     256,
@@ -82,13 +82,13 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.Ring == 0 {
 		s.Ring = 1024
-		if s.Transport == clients.ShortPoll && s.Rate > 0 && s.Interval > 0 {
+		if s.Transport == transport.ShortPoll && s.Rate > 0 && s.Interval > 0 {
 			s.Ring = max(s.Ring, 4*ringNeed(s))
 		}
 	}
 	if s.Drain == 0 {
 		s.Drain = 5 * time.Second
-		if s.Transport == clients.ShortPoll {
+		if s.Transport == transport.ShortPoll {
 			s.Drain += 2 * s.Interval
 		}
 	}
@@ -145,12 +145,12 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("%w: %s", ErrScenario, fmt.Sprintf(format, args...))
 	}
 	known := false
-	for _, t := range clients.Transports {
+	for _, t := range transport.Names() {
 		known = known || t == s.Transport
 	}
 	switch {
 	case !known:
-		return bad("unknown transport %q (want shortpoll, longpoll, sse or ws)", s.Transport)
+		return bad("unknown transport %q (want %s)", s.Transport, transport.List())
 	case s.Clients < 1:
 		return bad("clients %d: need at least one client", s.Clients)
 	case math.IsNaN(s.Rate) || math.IsInf(s.Rate, 0) || s.Rate < 0:
@@ -163,7 +163,7 @@ func (s Scenario) Validate() error {
 		return bad("payload %d: below the minimum event size of %d bytes", s.Payload, event.MinSize)
 	case s.Payload > event.MaxSize:
 		return bad("payload %d: above the maximum event size of %d bytes", s.Payload, event.MaxSize)
-	case s.Transport == clients.ShortPoll && s.Interval <= 0:
+	case s.Transport == transport.ShortPoll && s.Interval <= 0:
 		return bad("shortpoll needs a positive poll interval (got %v)", s.Interval)
 	case s.Interval < 0:
 		return bad("interval %v: must not be negative", s.Interval)
@@ -197,7 +197,7 @@ func (s Scenario) Validate() error {
 		return bad("warm-up %v is shorter than half an event interval at %v/s: its first event's traffic would be charged to the window (use --warmup 0 or %v or more)",
 			s.Warmup, s.Rate, half.Round(time.Millisecond))
 	}
-	if s.Transport == clients.ShortPoll {
+	if s.Transport == transport.ShortPoll {
 		if need := ringNeed(s); s.Ring < need {
 			return bad("ring %d is smaller than the %d events one %v poll interval accumulates at %v/s: polling would lose events (use --ring %d or more)",
 				s.Ring, need, s.Interval, s.Rate, 2*need)

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 // BenchmarkReceive measures a subscriber's receive path — read, parse,
@@ -23,7 +24,7 @@ import (
 //
 //	go test -run XXX -bench Receive -benchmem ./clients
 func BenchmarkReceive(b *testing.B) {
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		for _, payload := range []int{256, 4096} {
 			b.Run(fmt.Sprintf("transport=%s/payload=%d", tr, payload), func(b *testing.B) {
 				benchReceive(b, tr, payload)
@@ -34,9 +35,9 @@ func BenchmarkReceive(b *testing.B) {
 
 const pollBatch = 10
 
-func benchReceive(b *testing.B, transport string, payload int) {
-	url := rawServer(b, transport, payload)
-	sub, err := New(transport, Config{BaseURL: url, Interval: time.Nanosecond})
+func benchReceive(b *testing.B, name string, payload int) {
+	url := rawServer(b, name, payload)
+	sub, err := New(name, Config{BaseURL: url, Interval: time.Nanosecond})
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func benchReceive(b *testing.B, transport string, payload int) {
 
 // rawServer serves transport's wire format forever from canned bytes: one
 // event stream per connection, or one canned answer per poll request.
-func rawServer(b *testing.B, transport string, payload int) string {
+func rawServer(b *testing.B, name string, payload int) string {
 	b.Helper()
 	var msgs [][]byte
 	for seq := uint64(1); seq <= 1000; seq++ {
@@ -70,12 +71,12 @@ func rawServer(b *testing.B, transport string, payload int) string {
 		msgs = append(msgs, m)
 	}
 	var stream []byte // what a stream repeats
-	switch transport {
-	case SSE:
+	switch name {
+	case transport.SSE:
 		for i, m := range msgs {
 			stream = fmt.Appendf(stream, "id: %d\ndata: %s\n\n", i+1, m)
 		}
-	case WebSocket:
+	case transport.WebSocket:
 		for _, m := range msgs {
 			stream = append(stream, 0x81) // FIN, text
 			if len(m) < 126 {
@@ -106,7 +107,7 @@ func rawServer(b *testing.B, transport string, payload int) string {
 			mu.Lock()
 			conns = append(conns, c)
 			mu.Unlock()
-			wg.Go(func() { serveRaw(c, transport, stream) })
+			wg.Go(func() { serveRaw(c, name, stream) })
 		}
 	})
 	b.Cleanup(func() {
@@ -121,17 +122,17 @@ func rawServer(b *testing.B, transport string, payload int) string {
 	return "http://" + ln.Addr().String()
 }
 
-func serveRaw(c net.Conn, transport string, stream []byte) {
+func serveRaw(c net.Conn, name string, stream []byte) {
 	defer c.Close()
 	br := bufio.NewReader(c)
 	key, err := readHead(br)
 	if err != nil {
 		return
 	}
-	switch transport {
-	case SSE:
+	switch name {
+	case transport.SSE:
 		fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\nConnection: close\r\n\r\n")
-	case WebSocket:
+	case transport.WebSocket:
 		h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
 		fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
 			base64.StdEncoding.EncodeToString(h[:]))

@@ -17,18 +17,8 @@ import (
 	"time"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
-
-// Transport names, as used on the command line and in results.
-const (
-	ShortPoll = "shortpoll"
-	LongPoll  = "longpoll"
-	SSE       = "sse"
-	WebSocket = "ws"
-)
-
-// Transports lists every transport in display order.
-var Transports = []string{ShortPoll, LongPoll, SSE, WebSocket}
 
 // Batch is what one message or response brought: its events (oldest first;
 // the slice is reused after the handler returns), a gap the server announced
@@ -158,11 +148,11 @@ func (cc *CountingConn) Write(p []byte) (int, error) {
 var ErrGiveUp = errors.New("giving up after repeated failures")
 
 // New returns a subscriber for transport.
-func New(transport string, cfg Config) (Subscriber, error) {
+func New(name string, cfg Config) (Subscriber, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
 		u.RawQuery != "" || u.Fragment != "" {
-		return nil, fmt.Errorf("%s: base URL %q: want http[s]://host[:port][/path]", transport, cfg.BaseURL)
+		return nil, fmt.Errorf("%s: base URL %q: want http[s]://host[:port][/path]", name, cfg.BaseURL)
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
 	if cfg.Counters == nil {
@@ -175,7 +165,7 @@ func New(transport string, cfg Config) (Subscriber, error) {
 		cfg.Backoff.Max = max(DefaultBackoff.Max, cfg.Backoff.Min)
 	}
 	if cfg.Backoff.Max < cfg.Backoff.Min {
-		return nil, fmt.Errorf("%s: backoff max %v below min %v", transport, cfg.Backoff.Max, cfg.Backoff.Min)
+		return nil, fmt.Errorf("%s: backoff max %v below min %v", name, cfg.Backoff.Max, cfg.Backoff.Min)
 	}
 	if cfg.Backoff.Tries <= 0 {
 		cfg.Backoff.Tries = DefaultBackoff.Tries
@@ -183,20 +173,20 @@ func New(transport string, cfg Config) (Subscriber, error) {
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = event.MaxSize + 1024
 	}
-	switch transport {
-	case ShortPoll:
+	switch name {
+	case transport.ShortPoll:
 		if cfg.Interval <= 0 {
 			return nil, fmt.Errorf("shortpoll: interval %v must be positive", cfg.Interval)
 		}
 		return newShortPoll(cfg), nil
-	case LongPoll:
+	case transport.LongPoll:
 		return newLongPoll(cfg), nil
-	case SSE:
+	case transport.SSE:
 		return newSSE(cfg), nil
-	case WebSocket:
+	case transport.WebSocket:
 		return newWebSocket(cfg), nil
 	}
-	return nil, fmt.Errorf("unknown transport %q (want shortpoll, longpoll, sse or ws)", transport)
+	return nil, fmt.Errorf("unknown transport %q (want %s)", name, transport.List())
 }
 
 // dialer returns a DialContext that dials from cfg.LocalAddr and counts

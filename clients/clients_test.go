@@ -13,6 +13,7 @@ import (
 	"go.uber.org/goleak"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 func TestMain(m *testing.M) {
@@ -39,7 +40,7 @@ func gapMsg(from, to uint64) string {
 	return string(event.AppendGap(nil, event.Gap{From: from, To: to}))
 }
 
-func isPoll(transport string) bool { return transport == ShortPoll || transport == LongPoll }
+func isPoll(name string) bool { return name == transport.ShortPoll || name == transport.LongPoll }
 
 // batch is a copy of a Batch the handler received.
 type batch struct {
@@ -62,7 +63,7 @@ type client struct {
 // records every batch and cancels the run once until returns true (nil:
 // never), so that the counters are final when Run returns. The run is
 // cancelled and awaited on cleanup.
-func startClient(t *testing.T, transport, baseURL string, cfg Config, until func(batch) bool) *client {
+func startClient(t *testing.T, name, baseURL string, cfg Config, until func(batch) bool) *client {
 	t.Helper()
 	cfg.BaseURL = baseURL
 	if cfg.Counters == nil {
@@ -74,7 +75,7 @@ func startClient(t *testing.T, transport, baseURL string, cfg Config, until func
 	if cfg.Backoff == (Backoff{}) {
 		cfg.Backoff = Backoff{Min: time.Millisecond, Max: 4 * time.Millisecond, Tries: 5}
 	}
-	sub, err := New(transport, cfg)
+	sub, err := New(name, cfg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -166,11 +167,11 @@ func (f *fake) requests() []request {
 // checkResume asserts that r asked to resume after last in the way of the
 // transport: since=N for the polls and WebSocket, Last-Event-ID for SSE
 // (since=0 explicitly while nothing was delivered).
-func checkResume(t *testing.T, transport string, i int, r request, last uint64) {
+func checkResume(t *testing.T, name string, i int, r request, last uint64) {
 	t.Helper()
 	want := strconv.FormatUint(last, 10)
 	ok := r.hasSince && r.since == want && r.lastEventID == ""
-	if transport == SSE {
+	if name == transport.SSE {
 		if r.accept != "text/event-stream" {
 			t.Errorf("request %d: Accept %q", i, r.accept)
 		}
@@ -207,18 +208,18 @@ func TestNewValidates(t *testing.T) {
 		want      string
 	}{
 		{"carrier-pigeon", Config{BaseURL: "http://127.0.0.1:1"}, "unknown transport"},
-		{SSE, Config{BaseURL: "127.0.0.1:8080"}, "base URL"},
-		{SSE, Config{BaseURL: "ftp://127.0.0.1"}, "base URL"},
-		{WebSocket, Config{BaseURL: "http://127.0.0.1:1/?since=3"}, "base URL"},
-		{ShortPoll, Config{BaseURL: "http://127.0.0.1:1"}, "interval"},
-		{LongPoll, Config{BaseURL: "http://127.0.0.1:1", Backoff: Backoff{Min: time.Second, Max: time.Millisecond}}, "backoff"},
+		{transport.SSE, Config{BaseURL: "127.0.0.1:8080"}, "base URL"},
+		{transport.SSE, Config{BaseURL: "ftp://127.0.0.1"}, "base URL"},
+		{transport.WebSocket, Config{BaseURL: "http://127.0.0.1:1/?since=3"}, "base URL"},
+		{transport.ShortPoll, Config{BaseURL: "http://127.0.0.1:1"}, "interval"},
+		{transport.LongPoll, Config{BaseURL: "http://127.0.0.1:1", Backoff: Backoff{Min: time.Second, Max: time.Millisecond}}, "backoff"},
 	}
 	for _, tc := range bad {
 		if _, err := New(tc.transport, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
 			t.Errorf("New(%q, %+v) error = %v, want %q", tc.transport, tc.cfg, err, tc.want)
 		}
 	}
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		if _, err := New(tr, Config{BaseURL: "https://127.0.0.1:8080/", Interval: time.Second}); err != nil {
 			t.Errorf("New(%s): %v", tr, err)
 		}
@@ -229,7 +230,7 @@ func TestNewValidates(t *testing.T) {
 // poll response or stream message, and the polls resume after the last seq.
 func TestDelivery(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			script := []answer{{msgs: []string{ev(1), ev(2), ev(3), gapMsg(4, 5), ev(6), ev(7)}}}
@@ -270,7 +271,7 @@ func TestDelivery(t *testing.T) {
 // TestStartsAfterSince: Config.Since is the first resume point.
 func TestStartsAfterSince(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, tr, answer{msgs: []string{ev(11)}})
@@ -294,7 +295,7 @@ func TestResume(t *testing.T) {
 		errors, reconn uint64
 	}
 	var cases []tc
-	for _, tr := range []string{ShortPoll, LongPoll} {
+	for _, tr := range []string{transport.ShortPoll, transport.LongPoll} {
 		cases = append(cases, tc{
 			name: tr, transport: tr,
 			script: []answer{
@@ -308,7 +309,7 @@ func TestResume(t *testing.T) {
 			errors: 2, reconn: 1, // the first success after the cut is no REconnect
 		})
 	}
-	for _, tr := range []string{SSE, WebSocket} {
+	for _, tr := range []string{transport.SSE, transport.WebSocket} {
 		cases = append(cases, tc{
 			name: tr + "/abrupt", transport: tr,
 			script: []answer{
@@ -330,7 +331,7 @@ func TestResume(t *testing.T) {
 	cases = append(cases, tc{
 		// The stream breaks inside a message: the truncated message is
 		// not delivered, and the resume point stays before it.
-		name: "sse/mid-message", transport: SSE,
+		name: "sse/mid-message", transport: transport.SSE,
 		script: []answer{
 			{msgs: []string{ev(1)}, raw: "id: 2\ndata: " + ev(2)[:40], end: cut},
 			{msgs: []string{ev(2)}},
@@ -363,7 +364,7 @@ func TestResume(t *testing.T) {
 func TestMalformedResumes(t *testing.T) {
 	t.Parallel()
 	const bad = `{"seq":2,"t":}`
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			script := []answer{{msgs: []string{ev(1), bad}}, {msgs: []string{ev(2)}}}
@@ -389,7 +390,7 @@ func TestMalformedResumes(t *testing.T) {
 // TestClientErrorNotRetried: a 4xx ends Run with the server's reason.
 func TestClientErrorNotRetried(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			const reason = "since: 99 is ahead of the newest event 7"
@@ -414,7 +415,7 @@ func TestClientErrorNotRetried(t *testing.T) {
 // TestGiveUp: against a closed port the backoff gives up after Tries.
 func TestGiveUp(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			cfg := Config{Backoff: Backoff{Min: time.Millisecond, Max: 2 * time.Millisecond, Tries: 3}}
@@ -442,7 +443,7 @@ func TestGiveUp(t *testing.T) {
 // checks that nothing outlives Run.
 func TestCancel(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			// Long polls and streams are held open; a short poll is
@@ -454,7 +455,7 @@ func TestCancel(t *testing.T) {
 			if err := c.wait(t); err != nil {
 				t.Fatalf("Run after cancel = %v, want nil", err)
 			}
-			if tr == WebSocket {
+			if tr == transport.WebSocket {
 				select {
 				case code := <-f.closes:
 					if code != 1000 {
@@ -472,7 +473,7 @@ func TestCancel(t *testing.T) {
 // hold Run after cancel (the WebSocket handshake included).
 func TestCancelSilentServer(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			url, accepted := silentServer(t)
@@ -494,7 +495,7 @@ func TestCancelSilentServer(t *testing.T) {
 // hour of backoff — ends Run at once.
 func TestCancelDuringBackoff(t *testing.T) {
 	t.Parallel()
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			f := newFake(t, tr, answer{status: 503, reason: "busy"}, answer{status: 503, reason: "busy"})
@@ -533,10 +534,10 @@ func TestWebSocketBytesExact(t *testing.T) {
 	for seq := uint64(1); seq <= n; seq++ {
 		msgs = append(msgs, ev(seq))
 	}
-	f := newFake(t, WebSocket, answer{msgs: msgs})
+	f := newFake(t, transport.WebSocket, answer{msgs: msgs})
 	var down uint64
 	counters := new(Counters)
-	c := startClient(t, WebSocket, f.url, Config{Counters: counters}, func(b batch) bool {
+	c := startClient(t, transport.WebSocket, f.url, Config{Counters: counters}, func(b batch) bool {
 		if b.seqs[0] == n {
 			// Read in the handler: nothing more is on the wire until
 			// the client closes.
@@ -556,16 +557,16 @@ func TestWebSocketBytesExact(t *testing.T) {
 // delivered as nothing.
 func TestShortPollEmptyResponses(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, ShortPoll,
+	f := newFake(t, transport.ShortPoll,
 		answer{msgs: []string{ev(1)}}, answer{}, answer{}, answer{}, answer{msgs: []string{ev(2)}})
-	c := startClient(t, ShortPoll, f.url, Config{}, upTo(2))
+	c := startClient(t, transport.ShortPoll, f.url, Config{}, upTo(2))
 	checkBatches(t, c.collect(t), one(1, 2))
 	n := c.counters
 	if n.EmptyResponses.Load() != 3 || n.Requests.Load() != 5 {
 		t.Errorf("empty %d requests %d, want 3 and 5", n.EmptyResponses.Load(), n.Requests.Load())
 	}
 	for i, r := range f.requests() {
-		checkResume(t, ShortPoll, i, r, min(uint64(i), 1))
+		checkResume(t, transport.ShortPoll, i, r, min(uint64(i), 1))
 	}
 }
 
@@ -573,8 +574,8 @@ func TestShortPollEmptyResponses(t *testing.T) {
 // poll is on the wire, while the server still holds it.
 func TestLongPollSubscribedBeforeAnswer(t *testing.T) {
 	t.Parallel()
-	f := newFake(t, LongPoll, answer{end: hold})
-	c := startClient(t, LongPoll, f.url, Config{}, nil)
+	f := newFake(t, transport.LongPoll, answer{end: hold})
+	c := startClient(t, transport.LongPoll, f.url, Config{}, nil)
 	c.subscribed(t)
 	c.cancel()
 	if got := c.collect(t); len(got) != 0 {
@@ -633,7 +634,7 @@ func TestBackoffDelay(t *testing.T) {
 func TestLargeEvents(t *testing.T) {
 	t.Parallel()
 	const size = 70_000
-	for _, tr := range Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			msgs := []string{encodeSize(t, 1, size), encodeSize(t, 2, size), encodeSize(t, 3, size)}
@@ -653,7 +654,7 @@ func TestLargeEvents(t *testing.T) {
 // server keeps sending it, the client gives up.
 func TestMessageTooLarge(t *testing.T) {
 	t.Parallel()
-	for _, tr := range []string{SSE, WebSocket} {
+	for _, tr := range []string{transport.SSE, transport.WebSocket} {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			big := answer{msgs: []string{encodeSize(t, 1, 300)}}

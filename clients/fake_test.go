@@ -72,10 +72,10 @@ type fake struct {
 	quit   chan struct{}
 }
 
-func newFake(t testing.TB, transport string, script ...answer) *fake {
+func newFake(t testing.TB, name string, script ...answer) *fake {
 	t.Helper()
 	f := &fake{
-		transport: transport,
+		transport: name,
 		reqs:      make(chan request, 4096),
 		closes:    make(chan int, 16),
 		wsHello:   make(chan uint64, 16),

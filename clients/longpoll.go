@@ -1,6 +1,9 @@
 package clients
 
-import "context"
+import (
+	"context"
+	"pushbench/transport"
+)
 
 // longPoll is the long-polling subscriber: GET /longpoll?since=N, re-polled
 // as soon as each answer is delivered.
@@ -11,7 +14,7 @@ type longPoll struct {
 var _ Subscriber = (*longPoll)(nil)
 
 func newLongPoll(cfg Config) *longPoll {
-	return &longPoll{poller: newPoller(LongPoll, "/longpoll", cfg)}
+	return &longPoll{poller: newPoller(transport.LongPoll, "/longpoll", cfg)}
 }
 
 func (l *longPoll) Subscribed() <-chan struct{} { return l.sub.ch }

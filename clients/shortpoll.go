@@ -2,6 +2,7 @@ package clients
 
 import (
 	"context"
+	"pushbench/transport"
 	"time"
 )
 
@@ -18,7 +19,7 @@ type shortPoll struct {
 var _ Subscriber = (*shortPoll)(nil)
 
 func newShortPoll(cfg Config) *shortPoll {
-	return &shortPoll{poller: newPoller(ShortPoll, "/poll", cfg), interval: cfg.Interval}
+	return &shortPoll{poller: newPoller(transport.ShortPoll, "/poll", cfg), interval: cfg.Interval}
 }
 
 func (s *shortPoll) Subscribed() <-chan struct{} { return s.sub.ch }

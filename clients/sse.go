@@ -12,6 +12,7 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 // sseFraming is the room an SSE message needs around its data beyond
@@ -45,7 +46,7 @@ func newSSE(cfg Config) *sseSubscriber {
 		url:    cfg.BaseURL + "/sse",
 		client: client,
 		tr:     tr,
-		sess:   session{name: SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
 	}

@@ -14,6 +14,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 const (
@@ -58,7 +59,7 @@ func newWebSocket(cfg Config) *wsSubscriber {
 		cfg:    cfg,
 		url:    base + "/ws?since=",
 		dial:   dialer(cfg),
-		sess:   session{name: WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sess:   session{name: transport.WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
 		buf:    make([]byte, 512),

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"net/http"
+	"pushbench/transport"
 	"strings"
 	"testing"
 )
@@ -77,7 +78,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	st := ts.Stats()
-	for name, want := range map[string]uint64{TransportShortPoll: 11, TransportLongPoll: 4, TransportSSE: 4, TransportWebSocket: 4} {
+	for name, want := range map[string]uint64{transport.ShortPoll: 11, transport.LongPoll: 4, transport.SSE: 4, transport.WebSocket: 4} {
 		if got := st.Transports[name].BadRequests; got != want {
 			t.Errorf("%s: %d bad requests counted, want %d", name, got, want)
 		}

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 // TestDeliveryExactlyOnce runs clients of every transport against one
@@ -133,11 +134,11 @@ func TestDeliveryExactlyOnce(t *testing.T) {
 	<-ts.Publisher().Done()
 
 	st := ts.Stats()
-	for _, name := range []string{TransportShortPoll, TransportLongPoll, TransportSSE, TransportWebSocket} {
+	for _, name := range []string{transport.ShortPoll, transport.LongPoll, transport.SSE, transport.WebSocket} {
 		tr := st.Transports[name]
 		if tr.EventsSent != perKind*n || tr.Gaps != 0 || tr.SlowDisconnects != 0 {
 			t.Errorf("%s: %+v, want %d events sent, no gaps, no slow disconnects", name, tr, perKind*n)
 		}
 	}
-	t.Logf("publisher: %d events, lag p99 %v, behind %d; sse stalls %d", st.Publisher.Published, st.Publisher.LagP99, st.Publisher.Behind, st.Transports[TransportSSE].Stalls)
+	t.Logf("publisher: %d events, lag p99 %v, behind %d; sse stalls %d", st.Publisher.Published, st.Publisher.LagP99, st.Publisher.Behind, st.Transports[transport.SSE].Stalls)
 }

@@ -4,6 +4,7 @@ import (
 	"context"
 	"io"
 	"net/http"
+	"pushbench/transport"
 	"strings"
 	"testing"
 )
@@ -41,7 +42,7 @@ func TestPollBody(t *testing.T) {
 			}
 		}
 	}
-	st := ts.Stats().Transports[TransportShortPoll]
+	st := ts.Stats().Transports[transport.ShortPoll]
 	if st.Requests != uint64(len(tests)) || st.EmptyResponses != 1 || st.Gaps != 4 || st.GapEvents != 2+2+1+2 || st.EventsSent != 4+4+4+4+2+1+1+2 || st.BadRequests != 0 {
 		t.Errorf("shortpoll stats %+v", st)
 	}
@@ -100,7 +101,7 @@ func TestLongPollHold(t *testing.T) {
 	}
 	waitFor(t, "the handler to end", func() bool { return ts.longPoll.active.Load() == 0 })
 
-	st := ts.Stats().Transports[TransportLongPoll]
+	st := ts.Stats().Transports[transport.LongPoll]
 	if st.Requests != 3 || st.EmptyResponses != 1 || st.EventsSent != 1 || st.Active != 0 {
 		t.Errorf("longpoll stats %+v", st)
 	}

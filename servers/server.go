@@ -32,15 +32,7 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"pushbench/event"
-)
-
-// Transport names, as used in Stats.Transports, on the command line and in
-// results.
-const (
-	TransportShortPoll = "shortpoll"
-	TransportLongPoll  = "longpoll"
-	TransportSSE       = "sse"
-	TransportWebSocket = "ws"
+	"pushbench/transport"
 )
 
 // Defaults for the zero values of Config.
@@ -507,10 +499,10 @@ func (s *Server) Stats() Stats {
 		Publisher: s.pub.Stats(),
 		Listener:  s.listener.snapshot(),
 		Transports: map[string]TransportStats{
-			TransportShortPoll: s.shortPoll.snapshot(),
-			TransportLongPoll:  s.longPoll.snapshot(),
-			TransportSSE:       s.sseStats.snapshot(),
-			TransportWebSocket: s.wsStats.snapshot(),
+			transport.ShortPoll: s.shortPoll.snapshot(),
+			transport.LongPoll:  s.longPoll.snapshot(),
+			transport.SSE:       s.sseStats.snapshot(),
+			transport.WebSocket: s.wsStats.snapshot(),
 		},
 		Process: processStats(),
 	}

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"net"
+	"pushbench/transport"
 	"strconv"
 	"strings"
 	"testing"
@@ -94,7 +95,7 @@ func TestSSEFraming(t *testing.T) {
 	if l.BytesOut != uint64(cc.in.Load()) || l.BytesIn != uint64(cc.out.Load()) || l.Accepted != 1 || l.Open != 0 {
 		t.Fatalf("listener %+v; client read %d, wrote %d", l, cc.in.Load(), cc.out.Load())
 	}
-	if st := ts.Stats().Transports[TransportSSE]; st.EventsSent != n || st.Requests != 1 || st.Active != 0 {
+	if st := ts.Stats().Transports[transport.SSE]; st.EventsSent != n || st.Requests != 1 || st.Active != 0 {
 		t.Fatalf("sse stats %+v", st)
 	}
 }
@@ -138,7 +139,7 @@ func TestSSEResume(t *testing.T) {
 			}
 		}
 	}
-	if st := ts.Stats().Transports[TransportSSE]; st.Gaps != 1 || st.GapEvents != 7 {
+	if st := ts.Stats().Transports[transport.SSE]; st.Gaps != 1 || st.GapEvents != 7 {
 		t.Fatalf("sse stats %+v", st)
 	}
 }
@@ -203,7 +204,7 @@ func TestSSESlowConsumer(t *testing.T) {
 			break
 		}
 	}
-	st := ts.Stats().Transports[TransportSSE]
+	st := ts.Stats().Transports[transport.SSE]
 	if st.SlowDisconnects != 1 {
 		t.Fatalf("after %d events: sse stats %+v, want one slow disconnect", seq, st)
 	}

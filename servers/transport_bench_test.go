@@ -26,6 +26,7 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 // tally counts writes across many sinks and signals done when the count
@@ -209,7 +210,7 @@ func (p *benchPublisher) publish(b *testing.B) {
 func BenchmarkWSWrite(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("conns=%d/payload=256", n), func(b *testing.B) {
-			benchFanout(b, TransportWebSocket, n, 256)
+			benchFanout(b, transport.WebSocket, n, 256)
 		})
 	}
 }
@@ -229,12 +230,12 @@ func BenchmarkWSWrite(b *testing.B) {
 func BenchmarkSSEWrite(b *testing.B) {
 	for _, n := range []int{1, 100, 1000} {
 		b.Run(fmt.Sprintf("conns=%d/payload=256", n), func(b *testing.B) {
-			benchFanout(b, TransportSSE, n, 256)
+			benchFanout(b, transport.SSE, n, 256)
 		})
 	}
 }
 
-func benchFanout(b *testing.B, transport string, conns, payload int) {
+func benchFanout(b *testing.B, name string, conns, payload int) {
 	s := newBenchServer(b, Config{Ring: 1024, WSQueue: 64})
 	writes, ready := newTally(), newTally()
 	var wg sync.WaitGroup
@@ -253,23 +254,23 @@ func benchFanout(b *testing.B, transport string, conns, payload int) {
 	// or the first flush of each stream (the headers, written once
 	// r3labs has registered the subscriber).
 	ready.arm(conns)
-	if transport == TransportWebSocket {
+	if name == transport.WebSocket {
 		writes.arm(conns)
 	}
 	for range conns {
-		switch transport {
-		case TransportWebSocket:
+		switch name {
+		case transport.WebSocket:
 			conn := newSinkConn(writes)
 			w := &hijackSink{h: http.Header{}, conn: conn}
 			r := wsUpgradeRequest("/ws")
 			wg.Go(func() { s.handleWS(w, r) })
-		case TransportSSE:
+		case transport.SSE:
 			w := &sinkResponse{h: http.Header{}, writes: writes, flushes: ready}
 			r := httptest.NewRequest(http.MethodGet, "/sse", nil)
 			wg.Go(func() { s.handleSSE(w, r) })
 		}
 	}
-	if transport == TransportWebSocket {
+	if name == transport.WebSocket {
 		writes.wait(b, timer, "upgrades")
 	} else {
 		ready.wait(b, timer, "subscriptions")
@@ -284,7 +285,7 @@ func benchFanout(b *testing.B, transport string, conns, payload int) {
 	// Warm up until every WebSocket connection is registered with the
 	// dispatcher (it registers after the 101 answer; until then events
 	// reach it from the ring), bounded in events.
-	for i := 0; i < 3 || (transport == TransportWebSocket && s.ws.n.Load() < int64(conns)); i++ {
+	for i := 0; i < 3 || (name == transport.WebSocket && s.ws.n.Load() < int64(conns)); i++ {
 		if i == 1000 {
 			b.Fatalf("%d of %d connections registered after %d events", s.ws.n.Load(), conns, i)
 		}
@@ -416,7 +417,7 @@ func BenchmarkPollEncode(b *testing.B) {
 // and the encoder, answering one event. Short and long polls take the same
 // path when an event is waiting (the long poll then never holds).
 func BenchmarkPollHandler(b *testing.B) {
-	for _, tr := range []string{TransportShortPoll, TransportLongPoll} {
+	for _, tr := range []string{transport.ShortPoll, transport.LongPoll} {
 		b.Run(fmt.Sprintf("transport=%s/events=1/payload=256", tr), func(b *testing.B) {
 			s := newBenchServer(b, Config{Ring: 1024})
 			pub := &benchPublisher{h: s.Hub(), payload: 256}
@@ -424,7 +425,7 @@ func BenchmarkPollHandler(b *testing.B) {
 				pub.publish(b)
 			}
 			handler, path := s.handleShortPoll, "/poll?since=1"
-			if tr == TransportLongPoll {
+			if tr == transport.LongPoll {
 				handler, path = s.handleLongPoll, "/longpoll?since=1"
 			}
 			r := httptest.NewRequest(http.MethodGet, path, nil)

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/httptest"
+	"pushbench/transport"
 	"strings"
 	"testing"
 	"time"
@@ -83,7 +84,7 @@ func TestWSResume(t *testing.T) {
 	for i := range tests {
 		expect(i, []string{ev(21)})
 	}
-	if st := ts.Stats().Transports[TransportWebSocket]; st.Gaps != 2 || st.GapEvents != 7+12 {
+	if st := ts.Stats().Transports[transport.WebSocket]; st.Gaps != 2 || st.GapEvents != 7+12 {
 		t.Fatalf("ws stats %+v", st)
 	}
 }
@@ -151,7 +152,7 @@ func TestWSSlowConsumer(t *testing.T) {
 			break
 		}
 	}
-	if st := ts.Stats().Transports[TransportWebSocket]; st.SlowDisconnects != 1 {
+	if st := ts.Stats().Transports[transport.WebSocket]; st.SlowDisconnects != 1 {
 		t.Fatalf("after %d events: ws stats %+v, want one slow disconnect", seq, st)
 	}
 	// Reading the slow connection now ends with its close (1008 if the

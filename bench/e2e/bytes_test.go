@@ -6,8 +6,8 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/clients"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // wireCheck is one client against one server, with the quiescent points at
@@ -19,11 +19,11 @@ type wireCheck struct {
 	c  *client
 }
 
-func startWireCheck(t *testing.T, transport string) *wireCheck {
+func startWireCheck(t *testing.T, name string) *wireCheck {
 	t.Helper()
 	// Hold: a long poll is held until the next event, never answered [].
 	ts := startServer(t, servers.Config{Ring: 4096, WSQueue: 4096, Hold: time.Hour})
-	f := startFleet(t, transport, ts.url, 1)
+	f := startFleet(t, name, ts.url, 1)
 	f.waitReady(t, ts)
 	return &wireCheck{ts: ts, f: f, c: f.clients[0]}
 }
@@ -48,17 +48,17 @@ func startWireCheck(t *testing.T, transport string) *wireCheck {
 //   - for a long poll held with as many requests seen as the client sent,
 //     every earlier answer was written, counted and read in full before the
 //     client sent the held one.
-func (w *wireCheck) settle(t *testing.T, transport string, sent uint64) uint64 {
+func (w *wireCheck) settle(t *testing.T, name string, sent uint64) uint64 {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("the server to count %d deliveries", sent), func() bool {
-		return w.ts.transportStats(transport).EventsSent >= sent
+		return w.ts.transportStats(name).EventsSent >= sent
 	})
-	if st := w.ts.transportStats(transport); st.EventsSent != sent {
+	if st := w.ts.transportStats(name); st.EventsSent != sent {
 		t.Fatalf("server counted %d deliveries, want %d", st.EventsSent, sent)
 	}
-	if transport == clients.LongPoll {
+	if name == transport.LongPoll {
 		waitFor(t, "the next long poll to be held", func() bool {
-			st := w.ts.transportStats(transport)
+			st := w.ts.transportStats(name)
 			return st.Requests == w.c.counters.Requests.Load() && st.Active == 1
 		})
 	}
@@ -96,11 +96,11 @@ func TestWireBytesWebSocket(t *testing.T) {
 		{300, 304},
 	} {
 		t.Run(fmt.Sprintf("payload=%d", tc.payload), func(t *testing.T) {
-			w := startWireCheck(t, clients.WebSocket)
-			before := w.settle(t, clients.WebSocket, 0)
+			w := startWireCheck(t, transport.WebSocket)
+			before := w.settle(t, transport.WebSocket, 0)
 			w.ts.publish(t, n, tc.payload, 4000)
 			w.f.waitSeq(t, n)
-			after := w.settle(t, clients.WebSocket, n)
+			after := w.settle(t, transport.WebSocket, n)
 			if got, want := after-before, n*tc.perEvent; got != want {
 				t.Errorf("%d events of %d bytes: client read %d bytes (%.2f per event), want %d (%d per event)",
 					n, tc.payload, got, float64(got)/n, want, tc.perEvent)
@@ -129,11 +129,11 @@ func TestWireBytesSSE(t *testing.T) {
 	const n = 1100
 	for _, payload := range []int{100, 240, 300} {
 		t.Run(fmt.Sprintf("payload=%d", payload), func(t *testing.T) {
-			w := startWireCheck(t, clients.SSE)
-			before := w.settle(t, clients.SSE, 0)
+			w := startWireCheck(t, transport.SSE)
+			before := w.settle(t, transport.SSE, 0)
 			w.ts.publish(t, n, payload, 4000)
 			w.f.waitSeq(t, n)
-			after := w.settle(t, clients.SSE, n)
+			after := w.settle(t, transport.SSE, n)
 			var want uint64
 			for seq := uint64(1); seq <= n; seq++ {
 				want += sseWireBytes(payload, seq)
@@ -154,11 +154,11 @@ func TestWireBytesSSE(t *testing.T) {
 // clock.)
 func TestWireBytesLongPoll(t *testing.T) {
 	const n = 1000
-	w := startWireCheck(t, clients.LongPoll)
-	w.settle(t, clients.LongPoll, 0)
+	w := startWireCheck(t, transport.LongPoll)
+	w.settle(t, transport.LongPoll, 0)
 	w.ts.publish(t, n, 128, 4000)
 	w.f.waitSeq(t, n)
-	w.settle(t, clients.LongPoll, n)
+	w.settle(t, transport.LongPoll, n)
 	w.f.stop(t)
 	w.f.expectExactlyOnce(t, n)
 }

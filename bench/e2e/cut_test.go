@@ -3,9 +3,9 @@ package e2e
 import (
 	"testing"
 
-	"pushbench/clients"
 	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // cutter is one way of cutting the connections between the clients and the
@@ -71,7 +71,7 @@ func TestCutResume(t *testing.T) {
 		rate     = 4000
 		payload  = 128
 	)
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		for _, sd := range sides {
 			t.Run(tr+"/"+sd.name, func(t *testing.T) {
 				ts := startServer(t, servers.Config{Ring: 4096, WSQueue: 4096})
@@ -109,7 +109,7 @@ func TestCutGap(t *testing.T) {
 		payload  = 128
 	)
 	wantGap := event.Gap{From: 11, To: 34}
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		for _, sd := range sides {
 			t.Run(tr+"/"+sd.name, func(t *testing.T) {
 				ts := startServer(t, servers.Config{Ring: ring})
@@ -169,7 +169,7 @@ func TestSubscribeGap(t *testing.T) {
 		payload  = 128
 	)
 	wantGap := event.Gap{From: 1, To: 34}
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			ts := startServer(t, servers.Config{Ring: 16})
 			ts.publish(t, 50, payload, 4000)

@@ -4,8 +4,8 @@ import (
 	"fmt"
 	"testing"
 
-	"pushbench/clients"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // TestExactlyOnce runs 50 real clients of each transport against a real
@@ -21,7 +21,7 @@ func TestExactlyOnce(t *testing.T) {
 		rate     = 4000
 		payload  = 128
 	)
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			ts := startServer(t, servers.Config{Ring: 4096, WSQueue: 4096})
 			f := startFleet(t, tr, ts.url, nClients)

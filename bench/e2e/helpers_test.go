@@ -16,6 +16,7 @@ import (
 	"pushbench/clients"
 	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // guard bounds every wait in this package. It only detects hangs, generous
@@ -37,8 +38,8 @@ func TestMain(m *testing.M) {
 }
 
 // isStream reports whether transport keeps one connection open per client.
-func isStream(transport string) bool {
-	return transport == clients.SSE || transport == clients.WebSocket
+func isStream(name string) bool {
+	return name == transport.SSE || name == transport.WebSocket
 }
 
 // --- server ---------------------------------------------------------------
@@ -130,8 +131,8 @@ func (ts *testServer) waitPublished(t *testing.T, done <-chan struct{}, want uin
 }
 
 // transportStats returns the server's counters for transport.
-func (ts *testServer) transportStats(transport string) servers.TransportStats {
-	return ts.Stats().Transports[transport]
+func (ts *testServer) transportStats(name string) servers.TransportStats {
+	return ts.Stats().Transports[name]
 }
 
 // waitFor polls cond until it holds, failing the test after guard. It is for
@@ -512,19 +513,19 @@ type fleet struct {
 
 // startFleet starts n subscribers of transport against baseURL, delivering
 // from seq 1. Cleanup stops them (if the test has not).
-func startFleet(t *testing.T, transport, baseURL string, n int) *fleet {
+func startFleet(t *testing.T, name, baseURL string, n int) *fleet {
 	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	f := &fleet{transport: transport, cancel: cancel}
+	f := &fleet{transport: name, cancel: cancel}
 	t.Cleanup(func() { f.stop(t) })
 	for i := range n {
 		cfg := clients.Config{BaseURL: baseURL, Counters: new(clients.Counters)}
-		if transport == clients.ShortPoll {
+		if name == transport.ShortPoll {
 			cfg.Interval = pollInterval
 		}
-		sub, err := clients.New(transport, cfg)
+		sub, err := clients.New(name, cfg)
 		if err != nil {
-			t.Fatalf("clients.New(%s): %v", transport, err)
+			t.Fatalf("clients.New(%s): %v", name, err)
 		}
 		c := &client{id: i, sub: sub, counters: cfg.Counters, check: newChecker(i, 0), done: make(chan struct{})}
 		f.clients = append(f.clients, c)
@@ -551,7 +552,7 @@ func (f *fleet) waitReady(t *testing.T, ts *testServer) {
 			t.Fatalf("client %d: not subscribed", c.id)
 		}
 	}
-	if f.transport == clients.ShortPoll {
+	if f.transport == transport.ShortPoll {
 		return
 	}
 	n := int64(len(f.clients))

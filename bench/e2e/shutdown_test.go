@@ -6,8 +6,8 @@ import (
 
 	"go.uber.org/goleak"
 
-	"pushbench/clients"
 	"pushbench/servers"
+	"pushbench/transport"
 )
 
 // TestShutdown connects 100 real clients of each transport, lets events
@@ -22,7 +22,7 @@ func TestShutdown(t *testing.T) {
 		nClients = 100
 		payload  = 64
 	)
-	for _, tr := range clients.Transports {
+	for _, tr := range transport.Names() {
 		t.Run(tr, func(t *testing.T) {
 			// Everything this test starts ends inside it, so any goroutine
 			// left over afterwards is a leak of the server, the clients

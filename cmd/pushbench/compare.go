@@ -20,8 +20,8 @@ import (
 	"golang.org/x/term"
 
 	"pushbench/bench"
-	"pushbench/clients"
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 // compareServerLog is the file of a comparison's run folder that receives
@@ -59,7 +59,7 @@ type preset struct {
 func presets() map[string]preset {
 	def := preset{
 		name:          "default",
-		transports:    slices.Clone(clients.Transports),
+		transports:    slices.Clone(transport.Names()),
 		intervals:     []time.Duration{time.Second, 100 * time.Millisecond},
 		clients:       []int{1, 100, 1000},
 		rates:         []float64{0.2, 1, 10, 100},
@@ -99,7 +99,7 @@ func (c plannedCell) name() string {
 }
 
 func intervalNs(s bench.Scenario) int64 {
-	if s.Transport == clients.ShortPoll {
+	if s.Transport == transport.ShortPoll {
 		return int64(s.Interval)
 	}
 	return 0
@@ -107,7 +107,7 @@ func intervalNs(s bench.Scenario) int64 {
 
 // variantName is the transport with the short-poll interval, as in bench.txt.
 func variantName(s bench.Scenario) string {
-	if s.Transport == clients.ShortPoll {
+	if s.Transport == transport.ShortPoll {
 		return s.Transport + "-" + s.Interval.String()
 	}
 	return s.Transport
@@ -135,7 +135,7 @@ func cellEstimate(s bench.Scenario) time.Duration {
 	if n := s.Events(); n > 0 {
 		last = time.Duration(float64(n-1) / s.Rate * float64(time.Second))
 	}
-	if s.Transport == clients.ShortPoll {
+	if s.Transport == transport.ShortPoll {
 		last += s.Interval
 	}
 	return d + max(s.Warmup+s.Duration-half, last)
@@ -186,7 +186,7 @@ func (p preset) timing(rate float64) (warmup, window time.Duration) {
 	// Align the window to the short-poll intervals and, if that does not
 	// more than double it, to the event interval as well.
 	var polls time.Duration
-	if slices.Contains(p.transports, clients.ShortPoll) {
+	if slices.Contains(p.transports, transport.ShortPoll) {
 		for _, t := range p.intervals {
 			polls = alignStep(polls, t, window)
 		}
@@ -296,7 +296,7 @@ func (p preset) plan() []plannedCell {
 		for _, at := range p.coords() {
 			for _, t := range p.transports {
 				intervals := []time.Duration{0}
-				if t == clients.ShortPoll {
+				if t == transport.ShortPoll {
 					intervals = p.intervals
 				}
 				for _, iv := range intervals {
@@ -492,8 +492,8 @@ func parseCompare(args []string, stdout io.Writer) (*comparison, error) {
 // order without duplicates.
 func parseTransports(list string) ([]string, error) {
 	names, err := parseList("transports", list, func(s string) (string, error) {
-		if !slices.Contains(clients.Transports, s) {
-			return "", fmt.Errorf("unknown transport (want %s)", strings.Join(clients.Transports, ", "))
+		if !slices.Contains(transport.Names(), s) {
+			return "", fmt.Errorf("unknown transport (want %s)", strings.Join(transport.Names(), ", "))
 		}
 		return s, nil
 	})
@@ -501,7 +501,7 @@ func parseTransports(list string) ([]string, error) {
 		return nil, err
 	}
 	var out []string
-	for _, t := range clients.Transports {
+	for _, t := range transport.Names() {
 		if slices.Contains(names, t) {
 			out = append(out, t)
 		}
@@ -615,7 +615,7 @@ func (c *comparison) config(est time.Duration) compareConfig {
 		Pin:           c.pin,
 		Estimate:      est.Round(time.Second).String(),
 	}
-	if slices.Contains(p.transports, clients.ShortPoll) {
+	if slices.Contains(p.transports, transport.ShortPoll) {
 		for _, iv := range p.intervals {
 			cfg.Intervals = append(cfg.Intervals, iv.String())
 		}
