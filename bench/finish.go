@@ -9,6 +9,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
@@ -55,7 +56,7 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 		Schema:     results.Schema,
 		Scenario:   r.scenarioRecord(),
 		Partial:    r.partial,
-		Env:        Environment(),
+		Env:        proc.Environment(),
 		StartedAt:  r.started.UTC().Format(time.RFC3339),
 		FinishedAt: time.Now().UTC().Format(time.RFC3339),
 		Checks:     map[string]results.Check{},
@@ -207,7 +208,7 @@ func (r *runner) fillWindow(rec *results.Record, d delivery) {
 // (after pinning) capped by GOMAXPROCS.
 func (r *runner) clientCPUs() int {
 	n := runtime.GOMAXPROCS(0)
-	if a := affinityCount(); a > 0 {
+	if a := proc.AffinityCount(); a > 0 {
 		n = min(n, a)
 	}
 	return n

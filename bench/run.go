@@ -16,6 +16,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pushbench/clients"
+	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
@@ -27,10 +28,10 @@ type Options struct {
 	// with Launch.
 	Server string
 	// Launch starts the server when Server is "". Nil: a child process of
-	// this executable (ChildLauncher(os.Executable(), ServerLog)), so that
+	// this executable (proc.ChildLauncher(os.Executable(), ServerLog)), so that
 	// the server's CPU and memory are its own. Tests pass an in-process
 	// launcher or a built binary.
-	Launch Launcher
+	Launch proc.Launcher
 	// ServerLog receives the child server's output (nil: discarded).
 	ServerLog io.Writer
 	// Pin pins the server's threads and this process's threads to disjoint
@@ -113,9 +114,9 @@ type runner struct {
 	opt     Options
 	started time.Time
 
-	srv      *Server
+	srv      *proc.Server
 	ctl      *control
-	lim      Limits
+	lim      proc.Limits
 	rec      *recorder
 	phase    atomic.Value // Phase
 	pinned   [2]string    // server, client CPU lists
@@ -150,7 +151,7 @@ type runner struct {
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
 	s := r.s
 	// Raise the descriptor limit before a child inherits it.
-	if _, err := planLimits(1, false, false); err != nil {
+	if _, err := proc.PlanLimits(1, false, false); err != nil {
 		return nil, nil, err
 	}
 	external := r.opt.Server != ""
@@ -161,7 +162,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		if r.opt.Pin {
 			return nil, nil, errors.New("--pin needs the server as a child process; it cannot pin a server given with --server")
 		}
-		r.srv = &Server{URL: r.opt.Server, Stop: func() error { return nil }}
+		r.srv = &proc.Server{URL: r.opt.Server, Stop: func() error { return nil }}
 	} else {
 		launch := r.opt.Launch
 		if launch == nil {
@@ -169,9 +170,9 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			if err != nil {
 				return nil, nil, fmt.Errorf("find pushbench executable for the server child: %w", err)
 			}
-			launch = ChildLauncher(exe, r.opt.ServerLog)
+			launch = proc.ChildLauncher(exe, r.opt.ServerLog)
 		}
-		srv, err := launch(ctx, ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold})
+		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start server: %w", err)
 		}
@@ -187,7 +188,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	u, _ := url.Parse(r.srv.URL)
 	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
 	shared := !external && (r.srv.PID == 0 || r.srv.PID == os.Getpid())
-	if r.lim, err = planLimits(s.Clients, shared, ipv6); err != nil {
+	if r.lim, err = proc.PlanLimits(s.Clients, shared, ipv6); err != nil {
 		return nil, nil, err
 	}
 
@@ -277,7 +278,7 @@ func (r *runner) connect(ctx context.Context) error {
 			Since:      r.base - 1,
 			Interval:   s.Interval,
 			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
-			LocalAddr:  r.lim.sourceAddr(i),
+			LocalAddr:  r.lim.SourceAddr(i),
 			Counters:   r.rec.counters(i),
 		})
 		if err != nil {
@@ -637,20 +638,20 @@ func (r *runner) pin() error {
 	if r.srv.PID == 0 || r.srv.PID == os.Getpid() {
 		return errors.New("--pin needs the server as a separate process")
 	}
-	srvSet, cliSet, err := cpuSplit()
+	srvSet, cliSet, err := proc.CPUSplit()
 	if err != nil {
 		return err
 	}
-	if r.origCPUs, err = currentAffinity(); err != nil {
+	if r.origCPUs, err = proc.CurrentAffinity(); err != nil {
 		return err
 	}
-	if err := pinProcess(r.srv.PID, srvSet); err != nil {
+	if err := proc.PinProcess(r.srv.PID, srvSet); err != nil {
 		return err
 	}
-	if err := pinProcess(0, cliSet); err != nil {
+	if err := proc.PinProcess(0, cliSet); err != nil {
 		return err
 	}
-	r.pinned = [2]string{formatCPUs(srvSet), formatCPUs(cliSet)}
+	r.pinned = [2]string{proc.FormatCPUs(srvSet), proc.FormatCPUs(cliSet)}
 	return nil
 }
 
@@ -658,6 +659,6 @@ func (r *runner) pin() error {
 // library caller may run several scenarios in a row).
 func (r *runner) unpin() {
 	if r.pinned[1] != "" {
-		_ = pinProcess(0, r.origCPUs)
+		_ = proc.PinProcess(0, r.origCPUs)
 	}
 }

@@ -4,10 +4,7 @@ import (
 	"context"
 	"errors"
 	"math"
-	"os"
-	"path/filepath"
 	"strings"
-	"syscall"
 	"testing"
 	"time"
 
@@ -15,6 +12,7 @@ import (
 
 	"pushbench/clients"
 	"pushbench/event"
+	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
@@ -45,7 +43,7 @@ func runInProcess(t *testing.T, s Scenario) (*results.Record, int64) {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
 	defer cancel()
-	rec, h, err := Run(ctx, s, Options{Launch: InProcess(nil)})
+	rec, h, err := Run(ctx, s, Options{Launch: proc.InProcess(nil)})
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
@@ -158,7 +156,7 @@ func TestRunCancelledIsPartial(t *testing.T) {
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var cancelled bool
-	opt := Options{Launch: InProcess(nil), ProgressEvery: 10 * time.Millisecond}
+	opt := Options{Launch: proc.InProcess(nil), ProgressEvery: 10 * time.Millisecond}
 	opt.Progress = func(p Progress) {
 		// Cancel once some in-window deliveries have been recorded.
 		if p.Phase == PhaseWindow && p.Deliveries > 100 && !cancelled {
@@ -290,99 +288,6 @@ func TestPingPong(t *testing.T) {
 		}
 		if b.RTT.Count != 200 || b.OneWayP50 <= 0 || b.OneWayP50 != b.RTT.P50/2 || b.GapNs != int64(gap) {
 			t.Errorf("baseline %+v: want 200 round trips and one-way = RTT/2 > 0", b)
-		}
-	}
-}
-
-// TestChildLauncher checks the child lifecycle with a stand-in server: the
-// URL is read from stdout, Stop ends the process, and a child that dies
-// before listening is reported with its stderr.
-func TestChildLauncher(t *testing.T) {
-	dir := t.TempDir()
-	good := filepath.Join(dir, "good")
-	writeScript(t, good, `echo "pushbench serve: listening on http://127.0.0.1:9"; exec sleep 60`)
-	srv, err := ChildLauncher(good, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if srv.URL != "http://127.0.0.1:9" || srv.PID <= 0 {
-		t.Errorf("server %+v, want the printed URL and a pid", srv)
-	}
-	if err := srv.Stop(); err != nil {
-		t.Errorf("Stop: %v", err)
-	}
-	if err := syscall.Kill(srv.PID, 0); !errors.Is(err, syscall.ESRCH) {
-		t.Errorf("child %d still exists after Stop (kill 0: %v)", srv.PID, err)
-	}
-
-	bad := filepath.Join(dir, "bad")
-	writeScript(t, bad, `echo "no such flag: --ring" >&2; exit 2`)
-	_, err = ChildLauncher(bad, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
-	if err == nil || !strings.Contains(err.Error(), "no such flag") {
-		t.Errorf("error %v, want the child's stderr", err)
-	}
-
-	far := filepath.Join(dir, "far")
-	writeScript(t, far, `echo "pushbench serve: listening on http://192.0.2.1:80"; exec sleep 60`)
-	_, err = ChildLauncher(far, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
-	if !errors.Is(err, ErrNotLoopback) {
-		t.Errorf("error %v, want ErrNotLoopback", err)
-	}
-}
-
-func writeScript(t *testing.T, path, body string) {
-	t.Helper()
-	if err := os.WriteFile(path, []byte("#!/bin/sh\n"+body+"\n"), 0o755); err != nil {
-		t.Fatal(err)
-	}
-}
-
-func TestCheckLoopback(t *testing.T) {
-	ctx := context.Background()
-	for _, u := range []string{"http://127.0.0.1:8080", "http://127.1.2.3:1", "http://[::1]:80", "http://localhost:80"} {
-		if err := CheckLoopback(ctx, u); err != nil {
-			t.Errorf("CheckLoopback(%s) = %v, want nil", u, err)
-		}
-	}
-	for _, u := range []string{"http://10.0.0.1:80", "http://8.8.8.8:80", "https://127.0.0.1:1", "127.0.0.1:80"} {
-		if err := CheckLoopback(ctx, u); err == nil {
-			t.Errorf("CheckLoopback(%s) = nil, want an error", u)
-		}
-	}
-}
-
-func TestPlanLimits(t *testing.T) {
-	ports, err := ephemeralPorts()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var rl syscall.Rlimit
-	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
-		t.Fatal(err)
-	}
-	l, err := planLimits(10, false, false)
-	if err != nil || len(l.SourceAddrs) != 0 || l.sourceAddr(3) != nil {
-		t.Fatalf("10 clients: %+v, %v; want the default source address", l, err)
-	}
-	if l.OpenFiles != rl.Max {
-		t.Errorf("soft limit %d, want raised to the hard limit %d", l.OpenFiles, rl.Max)
-	}
-	// More clients than descriptors: refused with the number that fits.
-	_, err = planLimits(int(min(rl.Max, 1<<40)), false, false)
-	if !errors.Is(err, ErrLimits) || !strings.Contains(err.Error(), "clients fit") {
-		t.Errorf("too many clients: %v, want ErrLimits naming what fits", err)
-	}
-	// More clients than one address has ports: spread over 127.0.0.x.
-	if n := ports * 3 / 2; uint64(n)+fdSlack < rl.Max {
-		l, err := planLimits(n, false, false)
-		if err != nil || len(l.SourceAddrs) != 2 {
-			t.Fatalf("%d clients: %v, %v; want 2 source addresses", n, l.SourceAddrs, err)
-		}
-		if a, b := l.sourceAddr(0), l.sourceAddr(n-1); a.IP.Equal(b.IP) {
-			t.Errorf("first and last client share %v", a.IP)
-		}
-		if _, err := planLimits(n, false, true); !errors.Is(err, ErrLimits) {
-			t.Errorf("ipv6 with %d clients: %v, want ErrLimits", n, err)
 		}
 	}
 }

@@ -20,6 +20,7 @@ import (
 	"golang.org/x/term"
 
 	"pushbench/bench"
+	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/transport"
 )
@@ -329,7 +330,7 @@ type comparison struct {
 	command []string
 	// launch starts each cell's server (nil: a child process of this
 	// executable, as DESIGN.md section 5 requires for the figures).
-	launch bench.Launcher
+	launch proc.Launcher
 }
 
 // compareCmd is `pushbench compare`: a scenario matrix across transports,
@@ -472,7 +473,7 @@ func parseCompare(args []string, stdout io.Writer) (*comparison, error) {
 			return nil, usagef("compare: cell %s: %s", cell.name(), strings.TrimPrefix(err.Error(), bench.ErrScenario.Error()+": "))
 		}
 	}
-	if err := bench.CheckLimits(slices.Max(p.clients)); err != nil {
+	if err := proc.CheckLimits(slices.Max(p.clients)); err != nil {
 		return nil, usageError{fmt.Errorf("compare: %w", err)}
 	}
 
@@ -697,7 +698,7 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("find pushbench executable for the server child: %w", err)
 		}
-		launch = bench.ChildLauncher(exe, logf)
+		launch = proc.ChildLauncher(exe, logf)
 	}
 	records := filepath.Join(c.out, results.RecordsFile)
 	start := time.Now()
@@ -818,11 +819,11 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 	return nil
 }
 
-// buildEnvironment is bench.Environment with the commit this binary was
+// buildEnvironment is proc.Environment with the commit this binary was
 // built from (Go stamps it into binaries built inside a git work tree),
 // when it has one: the work tree may move on while a comparison runs.
 func buildEnvironment() results.Env {
-	env := bench.Environment()
+	env := proc.Environment()
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
 		return env

@@ -17,7 +17,7 @@ import (
 	"testing"
 	"time"
 
-	"pushbench/bench"
+	"pushbench/proc"
 	"pushbench/results"
 )
 
@@ -258,7 +258,7 @@ func inProcess(t *testing.T, args ...string) *comparison {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.launch = bench.InProcess(nil)
+	c.launch = proc.InProcess(nil)
 	return c
 }
 

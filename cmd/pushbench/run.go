@@ -18,6 +18,7 @@ import (
 	"golang.org/x/term"
 
 	"pushbench/bench"
+	"pushbench/proc"
 	"pushbench/results"
 )
 
@@ -84,7 +85,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
 	// The progress display and the child server's messages share stderr.
-	errw := &bench.SyncWriter{W: stderr}
+	errw := &proc.SyncWriter{W: stderr}
 	opt := bench.Options{Server: *server, Pin: *pin}
 	if !*quiet {
 		opt.ServerLog = errw // the child's own messages (errors, its stop line)
@@ -101,7 +102,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		}
 	}
 	if *serverCmd != "" {
-		opt.Launch = bench.ChildLauncher(*serverCmd, opt.ServerLog)
+		opt.Launch = proc.ChildLauncher(*serverCmd, opt.ServerLog)
 	}
 
 	dir := *out
@@ -140,7 +141,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	rec, hist, runErr := bench.Run(ctx, s, opt)
 	prog.finish()
 	if rec == nil {
-		if errors.Is(runErr, bench.ErrLimits) || errors.Is(runErr, bench.ErrScenario) {
+		if errors.Is(runErr, proc.ErrLimits) || errors.Is(runErr, bench.ErrScenario) {
 			return usageError{fmt.Errorf("run: %w", runErr)}
 		}
 		return runErr
@@ -232,14 +233,14 @@ type progress struct {
 const plainEvery = 5 * time.Second
 
 // newProgress returns the progress display of scenario s on w (nothing
-// when quiet). w may be a *bench.SyncWriter around the real stderr.
+// when quiet). w may be a *proc.SyncWriter around the real stderr.
 func newProgress(w io.Writer, quiet bool, s bench.Scenario) *progress {
 	p := &progress{w: w}
 	if quiet {
 		return p
 	}
 	under := w
-	if sw, ok := w.(*bench.SyncWriter); ok {
+	if sw, ok := w.(*proc.SyncWriter); ok {
 		under = sw.W
 	}
 	f, ok := under.(*os.File)

@@ -1,4 +1,4 @@
-package bench
+package proc
 
 import (
 	"fmt"
@@ -9,10 +9,10 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-// cpuSplit divides the CPUs this process may use into two disjoint sets:
+// CPUSplit divides the CPUs this process may use into two disjoint sets:
 // the first half (rounded down, at least one) for the server, the rest for
 // the load generator.
-func cpuSplit() (server, client unix.CPUSet, err error) {
+func CPUSplit() (server, client unix.CPUSet, err error) {
 	var all unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &all); err != nil {
 		return server, client, fmt.Errorf("pin: sched_getaffinity: %w", err)
@@ -32,10 +32,10 @@ func cpuSplit() (server, client unix.CPUSet, err error) {
 	return server, client, nil
 }
 
-// pinProcess sets the affinity of every thread of process pid (0: this
+// PinProcess sets the affinity of every thread of process pid (0: this
 // process). Threads created later inherit the mask of the thread that
 // creates them. Two passes catch threads started during the first.
-func pinProcess(pid int, set unix.CPUSet) error {
+func PinProcess(pid int, set unix.CPUSet) error {
 	dir := "/proc/self/task"
 	if pid != 0 {
 		dir = "/proc/" + strconv.Itoa(pid) + "/task"
@@ -51,15 +51,15 @@ func pinProcess(pid int, set unix.CPUSet) error {
 				continue
 			}
 			if err := unix.SchedSetaffinity(tid, &set); err != nil && err != unix.ESRCH {
-				return fmt.Errorf("pin thread %d of %s to CPUs %s: %w", tid, dir, formatCPUs(set), err)
+				return fmt.Errorf("pin thread %d of %s to CPUs %s: %w", tid, dir, FormatCPUs(set), err)
 			}
 		}
 	}
 	return nil
 }
 
-// affinityCount is the number of CPUs this process may run on.
-func affinityCount() int {
+// AffinityCount is the number of CPUs this process may run on.
+func AffinityCount() int {
 	var s unix.CPUSet
 	if err := unix.SchedGetaffinity(0, &s); err != nil {
 		return 0
@@ -67,8 +67,8 @@ func affinityCount() int {
 	return s.Count()
 }
 
-// currentAffinity is this process's CPU set.
-func currentAffinity() (unix.CPUSet, error) {
+// CurrentAffinity is this process's CPU set.
+func CurrentAffinity() (unix.CPUSet, error) {
 	var s unix.CPUSet
 	err := unix.SchedGetaffinity(0, &s)
 	return s, err
@@ -84,8 +84,8 @@ func cpuList(s unix.CPUSet) []int {
 	return out
 }
 
-// formatCPUs writes a CPU set as a list like "0-3,8".
-func formatCPUs(s unix.CPUSet) string {
+// FormatCPUs writes a CPU set as a list like "0-3,8".
+func FormatCPUs(s unix.CPUSet) string {
 	cpus := cpuList(s)
 	var b strings.Builder
 	for i := 0; i < len(cpus); {

@@ -1,4 +1,4 @@
-package bench
+package proc
 
 import (
 	"errors"
@@ -39,17 +39,17 @@ const (
 // the same for every scenario; this lets a caller refuse a long plan up
 // front.
 func CheckLimits(n int) error {
-	_, err := planLimits(n, false, false)
+	_, err := PlanLimits(n, false, false)
 	return err
 }
 
-// planLimits raises the open-files soft limit to the hard limit and checks
+// PlanLimits raises the open-files soft limit to the hard limit and checks
 // that n clients fit: one descriptor per client in this process (twice
 // when the server shares the process), and ephemeral ports per source
 // address, spreading the clients over 127.0.0.x when one address is not
 // enough. A child server inherits the raised limit. ipv6 reports whether
 // the server listens on ::1, where only one source address is available.
-func planLimits(n int, sharedProcess, ipv6 bool) (Limits, error) {
+func PlanLimits(n int, sharedProcess, ipv6 bool) (Limits, error) {
 	var l Limits
 	var rl syscall.Rlimit
 	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
@@ -99,8 +99,8 @@ func planLimits(n int, sharedProcess, ipv6 bool) (Limits, error) {
 	return l, nil
 }
 
-// sourceAddr is the address client i dials from (nil: the default).
-func (l Limits) sourceAddr(i int) *net.TCPAddr {
+// SourceAddr is the address client i dials from (nil: the default).
+func (l Limits) SourceAddr(i int) *net.TCPAddr {
 	if len(l.SourceAddrs) == 0 {
 		return nil
 	}
