@@ -33,7 +33,7 @@ func Summary(rec *results.Record) string {
 	fmt.Fprintf(&b, " | %.1f KiB/conn", rec.Server.RSSBytesPerConn/1024)
 	fmt.Fprintf(&b, " | %.0f deliv/s", rec.DeliveriesPerS)
 	fmt.Fprintf(&b, " | lost %d dup %d reorder %d", rec.Lost, rec.Duplicates, rec.OutOfOrder)
-	if failed := results.FailedChecks(rec); len(failed) > 0 {
+	if failed := rec.FailedChecks(); len(failed) > 0 {
 		fmt.Fprintf(&b, " | FAILED CHECKS: %s", strings.Join(failed, ", "))
 	} else {
 		b.WriteString(" | checks ok")

@@ -11,11 +11,35 @@ import (
 	"testing"
 )
 
+// sample is a record with every kind of field set, for round trips.
+func sample(transport string, clients int) Record {
+	h := NewHistogram()
+	for v := int64(1000); v < 2_000_000; v += 997 {
+		_ = h.RecordValue(v)
+	}
+	enc, err := EncodeHistogram(h)
+	if err != nil {
+		panic(err)
+	}
+	return Record{
+		Schema:   Schema,
+		Scenario: Scenario{Transport: transport, Clients: clients, Rate: 10, Payload: 64, DurationNs: 1e10, Schedule: "constant", Ring: 1024},
+		Latency:  Summarise(h),
+		Expected: 100 * uint64(clients), Delivered: 100 * uint64(clients),
+		Wire:      Wire{DownBytes: 6600 * uint64(clients), DownBytesPerEvent: 66},
+		Server:    Server{CPUUsPerEvent: 14.5, RSSBytesPerConn: 41 << 10},
+		Checks:    map[string]Check{"no_loss": {OK: true, Detail: "lost 0"}},
+		Env:       Env{GoVersion: "go1.26.8", NumCPU: 2},
+		Histogram: enc,
+		StartedAt: "2026-01-15T10:00:00Z", FinishedAt: "2026-01-15T10:00:14Z",
+	}
+}
+
 func TestAppendAndReadRecords(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), RecordsFile)
-	a := synth(fixtureCell{"sse", 0, 10, 1, 64})
-	b := synth(fixtureCell{"ws", 0, 10, 1, 64})
+	a := sample("sse", 10)
+	b := sample("ws", 10)
 	a.Schema = "" // AppendRecord fills it in
 	for _, r := range []Record{a, b} {
 		if err := AppendRecord(path, r); err != nil {
@@ -39,7 +63,7 @@ func TestAppendAndReadRecords(t *testing.T) {
 func TestReadRecordsSingleResult(t *testing.T) {
 	t.Parallel()
 	path := filepath.Join(t.TempDir(), ResultFile)
-	r := synth(fixtureCell{"ws", 0, 1, 10, 64})
+	r := sample("ws", 1)
 	if err := WriteRecord(path, r); err != nil {
 		t.Fatal(err)
 	}
@@ -90,7 +114,7 @@ func TestRunInfoRoundTrip(t *testing.T) {
 	path := filepath.Join(t.TempDir(), RunInfoFile)
 	info := RunInfo{
 		Preset: "quick", Command: []string{"pushbench", "compare", "--quick"},
-		Config: []byte(`{"clients":[1,10]}`), Env: fixtureEnv,
+		Config: []byte(`{"clients":[1,10]}`), Env: Env{GoVersion: "go1.26.8", NumCPU: 2, Commit: "6e3b695"},
 		StartedAt: "2026-01-15T10:00:00Z", CellsPlanned: 8, CellsDone: 3,
 	}
 	if err := WriteRunInfo(path, info); err != nil {

@@ -1,8 +1,14 @@
 // Package results defines the result record that `pushbench run` writes and
-// every later stage reads (summaries, bench.txt, charts, index.html), and
-// draws the charts. The saved files are the interface between the stages:
-// `pushbench plot DIR` redraws everything without re-running anything.
+// every later stage reads, the run folder's files (results.jsonl,
+// result.json, run.json) and the latency histograms. The saved files are
+// the interface between the stages: package report turns them into
+// summaries, bench.txt, charts and index.html without re-running anything.
 package results
+
+import (
+	"maps"
+	"slices"
+)
 
 // Schema names the version of Record. Bump it when a field changes meaning
 // or is renamed; adding fields keeps the version.
@@ -52,6 +58,17 @@ type Record struct {
 
 	StartedAt  string `json:"started_at"`  // RFC 3339
 	FinishedAt string `json:"finished_at"` // RFC 3339
+}
+
+// FailedChecks returns the names of r's failed self-checks, sorted.
+func (r *Record) FailedChecks() []string {
+	var names []string
+	for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
+		if !r.Checks[name].OK {
+			names = append(names, name)
+		}
+	}
+	return names
 }
 
 // Scenario is what was asked for.

@@ -21,6 +21,7 @@ import (
 
 	"pushbench/bench"
 	"pushbench/proc"
+	"pushbench/report"
 	"pushbench/results"
 	"pushbench/transport"
 )
@@ -93,7 +94,7 @@ type plannedCell struct {
 // name is the cell's name in bench.txt style, e.g.
 // "transport=shortpoll-1s/clients=100/rate=1/payload=64".
 func (c plannedCell) name() string {
-	return results.CellName(results.Scenario{
+	return report.CellName(results.Scenario{
 		Transport: c.s.Transport, Clients: c.s.Clients, Rate: c.s.Rate, Payload: c.s.Payload,
 		IntervalNs: intervalNs(c.s),
 	})
@@ -643,7 +644,7 @@ func (c *comparison) estimate() time.Duration {
 // printPlan writes the plan as a table.
 func (c *comparison) printPlan(w io.Writer, est time.Duration) {
 	fmt.Fprintf(w, "pushbench compare: preset %s, %s, estimated %s; writing %s\n",
-		c.p.name, results.Plural(len(c.cells), "cell"), fmtWall(est), c.out)
+		c.p.name, report.Plural(len(c.cells), "cell"), fmtWall(est), c.out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "cell\ttransport\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
 	for i, cell := range c.cells {
@@ -746,7 +747,7 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 			} else {
 				info.CellsDone++
 			}
-			if len(results.FailedChecks(rec)) > 0 {
+			if len(rec.FailedChecks()) > 0 {
 				badChecks++
 			}
 			fmt.Fprintf(stdout, "%s %s\n", tag, bench.Summary(rec))
@@ -783,14 +784,14 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 
 	var reportErr error
 	if recorded > 0 {
-		reportErr = results.Report(c.out)
-		if _, statErr := os.Stat(filepath.Join(c.out, results.IndexFile)); statErr == nil {
+		reportErr = report.Report(c.out)
+		if _, statErr := os.Stat(filepath.Join(c.out, report.IndexFile)); statErr == nil {
 			fmt.Fprintf(stdout, "pushbench compare: %s of %d recorded in %s; report: %s\n",
-				results.Plural(recorded, "cell"), len(c.cells), fmtWall(time.Since(start)), filepath.Join(c.out, results.IndexFile))
+				report.Plural(recorded, "cell"), len(c.cells), fmtWall(time.Since(start)), filepath.Join(c.out, report.IndexFile))
 		}
 	}
 	if badChecks > 0 {
-		fmt.Fprintf(stderr, "pushbench compare: %s failed self-checks (named in the lines above and in summary.md)\n", results.Plural(badChecks, "cell"))
+		fmt.Fprintf(stderr, "pushbench compare: %s failed self-checks (named in the lines above and in summary.md)\n", report.Plural(badChecks, "cell"))
 	}
 
 	var errs []error

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"pushbench/proc"
+	"pushbench/report"
 	"pushbench/results"
 )
 
@@ -312,7 +313,7 @@ func TestCompareRunsCells(t *testing.T) {
 			t.Errorf("run.json cell %s: status %q, error %q; want done", cs.Cell, cs.Status, cs.Error)
 		}
 	}
-	for _, f := range []string{results.IndexFile, results.SummaryMarkdownFile, results.SummaryCSVFile, results.BenchTextFile,
+	for _, f := range []string{report.IndexFile, report.SummaryMarkdownFile, report.SummaryCSVFile, report.BenchTextFile,
 		"sse-c2-r20-p64.hgrm", "ws-c2-r20-p64.hgrm", compareServerLog} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: missing or empty (%v)", f, err)
@@ -328,7 +329,7 @@ func TestCompareRunsCells(t *testing.T) {
 	if len(cells) != 2 || !strings.Contains(cells[0], "] sse c=2 r=20/s P=64") || !strings.Contains(cells[1], "] ws c=2 r=20/s P=64") {
 		t.Errorf("summary lines %q, want one per cell", cells)
 	}
-	if last := lines[len(lines)-1]; !strings.HasSuffix(last, filepath.Join(out, results.IndexFile)) {
+	if last := lines[len(lines)-1]; !strings.HasSuffix(last, filepath.Join(out, report.IndexFile)) {
 		t.Errorf("last line %q, want the report's path", last)
 	}
 }
@@ -377,7 +378,7 @@ func TestCompareInterrupted(t *testing.T) {
 	if got := []string{cfg.Cells[0].Status, cfg.Cells[1].Status}; !slices.Equal(got, []string{"done", "not run"}) {
 		t.Errorf("run.json cell statuses %q, want done, not run", got)
 	}
-	if _, err := os.Stat(filepath.Join(out, results.IndexFile)); err != nil {
+	if _, err := os.Stat(filepath.Join(out, report.IndexFile)); err != nil {
 		t.Errorf("no report after the interruption: %v", err)
 	}
 }
@@ -398,7 +399,7 @@ func TestCompareDefaultOutLinksLatest(t *testing.T) {
 	if err != nil || link != filepath.Join("runs", filepath.Base(c.out)) {
 		t.Fatalf("results/latest -> %q (%v), want runs/%s", link, err, filepath.Base(c.out))
 	}
-	if _, err := os.Stat(filepath.Join("results", "latest", results.IndexFile)); err != nil {
+	if _, err := os.Stat(filepath.Join("results", "latest", report.IndexFile)); err != nil {
 		t.Error(err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 	"strings"
 
+	"pushbench/report"
 	"pushbench/results"
 )
 
@@ -53,8 +54,8 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return err
 	}
 
-	err = results.Report(dir)
-	index := filepath.Join(dir, results.IndexFile)
+	err = report.Report(dir)
+	index := filepath.Join(dir, report.IndexFile)
 	if _, statErr := os.Stat(index); statErr == nil {
 		fmt.Fprintln(stdout, index)
 	}

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"pushbench/report"
 	"pushbench/results"
 )
 
@@ -68,7 +69,7 @@ func TestPlotCmdHelp(t *testing.T) {
 func TestPlotCmd(t *testing.T) {
 	t.Parallel()
 	dir := t.TempDir()
-	src := filepath.Join("..", "..", "results", "testdata", "compare")
+	src := filepath.Join("..", "..", "report", "testdata", "compare")
 	for _, name := range []string{results.RecordsFile, results.RunInfoFile} {
 		data, err := os.ReadFile(filepath.Join(src, name))
 		if err != nil {
@@ -80,12 +81,12 @@ func TestPlotCmd(t *testing.T) {
 	if err := plotCmd(context.Background(), []string{dir}, &stdout, &stderr); err != nil {
 		t.Fatalf("plotCmd: %v (stderr %q)", err, stderr.String())
 	}
-	index := filepath.Join(dir, results.IndexFile)
+	index := filepath.Join(dir, report.IndexFile)
 	if got := strings.TrimSpace(stdout.String()); got != index {
 		t.Errorf("stdout = %q, want the path of index.html %q", got, index)
 	}
-	for _, name := range []string{results.IndexFile, results.SummaryMarkdownFile, results.SummaryCSVFile,
-		results.BenchTextFile, "latency-percentiles.png", "latency-percentiles.svg", "bytes-per-event.png"} {
+	for _, name := range []string{report.IndexFile, report.SummaryMarkdownFile, report.SummaryCSVFile,
+		report.BenchTextFile, "latency-percentiles.png", "latency-percentiles.svg", "bytes-per-event.png"} {
 		if fi, err := os.Stat(filepath.Join(dir, name)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: missing or empty (%v)", name, err)
 		}

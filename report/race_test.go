@@ -1,6 +1,6 @@
 //go:build race
 
-package results
+package report
 
 // Under the race detector, rasterising charts at full resolution takes
 // most of the package's test time and checks nothing about races: draw

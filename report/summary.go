@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -10,6 +10,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"pushbench/results"
 )
 
 // issue is something a reader must not miss about a cell.
@@ -19,7 +21,7 @@ type issue struct {
 }
 
 // issues lists what went wrong or needs a caveat in r, worst first.
-func issues(r *Record) []issue {
+func issues(r *results.Record) []issue {
 	var out []issue
 	bad := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), true}) }
 	warn := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), false}) }
@@ -42,7 +44,7 @@ func issues(r *Record) []issue {
 	if r.OutOfOrder > 0 {
 		bad("%s out of order", fmtSig(float64(r.OutOfOrder)))
 	}
-	for _, name := range FailedChecks(r) {
+	for _, name := range r.FailedChecks() {
 		bad("check %s failed", name)
 	}
 	if r.Partial {
@@ -72,27 +74,16 @@ func hasBad(is []issue) bool {
 	return slices.ContainsFunc(is, func(x issue) bool { return x.bad })
 }
 
-// FailedChecks returns the names of r's failed self-checks, sorted.
-func FailedChecks(r *Record) []string {
-	var names []string
-	for _, name := range slices.Sorted(maps.Keys(r.Checks)) {
-		if !r.Checks[name].OK {
-			names = append(names, name)
-		}
-	}
-	return names
-}
-
 // checkFailure is one failed self-check with its explanation.
 type checkFailure struct {
 	Cell, Check, Detail string
 }
 
 // checkFailures lists every failed check of recs, in table order.
-func checkFailures(recs []Record) []checkFailure {
+func checkFailures(recs []results.Record) []checkFailure {
 	var out []checkFailure
 	for _, r := range sortedRecords(recs) {
-		for _, name := range FailedChecks(r) {
+		for _, name := range r.FailedChecks() {
 			out = append(out, checkFailure{
 				Cell:   variantOf(r.Scenario).Label() + ", " + describe(coordOf(r.Scenario)),
 				Check:  name,
@@ -130,12 +121,12 @@ func (r row) cells() []string {
 // sortedRecords orders records by scenario, then transport, so that the
 // transports of one scenario sit next to each other; repeats keep their
 // order.
-func sortedRecords(recs []Record) []*Record {
-	out := make([]*Record, len(recs))
+func sortedRecords(recs []results.Record) []*results.Record {
+	out := make([]*results.Record, len(recs))
 	for i := range recs {
 		out[i] = &recs[i]
 	}
-	slices.SortStableFunc(out, func(a, b *Record) int {
+	slices.SortStableFunc(out, func(a, b *results.Record) int {
 		if c := compareCoords(coordOf(a.Scenario), coordOf(b.Scenario)); c != 0 {
 			return c
 		}
@@ -144,9 +135,9 @@ func sortedRecords(recs []Record) []*Record {
 	return out
 }
 
-func rows(recs []Record) []row {
+func rows(recs []results.Record) []row {
 	var out []row
-	var prev *Record
+	var prev *results.Record
 	for _, r := range sortedRecords(recs) {
 		group := prev == nil || coordOf(prev.Scenario) != coordOf(r.Scenario)
 		prev = r
@@ -181,7 +172,7 @@ func rows(recs []Record) []row {
 
 // WriteSummaryMarkdown writes summary.md: the run, its environment, what
 // it shows, and one table row per record.
-func WriteSummaryMarkdown(w io.Writer, recs []Record, info *RunInfo) error {
+func WriteSummaryMarkdown(w io.Writer, recs []results.Record, info *results.RunInfo) error {
 	return newReport(recs, info).writeMarkdown(w)
 }
 
@@ -240,10 +231,10 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 // of the record (named by its JSON path, e.g. latency_ns.p99), except the
 // histogram snapshot. Checks become two columns: checks_failed (a count)
 // and checks ("name=ok" or "name=FAIL: detail", joined by "; ").
-func WriteSummaryCSV(w io.Writer, recs []Record) error {
+func WriteSummaryCSV(w io.Writer, recs []results.Record) error {
 	cw := csv.NewWriter(w)
 	var header []string
-	flatten(reflect.ValueOf(Record{}), "", func(name string, _ string) { header = append(header, name) })
+	flatten(reflect.ValueOf(results.Record{}), "", func(name string, _ string) { header = append(header, name) })
 	header = append(header, "checks_failed", "checks")
 	if err := cw.Write(header); err != nil {
 		return err
@@ -297,16 +288,16 @@ func flatten(v reflect.Value, prefix string, emit func(name, value string)) {
 
 // envOf returns the environment to show: run.json's, else the first
 // record's, and how many distinct environments the records come from.
-func envOf(recs []Record, info *RunInfo) (Env, int) {
-	seen := map[Env]bool{}
+func envOf(recs []results.Record, info *results.RunInfo) (results.Env, int) {
+	seen := map[results.Env]bool{}
 	for _, r := range recs {
 		seen[r.Env] = true
 	}
-	if info != nil && info.Env != (Env{}) {
+	if info != nil && info.Env != (results.Env{}) {
 		return info.Env, len(seen)
 	}
 	if len(recs) == 0 {
-		return Env{}, 0
+		return results.Env{}, 0
 	}
 	return recs[0].Env, len(seen)
 }

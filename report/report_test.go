@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"bytes"
@@ -13,6 +13,8 @@ import (
 	"testing"
 
 	"gonum.org/v1/plot"
+
+	"pushbench/results"
 )
 
 // copyFixture copies testdata/<name> into a fresh folder.
@@ -39,8 +41,8 @@ func copyFixture(t *testing.T, name string) string {
 // chartNames returns the charts Report draws for the records of dir.
 func chartNames(t *testing.T, dir string) []string {
 	t.Helper()
-	recs, err := ReadRunRecords(dir)
-	if err != nil && !errors.Is(err, ErrTruncated) {
+	recs, err := results.ReadRunRecords(dir)
+	if err != nil && !errors.Is(err, results.ErrTruncated) {
 		t.Fatal(err)
 	}
 	charts, errs := newMatrix(recs).charts()
@@ -145,11 +147,11 @@ func TestReportFixtures(t *testing.T) {
 // TestReportFixtures checks that Report writes the same summary.md.
 func TestReportGolden(t *testing.T) {
 	t.Parallel()
-	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	recs, err := results.ReadRecords(filepath.Join("testdata", "compare", results.RecordsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	info, err := ReadRunInfo(filepath.Join("testdata", "compare", RunInfoFile))
+	info, err := results.ReadRunInfo(filepath.Join("testdata", "compare", results.RunInfoFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -199,7 +201,7 @@ func firstDiff(got, want string) string {
 
 func TestReportFindings(t *testing.T) {
 	t.Parallel()
-	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	recs, err := results.ReadRecords(filepath.Join("testdata", "compare", results.RecordsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -239,7 +241,7 @@ func TestReportErrors(t *testing.T) {
 		t.Errorf("Report(empty dir) = %v", err)
 	}
 	blank := t.TempDir()
-	os.WriteFile(filepath.Join(blank, RecordsFile), nil, 0o644)
+	os.WriteFile(filepath.Join(blank, results.RecordsFile), nil, 0o644)
 	if err := Report(blank); err == nil || !strings.Contains(err.Error(), "no records") {
 		t.Errorf("Report(empty results.jsonl) = %v", err)
 	}
@@ -250,7 +252,7 @@ func TestReportErrors(t *testing.T) {
 func TestReportTruncated(t *testing.T) {
 	t.Parallel()
 	dir := copyFixture(t, "onetransport")
-	path := filepath.Join(dir, RecordsFile)
+	path := filepath.Join(dir, results.RecordsFile)
 	f, err := os.OpenFile(path, os.O_APPEND|os.O_WRONLY, 0)
 	if err != nil {
 		t.Fatal(err)
@@ -258,7 +260,7 @@ func TestReportTruncated(t *testing.T) {
 	f.WriteString(`{"schema":"pushbench.result/v1","scenario":{"transport":"ws"`)
 	f.Close()
 	err = Report(dir)
-	if !errors.Is(err, ErrTruncated) {
+	if !errors.Is(err, results.ErrTruncated) {
 		t.Fatalf("Report = %v, want ErrTruncated", err)
 	}
 	checkRunFolder(t, dir)
@@ -274,29 +276,29 @@ func TestReportTruncated(t *testing.T) {
 func TestChartsDegenerate(t *testing.T) {
 	t.Parallel()
 	base := synth(fixtureCell{"ws", 0, 10, 1, 64})
-	mk := func(mut func(r *Record)) []Record {
+	mk := func(mut func(r *results.Record)) []results.Record {
 		r := base
 		mut(&r)
-		return []Record{r}
+		return []results.Record{r}
 	}
-	cases := map[string][]Record{
-		"single": mk(func(r *Record) {}),
-		"zeros": mk(func(r *Record) {
-			r.Latency, r.Wire, r.Server, r.RequestsPerEvent, r.Histogram = Latency{}, Wire{}, Server{}, 0, ""
+	cases := map[string][]results.Record{
+		"single": mk(func(r *results.Record) {}),
+		"zeros": mk(func(r *results.Record) {
+			r.Latency, r.Wire, r.Server, r.RequestsPerEvent, r.Histogram = results.Latency{}, results.Wire{}, results.Server{}, 0, ""
 		}),
-		"negative": mk(func(r *Record) {
+		"negative": mk(func(r *results.Record) {
 			r.Latency.P50, r.Latency.P99 = -5, -1
 			r.Wire.DownBytesPerEvent, r.Server.CPUUsPerEvent, r.Server.RSSBytesPerConn = -3, -1, -4096
 		}),
-		"huge": mk(func(r *Record) {
+		"huge": mk(func(r *results.Record) {
 			r.Latency.P99, r.Server.CPUUsPerEvent, r.Scenario.Rate = math.MaxInt64, 1e300, 1e-300
 		}),
-		"bad histogram":         mk(func(r *Record) { r.Histogram = "garbage" }),
-		"unknown transport":     mk(func(r *Record) { r.Scenario.Transport = "webtransport" }),
-		"zero rate and clients": mk(func(r *Record) { r.Scenario.Rate, r.Scenario.Clients = 0, 0 }),
+		"bad histogram":         mk(func(r *results.Record) { r.Histogram = "garbage" }),
+		"unknown transport":     mk(func(r *results.Record) { r.Scenario.Transport = "webtransport" }),
+		"zero rate and clients": mk(func(r *results.Record) { r.Scenario.Rate, r.Scenario.Clients = 0, 0 }),
 	}
 	// Several records at the same x with identical values (min == max).
-	same := []Record{base, base, base}
+	same := []results.Record{base, base, base}
 	same[1].Scenario.Transport, same[2].Scenario.Transport = "sse", "longpoll"
 	cases["equal values"] = same
 	for name, recs := range cases {
@@ -366,14 +368,14 @@ func TestLogRange(t *testing.T) {
 
 func TestProblemFindingsAreCountedWhenMany(t *testing.T) {
 	t.Parallel()
-	recs, err := ReadRecords(filepath.Join("testdata", "compare", RecordsFile))
+	recs, err := results.ReadRecords(filepath.Join("testdata", "compare", results.RecordsFile))
 	if err != nil {
 		t.Fatal(err)
 	}
 	for i := range 6 {
 		r := &recs[i]
 		r.Checks = maps.Clone(r.Checks)
-		r.Checks["publisher_on_schedule"] = Check{OK: false, Detail: "late"}
+		r.Checks["publisher_on_schedule"] = results.Check{OK: false, Detail: "late"}
 	}
 	fs := newMatrix(recs).problemFindings()
 	// One summarising finding for the problems, then the fixture's note

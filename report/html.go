@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"bytes"
@@ -8,6 +8,8 @@ import (
 	"image/color"
 	"os"
 	"path/filepath"
+
+	"pushbench/results"
 )
 
 // index.html is self-contained: inline CSS, no script, no network; the
@@ -198,7 +200,7 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		}
 		page.Rows = append(page.Rows, htmlRow{row: row, Swatch: cssColor(st.color)})
 	}
-	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, RecordsFile, ResultFile, RunInfoFile} {
+	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, results.RecordsFile, results.ResultFile, results.RunInfoFile} {
 		switch name {
 		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile:
 		default:

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"strconv"
 	"strings"
+
+	"pushbench/results"
 )
 
 // benchMetric is one value of a bench.txt line. Units that contain "ns"
@@ -14,27 +16,27 @@ import (
 type benchMetric struct {
 	unit   string
 	higher bool // higher is better (benchstat assumes lower otherwise)
-	value  func(r *Record) float64
+	value  func(r *results.Record) float64
 }
 
 var benchMetrics = []benchMetric{
-	{unit: "p50-ns", value: func(r *Record) float64 { return float64(r.Latency.P50) }},
-	{unit: "p90-ns", value: func(r *Record) float64 { return float64(r.Latency.P90) }},
-	{unit: "p99-ns", value: func(r *Record) float64 { return float64(r.Latency.P99) }},
-	{unit: "p99.9-ns", value: func(r *Record) float64 { return float64(r.Latency.P999) }},
-	{unit: "max-ns", value: func(r *Record) float64 { return float64(r.Latency.Max) }},
-	{unit: "mean-ns", value: func(r *Record) float64 { return r.Latency.Mean }},
-	{unit: "down-B/event", value: func(r *Record) float64 { return r.Wire.DownBytesPerEvent }},
-	{unit: "up-B/event", value: func(r *Record) float64 { return r.Wire.UpBytesPerEvent }},
-	{unit: "req/event", value: func(r *Record) float64 { return r.RequestsPerEvent }},
-	{unit: "empty/req", value: func(r *Record) float64 { return r.EmptyShare }},
-	{unit: "srv-cpu-ns/event", value: func(r *Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }},
-	{unit: "cli-cpu-ns/event", value: func(r *Record) float64 { return r.Client.CPUUsPerEvent * 1e3 }},
-	{unit: "srv-rss-B/conn", value: func(r *Record) float64 { return r.Server.RSSBytesPerConn }},
-	{unit: "srv-heap-B/conn", value: func(r *Record) float64 { return r.Server.HeapBytesPerConn }},
-	{unit: "srv-goroutines/conn", value: func(r *Record) float64 { return r.Server.GoroutinesPerConn }},
-	{unit: "deliveries/s", higher: true, value: func(r *Record) float64 { return r.DeliveriesPerS }},
-	{unit: "lost/expected", value: func(r *Record) float64 {
+	{unit: "p50-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P50) }},
+	{unit: "p90-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P90) }},
+	{unit: "p99-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P99) }},
+	{unit: "p99.9-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P999) }},
+	{unit: "max-ns", value: func(r *results.Record) float64 { return float64(r.Latency.Max) }},
+	{unit: "mean-ns", value: func(r *results.Record) float64 { return r.Latency.Mean }},
+	{unit: "down-B/event", value: func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent }},
+	{unit: "up-B/event", value: func(r *results.Record) float64 { return r.Wire.UpBytesPerEvent }},
+	{unit: "req/event", value: func(r *results.Record) float64 { return r.RequestsPerEvent }},
+	{unit: "empty/req", value: func(r *results.Record) float64 { return r.EmptyShare }},
+	{unit: "srv-cpu-ns/event", value: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }},
+	{unit: "cli-cpu-ns/event", value: func(r *results.Record) float64 { return r.Client.CPUUsPerEvent * 1e3 }},
+	{unit: "srv-rss-B/conn", value: func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }},
+	{unit: "srv-heap-B/conn", value: func(r *results.Record) float64 { return r.Server.HeapBytesPerConn }},
+	{unit: "srv-goroutines/conn", value: func(r *results.Record) float64 { return r.Server.GoroutinesPerConn }},
+	{unit: "deliveries/s", higher: true, value: func(r *results.Record) float64 { return r.DeliveriesPerS }},
+	{unit: "lost/expected", value: func(r *results.Record) float64 {
 		if r.Expected == 0 {
 			return 0
 		}
@@ -59,7 +61,7 @@ var benchMetrics = []benchMetric{
 // configuration lines are written again whenever the environment changes.
 // The iteration count is 1: each line is one measured cell; repeats of a
 // cell become benchstat samples.
-func WriteBenchText(w io.Writer, recs []Record) error {
+func WriteBenchText(w io.Writer, recs []results.Record) error {
 	var b strings.Builder
 	var last map[string]string
 	for i, r := range sortedRecords(recs) {

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"fmt"
@@ -6,6 +6,8 @@ import (
 	"math"
 	"slices"
 	"strings"
+
+	"pushbench/results"
 )
 
 // finding is one sentence of "what this run shows", computed from the data.
@@ -40,13 +42,13 @@ func (m *matrix) findings() []finding {
 			}
 		}
 	}
-	if s := m.costFinding(m.head, "server CPU per delivered event", func(r *Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, fmtDuration); s != "" {
+	if s := m.costFinding(m.head, "server CPU per delivered event", func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, fmtDuration); s != "" {
 		add("%s", s)
 	}
 	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
 		most := distinct(cells, dimClients)
 		at.Clients = int(most[len(most)-1])
-		if s := m.costFinding(at, "server memory per connection", func(r *Record) float64 { return r.Server.RSSBytesPerConn }, fmtBytes); s != "" {
+		if s := m.costFinding(at, "server memory per connection", func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }, fmtBytes); s != "" {
 			add("%s", s)
 		}
 	}
@@ -62,7 +64,7 @@ func (m *matrix) bytesFinding() string {
 		return ""
 	}
 	rates := distinct(cells, dimRate)
-	perEvent := func(r *Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }
+	perEvent := func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }
 	compare := func(rate float64) (poll, push *cell, ratio float64) {
 		here := at
 		here.Rate = rate
@@ -106,7 +108,7 @@ func (m *matrix) bytesFinding() string {
 // latencyFinding lists p99 delivery latency per transport at one scenario,
 // best first.
 func (m *matrix) latencyFinding(at coord, lead string) string {
-	p99 := func(r *Record) float64 { return float64(r.Latency.P99) }
+	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
 	cells := slices.DeleteFunc(m.at(at), func(c *cell) bool { return !(c.value(p99) > 0) })
 	if len(cells) < 2 {
 		return ""

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"flag"
@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"pushbench/results"
 )
 
 var update = flag.Bool("update", false, "rewrite testdata fixtures and golden files")
@@ -19,7 +21,7 @@ var update = flag.Bool("update", false, "rewrite testdata fixtures and golden fi
 // framing per event, ...), and each record carries a real encoded
 // histogram. `go test ./results -run TestFixtures -update` rewrites them.
 
-var fixtureEnv = Env{
+var fixtureEnv = results.Env{
 	GoVersion: "go1.26.8", GOMAXPROCS: 2, NumCPU: 2, CPUModel: "AMD EPYC 7B13",
 	Kernel: "6.1.0-test", Commit: "6e3b695", Hostname: "bench-1", OS: "linux", Arch: "amd64",
 }
@@ -34,15 +36,15 @@ type fixtureCell struct {
 }
 
 // synth builds a realistic record for c from simple transport models.
-func synth(c fixtureCell) Record {
+func synth(c fixtureCell) results.Record {
 	const dur = 10 * time.Second
 	seed := uint64(c.clients)*1_000_003 + uint64(c.rate*1000)*7919 + uint64(c.payload)*31 + uint64(len(c.transport))*17 + uint64(c.interval/time.Millisecond)
 	rng := rand.New(rand.NewPCG(seed, 42))
 	events := uint64(c.rate * dur.Seconds())
 	expected := events * uint64(c.clients)
-	r := Record{
-		Schema: Schema,
-		Scenario: Scenario{
+	r := results.Record{
+		Schema: results.Schema,
+		Scenario: results.Scenario{
 			Transport: c.transport, Clients: c.clients, Rate: c.rate, Payload: c.payload,
 			IntervalNs: int64(c.interval), DurationNs: int64(dur), WarmupNs: int64(2 * time.Second),
 			HoldNs: int64(30 * time.Second), ConnectRate: 500, DrainNs: int64(2 * time.Second),
@@ -50,7 +52,7 @@ func synth(c fixtureCell) Record {
 		},
 		Expected:  expected,
 		Delivered: expected,
-		Checks: map[string]Check{
+		Checks: map[string]results.Check{
 			"publisher_on_schedule": {OK: true, Detail: "lag p50 4.00µs p99 61.0µs max 180µs; 0 of N events more than 1 ms late"},
 			"client_cpu":            {OK: true, Detail: "load generator used 12% of 2 CPU(s) over the window (limit 80%)"},
 			"histogram_range":       {OK: true, Detail: "0 latencies outside the histogram's 1 µs..1 h range"},
@@ -111,7 +113,7 @@ func synth(c fixtureCell) Record {
 		rssKiB *= 1 + 0.1*rng.NormFloat64()
 	}
 
-	h := NewHistogram()
+	h := results.NewHistogram()
 	const samples = 4000
 	for i := range samples {
 		v := base + rng.Float64()*spread + math.Exp(rng.NormFloat64()*0.8)*20e3
@@ -123,15 +125,15 @@ func synth(c fixtureCell) Record {
 			panic(err)
 		}
 	}
-	r.Latency = Summarise(h)
-	enc, err := EncodeHistogram(h)
+	r.Latency = results.Summarise(h)
+	enc, err := results.EncodeHistogram(h)
 	if err != nil {
 		panic(err)
 	}
 	r.Histogram = enc
 
 	delivered := float64(r.Delivered)
-	r.Wire = Wire{
+	r.Wire = results.Wire{
 		DownBytesPerEvent: round2(downPerEvent), UpBytesPerEvent: round2(upPerEvent),
 		DownBytes: uint64(downPerEvent * delivered), UpBytes: uint64(upPerEvent * delivered),
 	}
@@ -144,14 +146,14 @@ func synth(c fixtureCell) Record {
 	if r.Requests > 0 {
 		r.EmptyShare = round4(float64(r.EmptyResponses) / float64(r.Requests))
 	}
-	r.Server = Server{
+	r.Server = results.Server{
 		CPUUsPerEvent: round2(cpu), CPUUs: round2(cpu * delivered), PublisherCPUUs: round2(3 * float64(events)),
 		RSSBytesPerConn: math.Round(rssKiB * 1024), HeapBytesPerConn: math.Round(rssKiB * 0.6 * 1024), GoroutinesPerConn: goroutines,
 	}
-	r.Client = Client{CPUUsPerEvent: round2(cpu * 1.3), CPUUs: round2(cpu * 1.3 * delivered)}
+	r.Client = results.Client{CPUUsPerEvent: round2(cpu * 1.3), CPUUs: round2(cpu * 1.3 * delivered)}
 	r.Client.CPUUtilisation = round4(r.Client.CPUUs / (dur.Seconds() * 1e6 * 2))
 	r.DeliveriesPerS = round2(delivered / dur.Seconds())
-	r.Publisher = Publisher{Published: events, FirstSeq: 1, LastSeq: events, LagP50Ns: 4_000, LagP99Ns: 61_000, LagMaxNs: 180_000}
+	r.Publisher = results.Publisher{Published: events, FirstSeq: 1, LastSeq: events, LagP50Ns: 4_000, LagP99Ns: 61_000, LagMaxNs: 180_000}
 	return r
 }
 
@@ -169,7 +171,7 @@ var allTransports = []fixtureCell{
 // 64 B: clients 1..1000, rates 0.2..100 at both payloads, short polling
 // also every 100 ms along the rate axis; one cell lost events and failed a
 // check, one had reconnects.
-func compareFixture() []Record {
+func compareFixture() []results.Record {
 	var coords []coord
 	for _, n := range []int{1, 100, 1000} {
 		coords = append(coords, coord{n, 1, 64})
@@ -182,7 +184,7 @@ func compareFixture() []Record {
 			coords = append(coords, coord{100, r, p})
 		}
 	}
-	var recs []Record
+	var recs []results.Record
 	for _, at := range coords {
 		for _, t := range allTransports {
 			c := t
@@ -198,7 +200,7 @@ func compareFixture() []Record {
 		s := r.Scenario
 		if s.Transport == "shortpoll" && s.IntervalNs == int64(100*time.Millisecond) && s.Rate == 100 {
 			r.Lost, r.Delivered = 37, r.Expected-37
-			r.Checks["no_loss"] = Check{OK: false, Detail: "lost 37 of 100000 expected deliveries (1000 in-window events × 100 clients; gap notices named 37 events)"}
+			r.Checks["no_loss"] = results.Check{OK: false, Detail: "lost 37 of 100000 expected deliveries (1000 in-window events × 100 clients; gap notices named 37 events)"}
 		}
 		if s.Transport == "longpoll" && s.Clients == 1000 {
 			r.Reconnects = 4
@@ -209,10 +211,10 @@ func compareFixture() []Record {
 
 // zeroFixture has every transport at one scenario with nothing measured:
 // zero values everywhere and no histograms.
-func zeroFixture() []Record {
-	var recs []Record
+func zeroFixture() []results.Record {
+	var recs []results.Record
 	for _, t := range allTransports {
-		recs = append(recs, Record{Schema: Schema, Scenario: Scenario{
+		recs = append(recs, results.Record{Schema: results.Schema, Scenario: results.Scenario{
 			Transport: t.transport, IntervalNs: int64(t.interval), Clients: 10, Rate: 5, Payload: 64,
 		}, Env: fixtureEnv})
 	}
@@ -220,8 +222,8 @@ func zeroFixture() []Record {
 }
 
 // oneTransportFixture is SSE alone over clients and rates.
-func oneTransportFixture() []Record {
-	var recs []Record
+func oneTransportFixture() []results.Record {
+	var recs []results.Record
 	for _, at := range []coord{{1, 1, 64}, {10, 1, 64}, {10, 10, 64}, {10, 50, 64}} {
 		recs = append(recs, synth(fixtureCell{"sse", 0, at.Clients, at.Rate, at.Payload}))
 	}
@@ -232,12 +234,12 @@ func oneTransportFixture() []Record {
 // stored in.
 var fixtures = []struct {
 	dir, file string
-	recs      func() []Record
+	recs      func() []results.Record
 }{
-	{"compare", RecordsFile, compareFixture},
-	{"single", ResultFile, func() []Record { return []Record{synth(fixtureCell{"ws", 0, 100, 10, 64})} }},
-	{"zeros", RecordsFile, zeroFixture},
-	{"onetransport", RecordsFile, oneTransportFixture},
+	{"compare", results.RecordsFile, compareFixture},
+	{"single", results.ResultFile, func() []results.Record { return []results.Record{synth(fixtureCell{"ws", 0, 100, 10, 64})} }},
+	{"zeros", results.RecordsFile, zeroFixture},
+	{"onetransport", results.RecordsFile, oneTransportFixture},
 }
 
 // TestFixtures checks that the stored fixtures are what the generator
@@ -251,19 +253,19 @@ func TestFixtures(t *testing.T) {
 				t.Fatal(err)
 			}
 			os.Remove(path)
-			if fx.file == ResultFile {
-				if err := WriteRecord(path, want[0]); err != nil {
+			if fx.file == results.ResultFile {
+				if err := results.WriteRecord(path, want[0]); err != nil {
 					t.Fatal(err)
 				}
 			} else {
 				for _, r := range want {
-					if err := AppendRecord(path, r); err != nil {
+					if err := results.AppendRecord(path, r); err != nil {
 						t.Fatal(err)
 					}
 				}
 			}
 		}
-		got, err := ReadRecords(path)
+		got, err := results.ReadRecords(path)
 		if err != nil {
 			t.Fatalf("%s: %v (run with -update to create it)", path, err)
 		}
@@ -272,7 +274,7 @@ func TestFixtures(t *testing.T) {
 		}
 	}
 	if *update {
-		info := RunInfo{
+		info := results.RunInfo{
 			Preset:       "fixture",
 			Command:      []string{"pushbench", "compare", "--out", "results/runs/fixture"},
 			Config:       []byte(`{"clients":[1,100,1000],"rates":[0.2,1,10,100],"payloads":[64,4096],"intervals":["1s","100ms"],"duration":"10s"}`),
@@ -282,7 +284,7 @@ func TestFixtures(t *testing.T) {
 			CellsPlanned: 44,
 			CellsDone:    44,
 		}
-		if err := WriteRunInfo(filepath.Join("testdata", "compare", RunInfoFile), info); err != nil {
+		if err := results.WriteRunInfo(filepath.Join("testdata", "compare", results.RunInfoFile), info); err != nil {
 			t.Fatal(err)
 		}
 	}

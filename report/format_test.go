@@ -1,9 +1,11 @@
-package results
+package report
 
 import (
 	"math"
 	"testing"
 	"time"
+
+	"pushbench/results"
 )
 
 func TestFormat(t *testing.T) {
@@ -49,12 +51,12 @@ func TestFormat(t *testing.T) {
 func TestCellName(t *testing.T) {
 	t.Parallel()
 	cases := []struct {
-		s          Scenario
+		s          results.Scenario
 		name, stem string
 	}{
-		{Scenario{Transport: "ws", Clients: 100, Rate: 10, Payload: 64, IntervalNs: int64(time.Second)},
+		{results.Scenario{Transport: "ws", Clients: 100, Rate: 10, Payload: 64, IntervalNs: int64(time.Second)},
 			"transport=ws/clients=100/rate=10/payload=64", "ws-c100-r10-p64"},
-		{Scenario{Transport: "shortpoll", Clients: 1, Rate: 0.2, Payload: 4096, IntervalNs: int64(100 * time.Millisecond)},
+		{results.Scenario{Transport: "shortpoll", Clients: 1, Rate: 0.2, Payload: 4096, IntervalNs: int64(100 * time.Millisecond)},
 			"transport=shortpoll-100ms/clients=1/rate=0.2/payload=4096", "shortpoll-100ms-c1-r0.2-p4096"},
 	}
 	for _, c := range cases {

@@ -1,4 +1,8 @@
-package results
+// Package report turns saved results into what people read: summary.md,
+// summary.csv, bench.txt (for benchstat), the charts, index.html and its
+// findings. It reads run folders only (package results), so `pushbench
+// plot DIR` redraws a report without re-running anything.
+package report
 
 import (
 	"bytes"
@@ -9,6 +13,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+
+	"pushbench/results"
 )
 
 // Files that Report writes into a run folder, besides the charts
@@ -31,10 +37,10 @@ const (
 // the problems are returned together. Files are written whole or not at
 // all.
 func Report(dir string) error {
-	recs, err := ReadRunRecords(dir)
+	recs, err := results.ReadRunRecords(dir)
 	var problems []error
 	if err != nil {
-		if !errors.Is(err, ErrTruncated) || len(recs) == 0 {
+		if !errors.Is(err, results.ErrTruncated) || len(recs) == 0 {
 			return err
 		}
 		problems = append(problems, err) // keep the cells that finished
@@ -42,8 +48,8 @@ func Report(dir string) error {
 	if len(recs) == 0 {
 		return fmt.Errorf("%s: no records", dir)
 	}
-	var info *RunInfo
-	if ri, err := ReadRunInfo(filepath.Join(dir, RunInfoFile)); err == nil {
+	var info *results.RunInfo
+	if ri, err := results.ReadRunInfo(filepath.Join(dir, results.RunInfoFile)); err == nil {
 		info = &ri
 	} else if !errors.Is(err, os.ErrNotExist) {
 		problems = append(problems, err)
@@ -60,7 +66,7 @@ func Report(dir string) error {
 			problems = append(problems, fmt.Errorf("%s: %w", name, err))
 			return
 		}
-		if err := writeFileAtomic(filepath.Join(dir, name), buf.Bytes()); err != nil {
+		if err := results.WriteFileAtomic(filepath.Join(dir, name), buf.Bytes()); err != nil {
 			problems = append(problems, err)
 		}
 	}
@@ -74,7 +80,7 @@ func Report(dir string) error {
 				problems = append(problems, err)
 				continue
 			}
-			if err := writeFileAtomic(filepath.Join(dir, c.Name+"."+format), data); err != nil {
+			if err := results.WriteFileAtomic(filepath.Join(dir, c.Name+"."+format), data); err != nil {
 				problems = append(problems, err)
 			}
 		}
@@ -104,12 +110,12 @@ func writeHGRMs(dir string, m *matrix) (names []string, errs []error) {
 			continue
 		}
 		var buf bytes.Buffer
-		if err := WriteHGRM(&buf, h); err != nil {
+		if err := results.WriteHGRM(&buf, h); err != nil {
 			errs = append(errs, err)
 			continue
 		}
 		name := cellFileStem(c.recs[0].Scenario) + ".hgrm"
-		if err := writeFileAtomic(filepath.Join(dir, name), buf.Bytes()); err != nil {
+		if err := results.WriteFileAtomic(filepath.Join(dir, name), buf.Bytes()); err != nil {
 			errs = append(errs, err)
 			continue
 		}
@@ -120,8 +126,8 @@ func writeHGRMs(dir string, m *matrix) (names []string, errs []error) {
 
 // report is everything the summaries and index.html show.
 type report struct {
-	recs     []Record
-	info     *RunInfo
+	recs     []results.Record
+	info     *results.RunInfo
 	m        *matrix
 	rows     []row
 	findings []finding
@@ -130,7 +136,7 @@ type report struct {
 	warnings []string
 }
 
-func newReport(recs []Record, info *RunInfo) *report {
+func newReport(recs []results.Record, info *results.RunInfo) *report {
 	m := newMatrix(recs)
 	return &report{recs: recs, info: info, m: m, rows: rows(recs), findings: m.findings()}
 }

@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"cmp"
@@ -8,6 +8,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"pushbench/results"
 )
 
 // Transport names as they appear in Scenario.Transport, in display order.
@@ -42,7 +44,7 @@ type variant struct {
 	IntervalNs int64 // short polling only; 0 for the other transports
 }
 
-func variantOf(s Scenario) variant {
+func variantOf(s results.Scenario) variant {
 	v := variant{Transport: s.Transport}
 	if s.Transport == "shortpoll" {
 		v.IntervalNs = s.IntervalNs
@@ -80,13 +82,13 @@ func compareVariants(a, b variant) int {
 // CellName names the scenario cell of s the way bench.txt does, e.g.
 // "transport=ws/clients=100/rate=10/payload=64" or, for short polling,
 // "transport=shortpoll-1s/clients=100/rate=10/payload=64".
-func CellName(s Scenario) string {
+func CellName(s results.Scenario) string {
 	return fmt.Sprintf("transport=%s/clients=%d/rate=%s/payload=%d",
 		variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
 }
 
 // cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64".
-func cellFileStem(s Scenario) string {
+func cellFileStem(s results.Scenario) string {
 	return fmt.Sprintf("%s-c%d-r%s-p%d", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
 }
 
@@ -102,18 +104,18 @@ type coord struct {
 	Payload int
 }
 
-func coordOf(s Scenario) coord { return coord{s.Clients, s.Rate, s.Payload} }
+func coordOf(s results.Scenario) coord { return coord{s.Clients, s.Rate, s.Payload} }
 
 // cell is one scenario cell: every record of one variant at one coord
 // (several when the comparison repeated it).
 type cell struct {
 	v    variant
 	at   coord
-	recs []*Record
+	recs []*results.Record
 }
 
 // metric reads one number of a record.
-type metric func(r *Record) float64
+type metric func(r *results.Record) float64
 
 // value returns the median of m over the cell's records: repeats of a cell
 // are summarised by their median, which one outlier cannot drag.
@@ -147,7 +149,7 @@ type matrix struct {
 	primaryInterval int64
 }
 
-func newMatrix(recs []Record) *matrix {
+func newMatrix(recs []results.Record) *matrix {
 	m := &matrix{}
 	byKey := map[struct {
 		v  variant

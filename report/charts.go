@@ -1,4 +1,4 @@
-package results
+package report
 
 import (
 	"errors"
@@ -12,6 +12,8 @@ import (
 	"gonum.org/v1/plot/plotter"
 	"gonum.org/v1/plot/vg"
 	"gonum.org/v1/plot/vg/draw"
+
+	"pushbench/results"
 )
 
 // chart is one chart of a report: Name.png and Name.svg in the run folder.
@@ -164,7 +166,7 @@ func (c *cell) mergedHistogram() (*hdrhistogram.Histogram, error) {
 		if r.Histogram == "" {
 			continue
 		}
-		rh, err := DecodeHistogram(r.Histogram)
+		rh, err := results.DecodeHistogram(r.Histogram)
 		if err != nil {
 			return nil, fmt.Errorf("%s: %w", CellName(r.Scenario), err)
 		}
@@ -172,7 +174,7 @@ func (c *cell) mergedHistogram() (*hdrhistogram.Histogram, error) {
 			h = rh
 			continue
 		}
-		if err := MergeInto(h, rh); err != nil {
+		if err := results.MergeInto(h, rh); err != nil {
 			return nil, fmt.Errorf("%s: %w", CellName(r.Scenario), err)
 		}
 	}
@@ -383,8 +385,8 @@ func (m *matrix) latencyVsClients() (*figure, error) {
 	base := lineSpec{xLabel: "clients (log scale)", yLabel: "delivery latency (log scale)", x: dimClients,
 		xTicks: tickNumber, yTicks: tickDuration}
 	p50, p99 := base, base
-	p50.title, p50.y = "median (p50)", func(r *Record) float64 { return float64(r.Latency.P50) }
-	p99.title, p99.y = "99th percentile (p99)", func(r *Record) float64 { return float64(r.Latency.P99) }
+	p50.title, p50.y = "median (p50)", func(r *results.Record) float64 { return float64(r.Latency.P50) }
+	p99.title, p99.y = "99th percentile (p99)", func(r *results.Record) float64 { return float64(r.Latency.P99) }
 	left, ls := m.linePanel(p50, cells)
 	right, rs := m.linePanel(p99, cells)
 	if !anyPositive(allYs(ls, rs)) {
@@ -410,7 +412,7 @@ func (m *matrix) bytesPerEvent() (*figure, error) {
 	}
 	spec := lineSpec{xLabel: "event rate (events/s, log scale)", yLabel: "wire bytes per delivered event (log scale)",
 		x: dimRate, xTicks: tickNumber, yTicks: tickBytes,
-		y: func(r *Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }}
+		y: func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }}
 	fig := &figure{title: "Wire bytes per delivered event vs event rate"}
 	var all [][]series
 	for _, pl := range payloads {
@@ -465,14 +467,14 @@ func (m *matrix) perEventVsRate(title string, spec lineSpec) (*figure, error) {
 func (m *matrix) requestsPerEvent() (*figure, error) {
 	return m.perEventVsRate("HTTP requests per delivered event vs event rate", lineSpec{
 		yLabel: "requests per delivered event (log scale)", yTicks: tickNumber,
-		y: func(r *Record) float64 { return r.RequestsPerEvent },
+		y: func(r *results.Record) float64 { return r.RequestsPerEvent },
 	})
 }
 
 func (m *matrix) cpuPerEvent() (*figure, error) {
 	return m.perEventVsRate("Server CPU per delivered event vs event rate", lineSpec{
 		yLabel: "server CPU time per delivered event (log scale)", yTicks: tickMicros,
-		y: func(r *Record) float64 { return r.Server.CPUUsPerEvent },
+		y: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent },
 	})
 }
 
@@ -501,7 +503,7 @@ func (m *matrix) memoryPerConn() (*figure, error) {
 		st := m.styleOf(v)
 		for _, c := range groups[v] {
 			i := slices.Index(clients, float64(c.at.Clients))
-			kib := c.value(func(r *Record) float64 { return r.Server.RSSBytesPerConn }) / 1024
+			kib := c.value(func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }) / 1024
 			if !finite(kib) {
 				continue
 			}
