@@ -10,40 +10,6 @@ import (
 	"pushbench/results"
 )
 
-// benchMetric is one value of a bench.txt line. Units that contain "ns"
-// are rescaled by benchstat (p99-ns is shown as p99-sec with µ/m
-// prefixes), units with B are binary-scaled.
-type benchMetric struct {
-	unit   string
-	higher bool // higher is better (benchstat assumes lower otherwise)
-	value  func(r *results.Record) float64
-}
-
-var benchMetrics = []benchMetric{
-	{unit: "p50-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P50) }},
-	{unit: "p90-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P90) }},
-	{unit: "p99-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P99) }},
-	{unit: "p99.9-ns", value: func(r *results.Record) float64 { return float64(r.Latency.P999) }},
-	{unit: "max-ns", value: func(r *results.Record) float64 { return float64(r.Latency.Max) }},
-	{unit: "mean-ns", value: func(r *results.Record) float64 { return r.Latency.Mean }},
-	{unit: "down-B/event", value: func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent }},
-	{unit: "up-B/event", value: func(r *results.Record) float64 { return r.Wire.UpBytesPerEvent }},
-	{unit: "req/event", value: func(r *results.Record) float64 { return r.RequestsPerEvent }},
-	{unit: "empty/req", value: func(r *results.Record) float64 { return r.EmptyShare }},
-	{unit: "srv-cpu-ns/event", value: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }},
-	{unit: "cli-cpu-ns/event", value: func(r *results.Record) float64 { return r.Client.CPUUsPerEvent * 1e3 }},
-	{unit: "srv-rss-B/conn", value: func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }},
-	{unit: "srv-heap-B/conn", value: func(r *results.Record) float64 { return r.Server.HeapBytesPerConn }},
-	{unit: "srv-goroutines/conn", value: func(r *results.Record) float64 { return r.Server.GoroutinesPerConn }},
-	{unit: "deliveries/s", higher: true, value: func(r *results.Record) float64 { return r.DeliveriesPerS }},
-	{unit: "lost/expected", value: func(r *results.Record) float64 {
-		if r.Expected == 0 {
-			return 0
-		}
-		return float64(r.Lost) / float64(r.Expected)
-	}},
-}
-
 // WriteBenchText writes recs in Go's benchmark format, one line per record,
 // so that benchstat compares transports within a run
 // (`benchstat -col /transport bench.txt`) and runs with each other
@@ -78,14 +44,14 @@ func WriteBenchText(w io.Writer, recs []results.Record) error {
 		}
 		last = conf
 		if i == 0 {
-			for _, m := range benchMetrics {
+			for _, m := range metrics {
 				if m.higher {
 					fmt.Fprintf(&b, "Unit %s better=higher\n", m.unit)
 				}
 			}
 		}
 		fmt.Fprintf(&b, "BenchmarkCompare/%s \t 1", CellName(r.Scenario))
-		for _, m := range benchMetrics {
+		for _, m := range metrics {
 			fmt.Fprintf(&b, " \t %s %s", benchValue(m.value(r)), m.unit)
 		}
 		b.WriteByte('\n')

@@ -10,31 +10,16 @@ import (
 	"time"
 
 	"pushbench/results"
+	"pushbench/transport"
 )
 
-// Transport names as they appear in Scenario.Transport, in display order.
-var transportOrder = []string{"shortpoll", "longpoll", "sse", "ws"}
-
-// transportLabel is a transport's name for readers.
+// transportLabel is a transport's name for readers (the registry's label;
+// an unknown name stays as it is).
 func transportLabel(t string) string {
-	switch t {
-	case "shortpoll":
-		return "short polling"
-	case "longpoll":
-		return "long polling"
-	case "sse":
-		return "SSE"
-	case "ws":
-		return "WebSocket"
+	if info, ok := transport.Lookup(t); ok {
+		return info.Label
 	}
 	return t
-}
-
-func transportRank(t string) int {
-	if i := slices.Index(transportOrder, t); i >= 0 {
-		return i
-	}
-	return len(transportOrder)
 }
 
 // variant is one line on a chart: a transport and, for short polling, its
@@ -46,7 +31,7 @@ type variant struct {
 
 func variantOf(s results.Scenario) variant {
 	v := variant{Transport: s.Transport}
-	if s.Transport == "shortpoll" {
+	if transport.HasInterval(s.Transport) {
 		v.IntervalNs = s.IntervalNs
 	}
 	return v
@@ -55,22 +40,19 @@ func variantOf(s results.Scenario) variant {
 // Name is the variant's value of the `transport=` key in bench.txt and
 // file names: the transport, with "-<interval>" for short polling.
 func (v variant) Name() string {
-	if v.Transport == "shortpoll" && v.IntervalNs > 0 {
-		return v.Transport + "-" + time.Duration(v.IntervalNs).String()
-	}
-	return v.Transport
+	return transport.VariantName(v.Transport, time.Duration(v.IntervalNs))
 }
 
 // Label is the variant's name for readers.
 func (v variant) Label() string {
-	if v.Transport == "shortpoll" && v.IntervalNs > 0 {
+	if transport.HasInterval(v.Transport) && v.IntervalNs > 0 {
 		return transportLabel(v.Transport) + " every " + fmtDuration(float64(v.IntervalNs))
 	}
 	return transportLabel(v.Transport)
 }
 
 func compareVariants(a, b variant) int {
-	if c := cmp.Compare(transportRank(a.Transport), transportRank(b.Transport)); c != 0 {
+	if c := cmp.Compare(transport.Rank(a.Transport), transport.Rank(b.Transport)); c != 0 {
 		return c
 	}
 	if c := strings.Compare(a.Transport, b.Transport); c != 0 {
@@ -180,7 +162,7 @@ func newMatrix(recs []results.Record) *matrix {
 		if len(m.variants) == 0 || m.variants[len(m.variants)-1] != c.v {
 			m.variants = append(m.variants, c.v)
 		}
-		if c.v.Transport == "shortpoll" {
+		if transport.HasInterval(c.v.Transport) {
 			intervals[c.v.IntervalNs]++
 		}
 	}

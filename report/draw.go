@@ -15,6 +15,8 @@ import (
 	"gonum.org/v1/plot/vg/draw"
 	"gonum.org/v1/plot/vg/vgimg"
 	"gonum.org/v1/plot/vg/vgsvg"
+
+	"pushbench/transport"
 )
 
 // Drawing infrastructure shared by every chart: transport styles, log axes
@@ -27,13 +29,25 @@ type style struct {
 	dashes []vg.Length
 }
 
-// Okabe–Ito colours (distinguishable with colour-blindness): warm for
-// polling, cool for push.
-var transportStyles = map[string]style{
-	"shortpoll": {color: color.RGBA{0xD5, 0x5E, 0x00, 0xFF}, glyph: draw.CircleGlyph{}},  // vermillion ●
-	"longpoll":  {color: color.RGBA{0xE6, 0x9F, 0x00, 0xFF}, glyph: draw.PyramidGlyph{}}, // orange ▲
-	"sse":       {color: color.RGBA{0x00, 0x72, 0xB2, 0xFF}, glyph: draw.BoxGlyph{}},     // blue ■
-	"ws":        {color: color.RGBA{0x00, 0x9E, 0x73, 0xFF}, glyph: diamondGlyph{}},      // bluish green ◆
+// glyphs draws each of the registry's markers.
+var glyphs = map[transport.Marker]draw.GlyphDrawer{
+	transport.Circle:   draw.CircleGlyph{},
+	transport.Triangle: draw.PyramidGlyph{},
+	transport.Square:   draw.BoxGlyph{},
+	transport.Diamond:  diamondGlyph{},
+	transport.Ring:     draw.RingGlyph{},
+}
+
+// transportStyle is a transport's colour and marker from the registry; ok
+// is false for a name the registry does not know or a marker without a
+// glyph (drawn as otherStyle).
+func transportStyle(name string) (s style, ok bool) {
+	info, known := transport.Lookup(name)
+	g, drawn := glyphs[info.Marker]
+	if !known || !drawn || info.Color.A == 0 {
+		return otherStyle, false
+	}
+	return style{color: info.Color, glyph: g}, true
 }
 
 var otherStyle = style{color: color.RGBA{0x66, 0x66, 0x66, 0xFF}, glyph: draw.CrossGlyph{}}
@@ -48,15 +62,12 @@ var dashPatterns = [][]vg.Length{
 
 // styleOf returns the style of v; primary is the solid short-poll interval.
 func (m *matrix) styleOf(v variant) style {
-	s, ok := transportStyles[v.Transport]
-	if !ok {
-		s = otherStyle
-	}
-	if v.Transport == "shortpoll" && v.IntervalNs != m.primaryInterval {
+	s, _ := transportStyle(v.Transport)
+	if transport.HasInterval(v.Transport) && v.IntervalNs != m.primaryInterval {
 		// Rank the other intervals so each keeps its dash pattern.
 		rank := 0
 		for _, o := range m.variants {
-			if o.Transport == "shortpoll" && o.IntervalNs != m.primaryInterval && o.IntervalNs > v.IntervalNs {
+			if o.Transport == v.Transport && o.IntervalNs != m.primaryInterval && o.IntervalNs > v.IntervalNs {
 				rank++
 			}
 		}

@@ -8,6 +8,7 @@ import (
 	"strings"
 
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 // finding is one sentence of "what this run shows", computed from the data.
@@ -30,6 +31,9 @@ func (m *matrix) findings() []finding {
 		add("%s", s)
 	}
 	if s := m.latencyFinding(m.head, "At the headline scenario"); s != "" {
+		add("%s", s)
+	}
+	if s := m.floorFinding(m.head); s != "" {
 		add("%s", s)
 	}
 	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
@@ -68,14 +72,22 @@ func (m *matrix) bytesFinding() string {
 	compare := func(rate float64) (poll, push *cell, ratio float64) {
 		here := at
 		here.Rate = rate
-		poll = m.find(variant{"shortpoll", m.primaryInterval}, here)
-		if poll == nil {
-			poll = m.find(variant{Transport: "longpoll"}, here)
-		}
-		for _, t := range []string{"sse", "ws"} {
-			c := m.find(variant{Transport: t}, here)
-			if c != nil && c.value(perEvent) > 0 && (push == nil || c.value(perEvent) < push.value(perEvent)) {
-				push = c
+		// The poll side: the first polling transport in display order
+		// (at the most common interval); the push side: the leanest
+		// contender that streams.
+		for _, t := range transport.All() {
+			switch {
+			case t.IsPoll() && poll == nil:
+				v := variant{Transport: t.Name}
+				if t.Interval {
+					v.IntervalNs = m.primaryInterval
+				}
+				poll = m.find(v, here)
+			case t.Kind == transport.Stream && !t.Floor:
+				c := m.find(variant{Transport: t.Name}, here)
+				if c != nil && c.value(perEvent) > 0 && (push == nil || c.value(perEvent) < push.value(perEvent)) {
+					push = c
+				}
 			}
 		}
 		if poll == nil || push == nil {
@@ -109,7 +121,7 @@ func (m *matrix) bytesFinding() string {
 // best first.
 func (m *matrix) latencyFinding(at coord, lead string) string {
 	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
-	cells := slices.DeleteFunc(m.at(at), func(c *cell) bool { return !(c.value(p99) > 0) })
+	cells := slices.DeleteFunc(m.contenders(at), func(c *cell) bool { return !(c.value(p99) > 0) })
 	if len(cells) < 2 {
 		return ""
 	}
@@ -126,10 +138,56 @@ func (m *matrix) latencyFinding(at coord, lead string) string {
 	return s
 }
 
+// contenders returns the cells at one coordinate whose transport is not the
+// floor, in variant order.
+func (m *matrix) contenders(at coord) []*cell {
+	return slices.DeleteFunc(m.at(at), func(c *cell) bool { return isFloor(c.v.Transport) })
+}
+
+func isFloor(name string) bool {
+	t, _ := transport.Lookup(name)
+	return t.Floor
+}
+
+// floorFinding gives the floor's latency at one scenario and each push
+// contender's p50 and p99 as a multiple of it: how far above the least a
+// push transport can cost on this machine (same publisher, hub, clients
+// and harness) it sits.
+func (m *matrix) floorFinding(at coord) string {
+	var floor *cell
+	for _, c := range m.at(at) {
+		if isFloor(c.v.Transport) {
+			floor = c
+		}
+	}
+	if floor == nil {
+		return ""
+	}
+	p50 := func(r *results.Record) float64 { return float64(r.Latency.P50) }
+	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
+	f50, f99 := floor.value(p50), floor.value(p99)
+	if !(f50 > 0 && f99 > 0) {
+		return ""
+	}
+	var parts []string
+	for _, c := range m.contenders(at) {
+		if t, _ := transport.Lookup(c.v.Transport); t.Kind != transport.Stream || !(c.value(p50) > 0) {
+			continue
+		}
+		parts = append(parts, fmt.Sprintf("%s %s / %s", c.v.Label(), fmtRatio(c.value(p50)/f50), fmtRatio(c.value(p99)/f99)))
+	}
+	s := fmt.Sprintf("The floor at %s — %s, the same event bytes over a bare TCP connection from the same publisher and hub — delivers with p50 %s and p99 %s.",
+		describe(at), floor.v.Label(), fmtDuration(f50), fmtDuration(f99))
+	if len(parts) > 0 {
+		s += fmt.Sprintf(" Push transports' p50 / p99 as multiples of the floor: %s.", joinAnd(parts))
+	}
+	return s
+}
+
 // costFinding states the cheapest and the dearest transport for one metric
 // at one scenario.
 func (m *matrix) costFinding(at coord, what string, f metric, format func(float64) string) string {
-	cells := m.at(at)
+	cells := m.contenders(at)
 	if len(cells) < 2 {
 		return ""
 	}

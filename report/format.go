@@ -64,6 +64,10 @@ func groupThousands(s string) string {
 	return s
 }
 
+// Duration writes nanoseconds for people, as every report does: 850 ns,
+// 183 µs, 1.24 ms, 2.5 s.
+func Duration(ns float64) string { return fmtDuration(ns) }
+
 // fmtDuration writes nanoseconds with a unit: 850 ns, 183 µs, 1.24 ms, 2.5 s.
 func fmtDuration(ns float64) string {
 	a := math.Abs(ns)

@@ -68,3 +68,25 @@ func TestCellName(t *testing.T) {
 		}
 	}
 }
+
+func TestLineNamesFiguresAndFailedChecks(t *testing.T) {
+	rec := &results.Record{
+		Scenario: results.Scenario{Transport: "shortpoll", IntervalNs: int64(time.Second), Clients: 3, Rate: 10, Payload: 64, DurationNs: int64(time.Second), Schedule: "constant"},
+		Latency:  results.Latency{P50: 150_000, P99: 2_500_000, P999: 3_000_000, Max: 1_200_000_000},
+		Wire:     results.Wire{DownBytesPerEvent: 284.4, UpBytesPerEvent: 0},
+		Requests: 30, RequestsPerEvent: 1, EmptyShare: 0.5,
+		Server:         results.Server{CPUUsPerEvent: 14.5, RSSBytesPerConn: 25.5 * 1024},
+		DeliveriesPerS: 30,
+		Lost:           4,
+		Partial:        true,
+		Checks: map[string]results.Check{
+			"no_loss": {OK: false}, "client_cpu": {OK: false}, "bytes_agree": {OK: true},
+		},
+	}
+	got := Line(rec)
+	want := "shortpoll-1s c=3 r=10/s P=64 1s: p50 150 µs, p99 2.5 ms, p99.9 3 ms, max 1.2 s, down 284 B/event, up 0 B/event, requests 1/event, " +
+		"server CPU 14.5 µs/event, client CPU 0/event, server RSS 25.5 KiB/conn, deliveries 30/s | lost 4 dup 0 reorder 0 | FAILED CHECKS: client_cpu, no_loss | PARTIAL"
+	if got != want {
+		t.Errorf("Line =\n%s\nwant\n%s", got, want)
+	}
+}

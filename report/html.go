@@ -10,6 +10,7 @@ import (
 	"path/filepath"
 
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 // index.html is self-contained: inline CSS, no script, no network; the
@@ -136,7 +137,7 @@ a{color:#0059a0}
 <thead><tr>{{range $i, $h := .Header}}<th{{if eq $h "notes"}} class="notes"{{end}}>{{$h}}</th>{{end}}</tr></thead>
 <tbody>
 {{- range .Rows}}
-<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td><td>{{.P50}}</td><td>{{.P99}}</td><td>{{.P999}}</td><td>{{.Max}}</td><td>{{.DownPerEvent}}</td><td>{{.UpPerEvent}}</td><td>{{.ReqPerEvent}}</td><td>{{.Empty}}</td><td>{{.CPUPerEvent}}</td><td>{{.RSSPerConn}}</td><td>{{.Deliveries}}</td><td class="notes">{{.Notes}}</td></tr>
+<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td>{{range .Figures}}<td>{{.}}</td>{{end}}<td class="notes">{{.Notes}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -160,6 +161,26 @@ a{color:#0059a0}
 </html>
 `))
 
+// transportsCompared names the contenders of the run in display order,
+// e.g. "short polling, long polling, SSE and WebSocket" (the floor is a
+// reference, not a contender).
+func (r *report) transportsCompared() string {
+	seen := map[string]bool{}
+	for _, rec := range r.recs {
+		seen[rec.Scenario.Transport] = true
+	}
+	var labels []string
+	for _, t := range transport.All() {
+		if seen[t.Name] && !t.Floor {
+			labels = append(labels, t.Label)
+		}
+	}
+	if len(labels) == 0 {
+		return "transports"
+	}
+	return joinAnd(labels)
+}
+
 func cssColor(c color.RGBA) template.CSS {
 	return template.CSS(fmt.Sprintf("#%02x%02x%02x", c.R, c.G, c.B))
 }
@@ -168,7 +189,7 @@ func cssColor(c color.RGBA) template.CSS {
 // in the run folder (or are about to: the summaries).
 func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 	page := htmlPage{
-		Title:    "pushbench: short polling, long polling, SSE and WebSocket compared",
+		Title:    "pushbench: " + r.transportsCompared() + " compared",
 		Run:      r.runLines(),
 		Env:      r.env(),
 		Pinning:  r.pinning(),
@@ -194,10 +215,7 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 	}
 	recs := sortedRecords(r.recs)
 	for i, row := range r.rows {
-		st, ok := transportStyles[recs[i].Scenario.Transport]
-		if !ok {
-			st = otherStyle
-		}
+		st, _ := transportStyle(recs[i].Scenario.Transport)
 		page.Rows = append(page.Rows, htmlRow{row: row, Swatch: cssColor(st.color)})
 	}
 	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, results.RecordsFile, results.ResultFile, results.RunInfoFile} {

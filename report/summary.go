@@ -96,26 +96,28 @@ func checkFailures(recs []results.Record) []checkFailure {
 
 // row is one line of the summary table, formatted for people.
 type row struct {
-	Transport, Clients, Rate, Payload          string
-	P50, P99, P999, Max                        string
-	DownPerEvent, UpPerEvent, ReqPerEvent      string
-	Empty, CPUPerEvent, RSSPerConn, Deliveries string
-	Notes                                      string
-	Bad                                        bool
+	Transport, Clients, Rate, Payload string
+	// Figures are the metric columns (columns()), formatted.
+	Figures []string
+	Notes   string
+	Bad     bool
 	// GroupStart marks the first row of a scenario (clients, rate, payload).
 	GroupStart bool
 }
 
-var tableHeader = []string{
-	"transport", "clients", "rate (ev/s)", "payload",
-	"p50", "p99", "p99.9", "max",
-	"down B/event", "up B/event", "req/event",
-	"empty polls", "server CPU/event", "server RSS/conn", "deliveries/s", "notes",
-}
+// tableHeader is the summary table's header: the scenario, every metric
+// column, the notes.
+var tableHeader = func() []string {
+	h := []string{"transport", "clients", "rate (ev/s)", "payload"}
+	for _, m := range columns() {
+		h = append(h, m.column)
+	}
+	return append(h, "notes")
+}()
 
 func (r row) cells() []string {
-	return []string{r.Transport, r.Clients, r.Rate, r.Payload, r.P50, r.P99, r.P999, r.Max,
-		r.DownPerEvent, r.UpPerEvent, r.ReqPerEvent, r.Empty, r.CPUPerEvent, r.RSSPerConn, r.Deliveries, r.Notes}
+	out := append([]string{r.Transport, r.Clients, r.Rate, r.Payload}, r.Figures...)
+	return append(out, r.Notes)
 }
 
 // sortedRecords orders records by scenario, then transport, so that the
@@ -142,29 +144,19 @@ func rows(recs []results.Record) []row {
 		group := prev == nil || coordOf(prev.Scenario) != coordOf(r.Scenario)
 		prev = r
 		is := issues(r)
-		empty := ""
-		if r.Requests > 0 && r.Scenario.Transport != "sse" && r.Scenario.Transport != "ws" {
-			empty = fmtPercent(r.EmptyShare)
+		var figures []string
+		for _, m := range columns() {
+			figures = append(figures, m.show(r))
 		}
 		out = append(out, row{
-			Transport:    variantOf(r.Scenario).Label(),
-			Clients:      strconv.Itoa(r.Scenario.Clients),
-			Rate:         fmtRate(r.Scenario.Rate),
-			Payload:      strconv.Itoa(r.Scenario.Payload) + " B",
-			P50:          fmtDuration(float64(r.Latency.P50)),
-			P99:          fmtDuration(float64(r.Latency.P99)),
-			P999:         fmtDuration(float64(r.Latency.P999)),
-			Max:          fmtDuration(float64(r.Latency.Max)),
-			DownPerEvent: fmtSig(r.Wire.DownBytesPerEvent),
-			UpPerEvent:   fmtSig(r.Wire.UpBytesPerEvent),
-			ReqPerEvent:  fmtSig(r.RequestsPerEvent),
-			Empty:        empty,
-			CPUPerEvent:  fmtDuration(r.Server.CPUUsPerEvent * 1e3),
-			RSSPerConn:   fmtBytes(r.Server.RSSBytesPerConn),
-			Deliveries:   fmtSig(r.DeliveriesPerS),
-			Notes:        issueText(is),
-			Bad:          hasBad(is),
-			GroupStart:   group,
+			Transport:  variantOf(r.Scenario).Label(),
+			Clients:    strconv.Itoa(r.Scenario.Clients),
+			Rate:       fmtRate(r.Scenario.Rate),
+			Payload:    strconv.Itoa(r.Scenario.Payload) + " B",
+			Figures:    figures,
+			Notes:      issueText(is),
+			Bad:        hasBad(is),
+			GroupStart: group,
 		})
 	}
 	return out

@@ -750,7 +750,7 @@ func (c *comparison) run(ctx context.Context, stdout, stderr io.Writer) error {
 			if len(rec.FailedChecks()) > 0 {
 				badChecks++
 			}
-			fmt.Fprintf(stdout, "%s %s\n", tag, bench.Summary(rec))
+			fmt.Fprintf(stdout, "%s %s\n", tag, report.Line(rec))
 		}
 		if runErr != nil {
 			if ctx.Err() != nil {

@@ -19,6 +19,7 @@ import (
 
 	"pushbench/bench"
 	"pushbench/proc"
+	"pushbench/report"
 	"pushbench/results"
 )
 
@@ -153,7 +154,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	if defaultDir {
 		linkLatest(dir)
 	}
-	fmt.Fprintln(stdout, bench.Summary(rec))
+	fmt.Fprintln(stdout, report.Line(rec))
 	for _, b := range base {
 		how := "back to back"
 		if b.GapNs > 0 {

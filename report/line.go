@@ -1,0 +1,54 @@
+package report
+
+import (
+	"fmt"
+	"strings"
+	"time"
+
+	"pushbench/results"
+)
+
+// Line is the one-line human summary of rec: the scenario, then every
+// metric of the table that has a line label (latency percentiles, wire
+// bytes, requests, CPU on both sides, server memory per connection,
+// throughput), the correctness counts, and the failed self-checks by name.
+//
+//	ws c=100 r=10/s P=256 10s: p50 180 µs, p99 410 µs, p99.9 1.2 ms, max 2 ms, down 258 B/event, up 0 B/event, requests 0/event, server CPU 9.1 µs/event, client CPU 14.2 µs/event, server RSS 21.3 KiB/conn, deliveries 1,000/s | lost 0 dup 0 reorder 0 | checks ok
+func Line(rec *results.Record) string {
+	s := rec.Scenario
+	var b strings.Builder
+	fmt.Fprintf(&b, "%s c=%d r=%s/s P=%d %v", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload, time.Duration(s.DurationNs))
+	if s.Schedule != "" && s.Schedule != "constant" {
+		fmt.Fprintf(&b, " %s", s.Schedule)
+	}
+	b.WriteString(":")
+	sep := " "
+	for _, m := range metrics {
+		if m.line == "" {
+			continue
+		}
+		v := m.show(rec)
+		if v == "" {
+			continue
+		}
+		if m.lineUnit != "" {
+			if strings.HasPrefix(m.lineUnit, "/") {
+				v += m.lineUnit
+			} else {
+				v += " " + m.lineUnit
+			}
+		}
+		fmt.Fprintf(&b, "%s%s %s", sep, m.line, v)
+		sep = ", "
+	}
+	fmt.Fprintf(&b, " | lost %d dup %d reorder %d", rec.Lost, rec.Duplicates, rec.OutOfOrder)
+	if failed := rec.FailedChecks(); len(failed) > 0 {
+		fmt.Fprintf(&b, " | FAILED CHECKS: %s", strings.Join(failed, ", "))
+	} else {
+		b.WriteString(" | checks ok")
+	}
+	if rec.Partial {
+		b.WriteString(" | PARTIAL")
+	}
+	return b.String()
+}

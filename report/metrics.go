@@ -1,0 +1,92 @@
+package report
+
+import (
+	"pushbench/results"
+	"pushbench/transport"
+)
+
+// metricDef is one figure of a record, defined once for every place that
+// shows it: bench.txt (unit, direction), the summary tables (column) and
+// the one-line summary (line). Values are in the unit's base (ns, bytes,
+// counts), so the same number goes to bench.txt and, formatted, to people.
+type metricDef struct {
+	// unit is the bench.txt unit. Units with "ns" are rescaled by
+	// benchstat (p99-ns is shown as p99-sec), units with "B" are
+	// binary-scaled.
+	unit string
+	// higher: higher is better (benchstat assumes lower otherwise).
+	higher bool
+	// column is the summary table's header ("" = not a table column).
+	column string
+	// line is the label in the one-line summary ("" = not in it); lineUnit
+	// follows the value there ("/event", "/conn").
+	line, lineUnit string
+	value          func(r *results.Record) float64
+	// format writes the value for people.
+	format func(v float64) string
+	// applies says whether the figure means something for r's transport
+	// (nil: always); where it does not, tables leave the cell empty.
+	applies func(r *results.Record) bool
+}
+
+func polls(r *results.Record) bool { return r.Requests > 0 && transport.IsPoll(r.Scenario.Transport) }
+
+func ns(f func(r *results.Record) int64) func(r *results.Record) float64 {
+	return func(r *results.Record) float64 { return float64(f(r)) }
+}
+
+// metrics is the table of figures, in the order bench.txt, the summary
+// table and the one-line summary show them.
+var metrics = []metricDef{
+	{unit: "p50-ns", column: "p50", line: "p50", value: ns(func(r *results.Record) int64 { return r.Latency.P50 }), format: fmtDuration},
+	{unit: "p90-ns", value: ns(func(r *results.Record) int64 { return r.Latency.P90 }), format: fmtDuration},
+	{unit: "p99-ns", column: "p99", line: "p99", value: ns(func(r *results.Record) int64 { return r.Latency.P99 }), format: fmtDuration},
+	{unit: "p99.9-ns", column: "p99.9", line: "p99.9", value: ns(func(r *results.Record) int64 { return r.Latency.P999 }), format: fmtDuration},
+	{unit: "max-ns", column: "max", line: "max", value: ns(func(r *results.Record) int64 { return r.Latency.Max }), format: fmtDuration},
+	{unit: "mean-ns", value: func(r *results.Record) float64 { return r.Latency.Mean }, format: fmtDuration},
+	{unit: "down-B/event", column: "down B/event", line: "down", lineUnit: "B/event",
+		value: func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent }, format: fmtSig},
+	{unit: "up-B/event", column: "up B/event", line: "up", lineUnit: "B/event",
+		value: func(r *results.Record) float64 { return r.Wire.UpBytesPerEvent }, format: fmtSig},
+	{unit: "req/event", column: "req/event", line: "requests", lineUnit: "/event",
+		value: func(r *results.Record) float64 { return r.RequestsPerEvent }, format: fmtSig},
+	{unit: "empty/req", column: "empty polls", value: func(r *results.Record) float64 { return r.EmptyShare },
+		format: fmtPercent, applies: polls},
+	{unit: "srv-cpu-ns/event", column: "server CPU/event", line: "server CPU", lineUnit: "/event",
+		value: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, format: fmtDuration},
+	{unit: "cli-cpu-ns/event", line: "client CPU", lineUnit: "/event",
+		value: func(r *results.Record) float64 { return r.Client.CPUUsPerEvent * 1e3 }, format: fmtDuration},
+	{unit: "srv-rss-B/conn", column: "server RSS/conn", line: "server RSS", lineUnit: "/conn",
+		value: func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }, format: fmtBytes},
+	{unit: "srv-heap-B/conn", value: func(r *results.Record) float64 { return r.Server.HeapBytesPerConn }, format: fmtBytes},
+	{unit: "srv-goroutines/conn", value: func(r *results.Record) float64 { return r.Server.GoroutinesPerConn }, format: fmtSig},
+	{unit: "deliveries/s", higher: true, column: "deliveries/s", line: "deliveries", lineUnit: "/s",
+		value: func(r *results.Record) float64 { return r.DeliveriesPerS }, format: fmtSig},
+	{unit: "lost/expected", value: lostShare, format: fmtPercent},
+}
+
+func lostShare(r *results.Record) float64 {
+	if r.Expected == 0 {
+		return 0
+	}
+	return float64(r.Lost) / float64(r.Expected)
+}
+
+// show formats m for r, or "" where it does not apply.
+func (m metricDef) show(r *results.Record) string {
+	if m.applies != nil && !m.applies(r) {
+		return ""
+	}
+	return m.format(m.value(r))
+}
+
+// columns are the metrics that are summary-table columns, in order.
+func columns() []metricDef {
+	var out []metricDef
+	for _, m := range metrics {
+		if m.column != "" {
+			out = append(out, m)
+		}
+	}
+	return out
+}
