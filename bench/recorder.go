@@ -170,9 +170,9 @@ func (t *tally) set(i uint64) bool {
 }
 
 // countRange returns how many bits in [lo, hi] (bit indices) are set.
-func (t *tally) countRange(lo, hi uint64) uint64 {
+func countRange(bitset []uint64, lo, hi uint64) uint64 {
 	var n uint64
-	for w := lo / 64; w <= hi/64 && int(w) < len(t.bits); w++ {
+	for w := lo / 64; w <= hi/64 && int(w) < len(bitset); w++ {
 		m := ^uint64(0)
 		if w == lo/64 {
 			m &= ^uint64(0) << (lo % 64)
@@ -180,39 +180,43 @@ func (t *tally) countRange(lo, hi uint64) uint64 {
 		if w == hi/64 {
 			m &= ^uint64(0) >> (63 - hi%64)
 		}
-		n += uint64(bits.OnesCount64(t.bits[w] & m))
+		n += uint64(bits.OnesCount64(bitset[w] & m))
 	}
 	return n
 }
 
-// counterSnapshot is the sum of every shard's client Counters.
-type counterSnapshot struct {
-	down, up, requests, empty, reconnects, dials, errors uint64
-	missedTicks                                          uint64 // short-poll ticks with no poll of their own
+// Counts is the sum of a set of clients' Counters at one moment.
+type Counts struct {
+	Down, Up, Requests, Empty, Reconnects, Dials, Errors uint64
+	MissedTicks                                          uint64 // short-poll ticks with no poll of their own
 }
 
-func (r *recorder) snapshot() counterSnapshot {
-	var s counterSnapshot
+func (r *recorder) snapshot() Counts {
+	var s Counts
 	for _, sh := range r.shards {
 		c := &sh.counters
-		s.down += c.BytesDown.Load()
-		s.up += c.BytesUp.Load()
-		s.requests += c.Requests.Load()
-		s.empty += c.EmptyResponses.Load()
-		s.reconnects += c.Reconnects.Load()
-		s.dials += c.Dials.Load()
-		s.errors += c.Errors.Load()
-		s.missedTicks += c.MissedTicks.Load()
+		s.Down += c.BytesDown.Load()
+		s.Up += c.BytesUp.Load()
+		s.Requests += c.Requests.Load()
+		s.Empty += c.EmptyResponses.Load()
+		s.Reconnects += c.Reconnects.Load()
+		s.Dials += c.Dials.Load()
+		s.Errors += c.Errors.Load()
+		s.MissedTicks += c.MissedTicks.Load()
 	}
 	return s
 }
 
-func (a counterSnapshot) sub(b counterSnapshot) counterSnapshot {
-	return counterSnapshot{
-		down: a.down - b.down, up: a.up - b.up, requests: a.requests - b.requests,
-		empty: a.empty - b.empty, reconnects: a.reconnects - b.reconnects,
-		dials: a.dials - b.dials, errors: a.errors - b.errors,
-		missedTicks: a.missedTicks - b.missedTicks,
+// sub returns a − b; add returns a + b (counts of two load generators).
+func (a Counts) sub(b Counts) Counts { return a.zip(b, func(x, y uint64) uint64 { return x - y }) }
+func (a Counts) add(b Counts) Counts { return a.zip(b, func(x, y uint64) uint64 { return x + y }) }
+
+func (a Counts) zip(b Counts, f func(x, y uint64) uint64) Counts {
+	return Counts{
+		Down: f(a.Down, b.Down), Up: f(a.Up, b.Up), Requests: f(a.Requests, b.Requests),
+		Empty: f(a.Empty, b.Empty), Reconnects: f(a.Reconnects, b.Reconnects),
+		Dials: f(a.Dials, b.Dials), Errors: f(a.Errors, b.Errors),
+		MissedTicks: f(a.MissedTicks, b.MissedTicks),
 	}
 }
 
@@ -250,33 +254,82 @@ type delivery struct {
 	mergeErr                       error
 }
 
-// finish computes the window's delivery figures. last is the run's last
-// published seq (normally the window's last event: the publisher stops
-// at the window's end); constantLo, when
-// non-zero, is the first in-window seq by the constant schedule's
-// arithmetic, used only when no client saw the events around the window's
-// start. Call it after every handler has returned (or under the locks).
-func (r *recorder) finish(last, constantLo uint64) delivery {
-	var d delivery
-	base := r.win.base
-	// The in-window events are a contiguous seq range: t grows with seq.
-	// Its start is the first seq whose t reached win.start, seen by the
-	// clients as the seq after the last warm-up event they received and as
-	// the lowest in-window event. Its end is the last published event, or
-	// the one before the first event a client saw after the window: the
-	// server's Started can precede its schedule's origin, so the last
-	// event can fall just past the window's end.
-	lastBefore, firstIn, firstAfter := base-1, uint64(0), uint64(0)
+// Tally is one client's delivery record at the end of a run: what
+// deliveries computes the window's figures from. Tallies of clients
+// measured by different load generators can simply be put side by side.
+type Tally struct {
+	Bits       []uint64 // bit i: seq base+i delivered in the window
+	Duplicates uint64   // in-window deliveries of an event already delivered
+	OutOfOrder uint64   // in-window deliveries below a seq already received
+	GapEvents  uint64   // events named by gap notices
+	LastBefore uint64   // highest seq received with t before the window
+	FirstIn    uint64   // lowest seq received inside the window (0: none)
+	FirstAfter uint64   // lowest seq received with t after the window (0: none)
+	Foreign    uint64   // events from before this run
+}
+
+// Latencies is a load generator's latency histograms (one per shard) and
+// the values they could not hold.
+type Latencies struct {
+	Hists      []*hdrhistogram.Histogram
+	OutOfRange uint64
+}
+
+// collect hands over every client's tally and every shard's histogram.
+// Call it after every handler has returned: the recorder must not be used
+// afterwards (the bitsets are handed over, not copied).
+func (r *recorder) collect() ([]Tally, Latencies) {
+	ts := make([]Tally, len(r.tallies))
+	var lat Latencies
 	for _, sh := range r.shards {
 		sh.mu.Lock()
 	}
-	for _, t := range r.tallies {
-		lastBefore = max(lastBefore, t.lastBefore)
-		if t.firstIn != 0 && (firstIn == 0 || t.firstIn < firstIn) {
-			firstIn = t.firstIn
+	for i, t := range r.tallies {
+		ts[i] = Tally{
+			Bits: t.bits, Duplicates: t.duplicates, OutOfOrder: t.outOfOrder, GapEvents: t.gapEvents,
+			LastBefore: t.lastBefore, FirstIn: t.firstIn, FirstAfter: t.firstAfter, Foreign: t.foreign,
 		}
-		if t.firstAfter != 0 && (firstAfter == 0 || t.firstAfter < firstAfter) {
-			firstAfter = t.firstAfter
+	}
+	for _, sh := range r.shards {
+		lat.Hists = append(lat.Hists, sh.hist)
+		lat.OutOfRange += sh.outOfRange
+		sh.mu.Unlock()
+	}
+	return ts, lat
+}
+
+// finish computes the window's delivery figures from the recorder's own
+// tallies (see deliveries).
+func (r *recorder) finish(last, constantLo uint64) delivery {
+	ts, lat := r.collect()
+	return deliveries(r.win.base, ts, lat, last, constantLo)
+}
+
+// deliveries computes the window's delivery figures from the clients'
+// tallies: a pure function, so that tallies of several load generators
+// give the same figures as one that ran every client. base is the run's
+// first seq (bit 0 of every bitset); last is the run's last published seq
+// (normally the window's last event: the publisher stops at the window's
+// end); constantLo, when non-zero, is the first in-window seq by the
+// constant schedule's arithmetic, used only when no client saw the events
+// around the window's start.
+func deliveries(base uint64, tallies []Tally, lat Latencies, last, constantLo uint64) delivery {
+	var d delivery
+	// The in-window events are a contiguous seq range: t grows with seq.
+	// Its start is the first seq whose t reached the window's start, seen
+	// by the clients as the seq after the last warm-up event they received
+	// and as the lowest in-window event. Its end is the last published
+	// event, or the one before the first event a client saw after the
+	// window: the server's Started can precede its schedule's origin, so
+	// the last event can fall just past the window's end.
+	lastBefore, firstIn, firstAfter := base-1, uint64(0), uint64(0)
+	for _, t := range tallies {
+		lastBefore = max(lastBefore, t.LastBefore)
+		if t.FirstIn != 0 && (firstIn == 0 || t.FirstIn < firstIn) {
+			firstIn = t.FirstIn
+		}
+		if t.FirstAfter != 0 && (firstAfter == 0 || t.FirstAfter < firstAfter) {
+			firstAfter = t.FirstAfter
 		}
 	}
 	if firstAfter != 0 {
@@ -304,34 +357,31 @@ func (r *recorder) finish(last, constantLo uint64) delivery {
 	if d.hi >= d.lo {
 		inWindow = d.hi - d.lo + 1
 	}
-	d.expected = inWindow * uint64(len(r.tallies))
+	d.expected = inWindow * uint64(len(tallies))
 	d.perClientMin = ^uint64(0)
-	for _, t := range r.tallies {
+	for _, t := range tallies {
 		var got uint64
 		if inWindow > 0 {
-			got = t.countRange(d.lo-base, d.hi-base)
+			got = countRange(t.Bits, d.lo-base, d.hi-base)
 		}
 		d.delivered += got
 		d.perClientMin = min(d.perClientMin, got)
 		d.perClientMax = max(d.perClientMax, got)
-		d.duplicates += t.duplicates
-		d.outOfOrder += t.outOfOrder
-		d.gapEvents += t.gapEvents
-		d.foreign += t.foreign
+		d.duplicates += t.Duplicates
+		d.outOfOrder += t.OutOfOrder
+		d.gapEvents += t.GapEvents
+		d.foreign += t.Foreign
 	}
-	if len(r.tallies) == 0 {
+	if len(tallies) == 0 {
 		d.perClientMin = 0
 	}
 	d.lost = d.expected - min(d.delivered, d.expected)
 	d.hist = results.NewHistogram()
-	for _, sh := range r.shards {
-		d.outOfRange += sh.outOfRange
-		if err := results.MergeInto(d.hist, sh.hist); err != nil && d.mergeErr == nil {
+	d.outOfRange = lat.OutOfRange
+	for _, h := range lat.Hists {
+		if err := results.MergeInto(d.hist, h); err != nil && d.mergeErr == nil {
 			d.mergeErr = err
 		}
-	}
-	for _, sh := range r.shards {
-		sh.mu.Unlock()
 	}
 	return d
 }

@@ -102,7 +102,7 @@ func Run(ctx context.Context, s Scenario, opt Options) (*results.Record, *hdrhis
 // process's CPU time and the server's /stats.
 type snap struct {
 	at    time.Time
-	c     counterSnapshot
+	c     Counts
 	cpu   time.Duration // this process, user+sys
 	srv   servers.Stats
 	ctrl0 [2]uint64 // control connection up/down bytes before the /stats request

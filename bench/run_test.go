@@ -13,8 +13,8 @@ import (
 	"pushbench/clients"
 	"pushbench/event"
 	"pushbench/proc"
+	"pushbench/report"
 	"pushbench/results"
-	"pushbench/servers"
 	"pushbench/transport"
 )
 
@@ -47,7 +47,7 @@ func runInProcess(t *testing.T, s Scenario) (*results.Record, int64) {
 	if err != nil {
 		t.Fatalf("Run: %v", err)
 	}
-	t.Log(Summary(rec))
+	t.Log(report.Line(rec))
 	return rec, h.TotalCount()
 }
 
@@ -177,8 +177,8 @@ func TestRunCancelledIsPartial(t *testing.T) {
 	if c, ok := rec.Checks["complete"]; !ok || c.OK {
 		t.Errorf("checks %v, want a failed complete check", rec.Checks)
 	}
-	if !strings.Contains(Summary(rec), "PARTIAL") {
-		t.Errorf("summary %q does not say PARTIAL", Summary(rec))
+	if !strings.Contains(report.Line(rec), "PARTIAL") {
+		t.Errorf("summary %q does not say PARTIAL", report.Line(rec))
 	}
 }
 
@@ -288,23 +288,6 @@ func TestPingPong(t *testing.T) {
 		}
 		if b.RTT.Count != 200 || b.OneWayP50 <= 0 || b.OneWayP50 != b.RTT.P50/2 || b.GapNs != int64(gap) {
 			t.Errorf("baseline %+v: want 200 round trips and one-way = RTT/2 > 0", b)
-		}
-	}
-}
-
-func TestSummaryNamesFailedChecks(t *testing.T) {
-	rec := &results.Record{
-		Scenario: results.Scenario{Transport: "sse", Clients: 3, Rate: 10, Payload: 64, DurationNs: int64(time.Second), Schedule: servers.ScheduleConstant},
-		Latency:  results.Latency{P50: 150_000, P99: 2_500_000, P999: 3_000_000, Max: 1_200_000_000},
-		Lost:     4,
-		Checks: map[string]results.Check{
-			"no_loss": {OK: false}, "client_cpu": {OK: false}, "bytes_agree": {OK: true},
-		},
-	}
-	got := Summary(rec)
-	for _, want := range []string{"sse c=3", "p50 150µs", "p99 2.50ms", "max 1.20s", "lost 4", "FAILED CHECKS: client_cpu, no_loss"} {
-		if !strings.Contains(got, want) {
-			t.Errorf("summary %q lacks %q", got, want)
 		}
 	}
 }

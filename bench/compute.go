@@ -1,0 +1,391 @@
+package bench
+
+import (
+	"errors"
+	"fmt"
+	"math"
+	"slices"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"pushbench/report"
+	"pushbench/results"
+	"pushbench/servers"
+	"pushbench/transport"
+)
+
+// The moments at which a run takes its snapshots.
+const (
+	markBefore = iota // before the first client connected
+	markStart         // half an event interval before the window starts
+	markEnd           // half an event interval before the window ends
+	markAfter         // after the drain, before the clients stop
+	marks
+)
+
+// ServerMark is the server's /stats at one moment, with the harness's
+// control-connection bytes (up, down) before the request and after its
+// answer, so that its own traffic can be taken out of the listener's count.
+type ServerMark struct {
+	Stats        servers.Stats
+	Ctrl0, Ctrl1 [2]uint64
+}
+
+// ClientMark is one load generator's counters and CPU time at one moment.
+type ClientMark struct {
+	At     time.Time
+	Counts Counts
+	CPU    time.Duration // the load generator's user+sys
+}
+
+// LoadGen is what one load-generator process measured: its clients'
+// counters at the marks, their delivery tallies and latency histograms,
+// and its own CPU. Load generators that ran shares of one cell merge into
+// one LoadGen (Merge) with the figures of a single one that ran them all.
+type LoadGen struct {
+	Clients int
+	CPUs    int // CPUs the load generator may use (affinity ∩ GOMAXPROCS)
+	Marks   [marks]ClientMark
+	Final   Counts // the clients' counters when they stopped
+	Tallies []Tally
+	Latencies
+	Failed  int64  // subscribers that gave up
+	FailErr string // the first one's error
+	StopErr string // subscribers did not stop when cancelled
+}
+
+// Measurement is everything a run measured, before any figure is
+// computed from it: Compute turns it into the record, and Merge joins the
+// load generators' shares of one cell.
+type Measurement struct {
+	Scenario    Scenario
+	ServerURL   string    // --server, "" for a child
+	Pinned      [2]string // server, client CPU lists
+	SourceAddrs int
+	StartedAt   time.Time
+	FinishedAt  time.Time
+	Env         results.Env // where the load generator ran
+
+	Base       uint64 // first seq of the run
+	ConstantLo uint64 // first in-window seq by the constant schedule (0: Poisson)
+	Measured   bool   // the window's start snapshot was taken
+	Partial    bool
+	CutPhase   Phase
+
+	Publisher servers.PublisherStats // at the end of the run
+	Server    [marks]ServerMark
+	Connected servers.Stats // once every client was subscribed
+
+	Load LoadGen
+}
+
+// Merge joins load generators' measurements of one cell: the same server,
+// window and scenario, each with its own share of the clients. Counters,
+// CPU and tallies add up and the histograms are kept side by side, so
+// Compute gives the figures a single load generator running every client
+// would have given. The server side is taken from the first part.
+func Merge(parts ...Measurement) (Measurement, error) {
+	if len(parts) == 0 {
+		return Measurement{}, errors.New("merge: nothing to merge")
+	}
+	m := parts[0]
+	m.Load.Tallies = slices.Clone(m.Load.Tallies)
+	m.Load.Hists = slices.Clone(m.Load.Hists)
+	for i, p := range parts[1:] {
+		ps, ms := p.Scenario, m.Scenario
+		ps.Clients, ms.Clients = 0, 0
+		switch {
+		case ps != ms:
+			return Measurement{}, fmt.Errorf("merge: part %d measured another scenario", i+2)
+		case p.Base != m.Base || p.Server[markStart].Stats.TimeNs != m.Server[markStart].Stats.TimeNs:
+			return Measurement{}, fmt.Errorf("merge: part %d measured another run of the server", i+2)
+		}
+		m.Scenario.Clients += p.Scenario.Clients
+		m.Partial = m.Partial || p.Partial
+		m.Measured = m.Measured && p.Measured
+		if m.CutPhase == "" {
+			m.CutPhase = p.CutPhase
+		}
+		m.FinishedAt = later(m.FinishedAt, p.FinishedAt)
+		m.Load = m.Load.add(p.Load)
+	}
+	return m, nil
+}
+
+func (a LoadGen) add(b LoadGen) LoadGen {
+	a.Clients += b.Clients
+	a.CPUs += b.CPUs
+	for i := range a.Marks {
+		a.Marks[i].Counts = a.Marks[i].Counts.add(b.Marks[i].Counts)
+		a.Marks[i].CPU += b.Marks[i].CPU
+		a.Marks[i].At = later(a.Marks[i].At, b.Marks[i].At)
+	}
+	a.Final = a.Final.add(b.Final)
+	a.Tallies = append(a.Tallies, b.Tallies...)
+	a.Hists = append(a.Hists, b.Hists...)
+	a.OutOfRange += b.OutOfRange
+	a.Failed += b.Failed
+	if a.FailErr == "" {
+		a.FailErr = b.FailErr
+	}
+	if a.StopErr == "" {
+		a.StopErr = b.StopErr
+	}
+	return a
+}
+
+func later(a, b time.Time) time.Time {
+	if b.After(a) {
+		return b
+	}
+	return a
+}
+
+// Compute turns a measurement into its record and merged latency
+// histogram (nanoseconds). It reads nothing else: the same measurement
+// always gives the same record.
+func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
+	s := m.Scenario
+	rec := &results.Record{
+		Schema:     results.Schema,
+		Scenario:   m.scenarioRecord(),
+		Partial:    m.Partial,
+		StartedAt:  m.StartedAt.UTC().Format(time.RFC3339),
+		FinishedAt: m.FinishedAt.UTC().Format(time.RFC3339),
+		Env:        m.Env,
+		Checks:     map[string]results.Check{},
+	}
+	last := m.Publisher.LastSeq
+	if !m.Measured {
+		last = 0 // no window: nothing was expected
+	}
+	d := deliveries(m.Base, m.Load.Tallies, m.Load.Latencies, last, m.ConstantLo)
+
+	rec.Latency = results.Summarise(d.hist)
+	rec.Latency.OutOfRange = d.outOfRange
+	rec.Expected = d.expected
+	rec.Delivered = d.delivered
+	rec.Lost = d.lost
+	rec.Duplicates = d.duplicates
+	rec.OutOfOrder = d.outOfOrder
+	rec.Reconnects = m.Load.Final.Reconnects
+	p := m.Publisher
+	rec.Publisher = results.Publisher{
+		Published: p.Published,
+		FirstSeq:  p.FirstSeq,
+		LastSeq:   p.LastSeq,
+		LagP50Ns:  int64(p.LagP50),
+		LagP99Ns:  int64(p.LagP99),
+		LagMaxNs:  int64(p.LagMax),
+		Behind:    p.Behind,
+	}
+	if enc, err := results.EncodeHistogram(d.hist); err == nil {
+		rec.Histogram = enc
+	}
+
+	// Memory per connection: all clients connected against none.
+	if n := float64(s.Clients); m.Connected.TimeNs != 0 {
+		before, all := m.Server[markBefore].Stats.Process, m.Connected.Process
+		rec.Server.RSSBytesPerConn = (float64(all.RSSBytes) - float64(before.RSSBytes)) / n
+		rec.Server.HeapBytesPerConn = (float64(all.HeapInuse) - float64(before.HeapInuse)) / n
+		rec.Server.GoroutinesPerConn = float64(all.Goroutines-before.Goroutines) / n
+	}
+
+	windowOK := m.Measured && !m.Load.Marks[markEnd].At.IsZero() && m.Server[markEnd].Stats.TimeNs != 0
+	if windowOK {
+		m.fillWindow(rec, d)
+	}
+	m.fillChecks(rec, d, windowOK)
+	if m.Load.StopErr != "" {
+		rec.Checks["clients_stopped"] = results.Check{OK: false, Detail: m.Load.StopErr}
+	}
+	return rec, d.hist
+}
+
+func (m *Measurement) scenarioRecord() results.Scenario {
+	s := m.Scenario
+	sc := results.Scenario{
+		Transport:   s.Transport,
+		Clients:     s.Clients,
+		Rate:        s.Rate,
+		Payload:     s.Payload,
+		DurationNs:  int64(s.Duration),
+		WarmupNs:    int64(s.Warmup),
+		HoldNs:      int64(s.Hold),
+		ConnectRate: s.ConnectRate,
+		DrainNs:     int64(s.Drain),
+		Schedule:    s.Schedule,
+		Ring:        s.Ring,
+		Server:      m.ServerURL,
+		ServerCPUs:  m.Pinned[0],
+		ClientCPUs:  m.Pinned[1],
+		SourceAddrs: m.SourceAddrs,
+	}
+	if transport.HasInterval(s.Transport) {
+		sc.IntervalNs = int64(s.Interval)
+	}
+	return sc
+}
+
+// fillWindow computes the figures that come from the two window snapshots.
+func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
+	s := m.Scenario
+	ws, we := m.Load.Marks[markStart], m.Load.Marks[markEnd]
+	wall := we.At.Sub(ws.At)
+	// Deliveries are counted over the events' scheduled times, which span
+	// the window's duration (or up to the interruption).
+	span := s.Duration
+	if m.Partial {
+		span = wall
+	}
+	perEvent := func(v float64) float64 {
+		if d.delivered == 0 {
+			return 0
+		}
+		return v / float64(d.delivered)
+	}
+	c := we.Counts.sub(ws.Counts)
+	clientSec := float64(s.Clients) * wall.Seconds()
+	rec.Wire = results.Wire{
+		DownBytes:         c.Down,
+		UpBytes:           c.Up,
+		DownBytesPerEvent: perEvent(float64(c.Down)),
+		UpBytesPerEvent:   perEvent(float64(c.Up)),
+	}
+	if clientSec > 0 {
+		rec.Wire.DownBytesPerClientSec = float64(c.Down) / clientSec
+		rec.Wire.UpBytesPerClientSec = float64(c.Up) / clientSec
+	}
+	rec.Wire.ServerOutBytes, rec.Wire.ServerInBytes = serverBytes(m.Server[markStart], m.Server[markEnd])
+
+	rec.Requests = c.Requests
+	rec.RequestsPerEvent = perEvent(float64(c.Requests))
+	rec.EmptyResponses = c.Empty
+	if c.Requests > 0 {
+		rec.EmptyShare = float64(c.Empty) / float64(c.Requests)
+	}
+
+	// Server CPU over the window, less the publisher thread's (its spin
+	// against late timer wake-ups is not the transport's cost). The server
+	// reports the publisher thread's CPU live, so the two snapshots
+	// bracket exactly the window's share.
+	p0, p1 := m.Server[markStart].Stats.Process, m.Server[markEnd].Stats.Process
+	srvCPU := time.Duration(p1.CPUUserNs+p1.CPUSysNs) - time.Duration(p0.CPUUserNs+p0.CPUSysNs)
+	pubCPU := max(0, time.Duration(p1.PublisherCPU-p0.PublisherCPU))
+	rec.Server.CPUUs = us(srvCPU)
+	rec.Server.PublisherCPUUs = us(pubCPU)
+	rec.Server.CPUUsPerEvent = perEvent(us(max(0, srvCPU-pubCPU)))
+	t0 := m.Server[markStart].Stats.Transports[s.Transport]
+	t1 := m.Server[markEnd].Stats.Transports[s.Transport]
+	rec.Server.SlowDisconnects = t1.SlowDisconnects - t0.SlowDisconnects
+	rec.Server.Stalls = t1.Stalls - t0.Stalls
+
+	cliCPU := we.CPU - ws.CPU
+	rec.Client.CPUUs = us(cliCPU)
+	rec.Client.CPUUsPerEvent = perEvent(us(cliCPU))
+	if cpus := m.Load.CPUs; wall > 0 && cpus > 0 {
+		rec.Client.CPUUtilisation = float64(cliCPU) / (float64(wall) * float64(cpus))
+	}
+	if span > 0 {
+		rec.DeliveriesPerS = float64(d.delivered) / span.Seconds()
+	}
+}
+
+// fillChecks adds the self-checks.
+func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool) {
+	check := func(name string, ok bool, format string, args ...any) {
+		rec.Checks[name] = results.Check{OK: ok, Detail: fmt.Sprintf(format, args...)}
+	}
+	if m.Partial {
+		check("complete", false, "interrupted during %s: the figures cover only what was measured", m.CutPhase)
+	}
+	if !m.Measured {
+		return
+	}
+
+	p := rec.Publisher
+	behindOK := float64(p.Behind) <= math.Ceil(maxBehindShare*float64(p.Published))
+	check("publisher_on_schedule", behindOK,
+		"lag p50 %s p99 %s max %s; %d of %d events more than 1 ms late (limit: %.0f%% of events, rounded up)",
+		report.Duration(float64(p.LagP50Ns)), report.Duration(float64(p.LagP99Ns)), report.Duration(float64(p.LagMaxNs)), p.Behind, p.Published, maxBehindShare*100)
+
+	if windowOK {
+		u := rec.Client.CPUUtilisation
+		check("client_cpu", u <= maxClientUtil,
+			"load generator used %.0f%% of %d CPU(s) over the window (limit %.0f%%; above it the clients' own queueing inflates latency)",
+			u*100, m.Load.CPUs, maxClientUtil*100)
+	}
+
+	if windowOK && transport.HasInterval(m.Scenario.Transport) {
+		// A poll that overran its interval makes its client skip a tick:
+		// the poll rate, and so bytes and requests per event, would then
+		// be the load generator's (or a slow server's), not the scenario's.
+		c := m.Load.Marks[markEnd].Counts.sub(m.Load.Marks[markStart].Counts)
+		check("poll_schedule", float64(c.MissedTicks) <= math.Ceil(maxBehindShare*float64(c.Requests)),
+			"%d of %d polls in the window came after a skipped tick (limit: %.0f%% of polls, rounded up)", c.MissedTicks, c.Requests, maxBehindShare*100)
+	}
+
+	rangeOK := d.outOfRange == 0 && d.mergeErr == nil
+	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)
+	if d.mergeErr != nil {
+		detail += "; " + d.mergeErr.Error()
+	}
+	check("histogram_range", rangeOK, "%s", detail)
+
+	if windowOK && m.Server[markAfter].Stats.TimeNs != 0 {
+		// Whole run, from before the first client to after the drain:
+		// both ends are quiet, so the counts should match (short polls
+		// in flight at the last snapshot aside).
+		c := m.Load.Marks[markAfter].Counts.sub(m.Load.Marks[markBefore].Counts)
+		srvOut, srvIn := serverBytes(m.Server[markBefore], m.Server[markAfter])
+		okDown, dDown := agree(c.Down, srvOut)
+		okUp, dUp := agree(c.Up, srvIn)
+		w := rec.Wire
+		check("bytes_agree", okDown && okUp,
+			"whole run: clients counted %d B down / %d B up, the server's listener %d B out / %d B in (harness control traffic removed): %+.2f%% / %+.2f%% (limit ±%.0f%% or %d B). Window: %d/%d B vs %d/%d B; these may differ by the traffic in flight at the window's edges, which the server counts when it writes and a client when it reads",
+			c.Down, c.Up, srvOut, srvIn, dDown*100, dUp*100, bytesTolerance*100, bytesSlack,
+			w.DownBytes, w.UpBytes, w.ServerOutBytes, w.ServerInBytes)
+	}
+
+	check("no_loss", d.lost == 0,
+		"lost %d of %d expected deliveries (%d in-window events × %d clients; gap notices named %d events; per client %d..%d delivered; window start %s); %d duplicates, %d out of order",
+		d.lost, d.expected, inWindowEvents(d), m.Scenario.Clients, d.gapEvents, d.perClientMin, d.perClientMax, d.boundary, d.duplicates, d.outOfOrder)
+
+	if n := m.Load.Failed; n > 0 {
+		check("clients_alive", false, "%d clients gave up; first: %s", n, m.Load.FailErr)
+	}
+}
+
+func inWindowEvents(d delivery) uint64 {
+	if d.hi < d.lo {
+		return 0
+	}
+	return d.hi - d.lo + 1
+}
+
+// agree compares a client-side byte count with the server's and returns
+// whether they agree and the relative difference.
+func agree(client, server uint64) (bool, float64) {
+	diff := float64(client) - float64(server)
+	rel := 0.0
+	if server > 0 {
+		rel = diff / float64(server)
+	}
+	abs := max(diff, -diff)
+	return abs <= max(bytesSlack, bytesTolerance*float64(server)), rel
+}
+
+// serverBytes returns the bytes the server's listener wrote and read
+// between the server-side moments of marks a and b, less the harness's own
+// /stats and /control traffic. A /stats handler takes its snapshot after
+// reading the request and before writing the answer, so that traffic is
+// every response from a's answer up to (not including) b's, and every
+// request after a's up to and including b's.
+func serverBytes(a, b ServerMark) (out, in uint64) {
+	out = b.Stats.Listener.BytesOut - a.Stats.Listener.BytesOut
+	in = b.Stats.Listener.BytesIn - a.Stats.Listener.BytesIn
+	ctrlOut := b.Ctrl0[1] - a.Ctrl0[1]
+	ctrlIn := b.Ctrl1[0] - a.Ctrl1[0]
+	return out - min(out, ctrlOut), in - min(in, ctrlIn)
+}
