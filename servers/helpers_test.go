@@ -19,6 +19,7 @@ import (
 	"go.uber.org/goleak"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
 
 // ioTimeout bounds every client read and wait in these tests. It is only a
@@ -323,3 +324,19 @@ func seqOf(t *testing.T, msg string) uint64 {
 	}
 	return e.Seq
 }
+
+// transportOf returns s's server of the transport called name.
+func (s *Server) transportOf(name string) transportServer {
+	for _, t := range s.transports {
+		if t.name == name {
+			return t.transportServer
+		}
+	}
+	panic("servers: no transport " + name)
+}
+
+// tc returns the live counters of the transport called name.
+func (s *Server) tc(name string) *counters { return s.transportOf(name).counters() }
+
+// wsT returns s's WebSocket server.
+func (s *Server) wsT() *wsTransport { return s.transportOf(transport.WebSocket).(*wsTransport) }

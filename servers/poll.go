@@ -7,7 +7,19 @@ import (
 	"time"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
+
+func init() {
+	registerTransport(transport.ShortPoll, func(s *Server) transportServer { return &shortPoll{base: base{s: s}} })
+	registerTransport(transport.LongPoll, func(s *Server) transportServer { return &longPoll{base: base{s: s}} })
+}
+
+// shortPoll serves short polls: answered at once, empty or not.
+type shortPoll struct{ base }
+
+// longPoll serves long polls: held until there is something to answer.
+type longPoll struct{ base }
 
 // maxPooledBody keeps the body pool from pinning the odd huge answer (a full
 // ring of big events) for the life of the process.
@@ -51,10 +63,10 @@ func (s *Server) parsePoll(r *http.Request, long bool) (pollRequest, error) {
 	return p, nil
 }
 
-// handleShortPoll serves GET /poll?since=N[&max=M]: all events after N at
-// once, possibly none.
-func (s *Server) handleShortPoll(w http.ResponseWriter, r *http.Request) {
-	tc := &s.shortPoll
+// handle serves GET /poll?since=N[&max=M]: all events after N at once,
+// possibly none.
+func (h *shortPoll) handle(w http.ResponseWriter, r *http.Request) {
+	s, tc := h.s, &h.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
 		return
 	}
@@ -76,12 +88,12 @@ func (s *Server) handleShortPoll(w http.ResponseWriter, r *http.Request) {
 	s.entries.Put(bp)
 }
 
-// handleLongPoll serves GET /longpoll?since=N[&max=M][&hold=D]: as /poll, but
-// with nothing after N it holds the request until an event is published, the
-// hold time passes (then it answers []), the client goes away or the server
-// shuts down (then it answers 503).
-func (s *Server) handleLongPoll(w http.ResponseWriter, r *http.Request) {
-	tc := &s.longPoll
+// handle serves GET /longpoll?since=N[&max=M][&hold=D]: as /poll, but with
+// nothing after N it holds the request until an event is published, the hold
+// time passes (then it answers []), the client goes away or the server shuts
+// down (then it answers 503).
+func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
+	s, tc := h.s, &h.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
 		return
 	}

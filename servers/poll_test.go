@@ -71,7 +71,7 @@ func TestLongPollHold(t *testing.T) {
 		b, _ := io.ReadAll(resp.Body)
 		got <- answer{resp.StatusCode, string(b)}
 	}()
-	waitFor(t, "the long poll to be held", func() bool { return ts.longPoll.active.Load() == 1 })
+	waitFor(t, "the long poll to be held", func() bool { return ts.tc(transport.LongPoll).active.Load() == 1 })
 	publish(t, ts.Hub(), 1, p)
 	if a := <-got; a.code != http.StatusOK || a.body != "["+eventBytes(t, 3, p)+"]" {
 		t.Fatalf("held long poll answered %d %q", a.code, a.body)
@@ -94,12 +94,12 @@ func TestLongPollHold(t *testing.T) {
 		}
 		errc <- err
 	}()
-	waitFor(t, "the long poll to be held", func() bool { return ts.longPoll.active.Load() == 1 })
+	waitFor(t, "the long poll to be held", func() bool { return ts.tc(transport.LongPoll).active.Load() == 1 })
 	cancel()
 	if err := <-errc; err == nil || !strings.Contains(err.Error(), "context canceled") {
 		t.Fatalf("cancelled long poll: %v", err)
 	}
-	waitFor(t, "the handler to end", func() bool { return ts.longPoll.active.Load() == 0 })
+	waitFor(t, "the handler to end", func() bool { return ts.tc(transport.LongPoll).active.Load() == 0 })
 
 	st := ts.Stats().Transports[transport.LongPoll]
 	if st.Requests != 3 || st.EmptyResponses != 1 || st.EventsSent != 1 || st.Active != 0 {

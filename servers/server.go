@@ -1,56 +1,32 @@
-// Package servers holds the pushbench event hub and the four matching server
-// transports — short polling, long polling, Server-Sent Events and WebSocket
-// — behind one http.Handler tree, plus the statistics and control endpoints.
+// Package servers holds the pushbench event hub and one server per
+// transport of the registry (package transport) behind one http.Handler
+// tree, plus the statistics and control endpoints.
 //
 // Every transport reads the same Hub and sends the same encoded bytes
 // (event); they differ only in what they wrap around them. The wire
 // contract is docs/protocol.md.
 //
-// Lifetime: New starts two background goroutines (the SSE pump and the
-// WebSocket dispatcher) and Shutdown ends them together with every
-// long-lived handler. Always call Shutdown.
+// The core in this file never names a transport. Each transport's file
+// registers a constructor for its registry name (registerTransport, from an
+// init function); New builds one of each, mounts it on its registry path,
+// runs its background feeder if it has one (the SSE pump, a dispatcher) and
+// ends everything in Shutdown. Always call Shutdown.
 package servers
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"log"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
-	"runtime"
 	"strconv"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/gorilla/websocket"
-	"github.com/r3labs/sse/v2"
-
-	"pushbench/event"
 	"pushbench/transport"
-)
-
-// Defaults for the zero values of Config.
-const (
-	DefaultAddr         = "127.0.0.1:8080"
-	DefaultRing         = 16384
-	DefaultHold         = 30 * time.Second
-	DefaultWriteTimeout = 10 * time.Second
-	DefaultWSQueue      = 1024
-	DefaultPayload      = 256
-
-	// MaxRing bounds the ring: it holds one pointer per slot up front and up
-	// to MaxRing encoded events.
-	MaxRing = 1 << 24
-
-	// WSReadLimit is the largest client message a WebSocket connection
-	// accepts; a bigger one closes it with 1009 (protocol.md).
-	WSReadLimit = 4096
 )
 
 // closeGrace bounds the close handshake and the last writes of a stream when
@@ -58,131 +34,64 @@ const (
 // stream well within a second even when a client has stopped reading.
 const closeGrace = 200 * time.Millisecond
 
-// Config configures a Server. Zero values take the defaults above.
-type Config struct {
-	// Addr is the address Listen binds (default DefaultAddr, loopback).
-	Addr string
-	// Ring is K, the number of newest events the hub keeps for polls and
-	// resumes (default DefaultRing).
-	Ring int
-	// Hold is the longest a long poll is held, and the cap on a client's
-	// hold= parameter (default DefaultHold).
-	Hold time.Duration
-	// WriteTimeout is the deadline of every write to a client (default
-	// DefaultWriteTimeout). It is set per write through
-	// http.ResponseController, never as http.Server.WriteTimeout, which
-	// would cut every stream after that long.
-	WriteTimeout time.Duration
-	// WSQueue bounds each WebSocket connection's queue of events waiting
-	// for its writer (default DefaultWSQueue). A full queue disconnects
-	// the client as a slow consumer (counted).
-	WSQueue int
-	// MaxBatch bounds the number of events in one poll answer (default 0:
-	// the whole ring). A client may ask for fewer with max=.
-	MaxBatch int
-	// SSEBuffer is the r3labs/sse stream buffer in events (default
-	// sse.DefaultBufferSize = 1024). When it is full the SSE pump has to
-	// wait for the slowest SSE subscriber; each such wait is counted as a
-	// stall.
-	SSEBuffer int
-	// Payload is the payload size /control/start uses when the request
-	// names none (default DefaultPayload).
-	Payload int
-	// Spin is the PublishConfig.Spin /control/start uses when the request
-	// names none (0: no spinning).
-	Spin time.Duration
-	// ErrorLog receives net/http's connection-level errors (nil: the log
-	// package's standard logger).
-	ErrorLog *log.Logger
+// transportServer is the server side of one transport.
+type transportServer interface {
+	// handle serves the transport's path (transport.Info.Path).
+	handle(w http.ResponseWriter, r *http.Request)
+	// counters are the transport's counters in Stats.
+	counters() *counters
+	// feeder is the transport's background goroutine, or nil. The Server
+	// runs it from New until Shutdown; it must return once bgStop is
+	// closed (Server.follow does).
+	feeder() func()
+	// close releases what the transport holds. Shutdown calls it once
+	// every handler has returned and bgStop is closed, before it waits for
+	// the feeders: it must unblock a feeder that waits on the transport.
+	close()
 }
 
-// withDefaults returns c with zero values replaced by defaults, or the first
-// problem with it.
-func (c Config) withDefaults() (Config, error) {
-	if c.Addr == "" {
-		c.Addr = DefaultAddr
-	}
-	if c.Ring == 0 {
-		c.Ring = DefaultRing
-	}
-	if c.Hold == 0 {
-		c.Hold = DefaultHold
-	}
-	if c.WriteTimeout == 0 {
-		c.WriteTimeout = DefaultWriteTimeout
-	}
-	if c.WSQueue == 0 {
-		c.WSQueue = DefaultWSQueue
-	}
-	if c.SSEBuffer == 0 {
-		c.SSEBuffer = sse.DefaultBufferSize
-	}
-	if c.Payload == 0 {
-		c.Payload = DefaultPayload
-	}
-	switch {
-	case c.Ring < 1 || c.Ring > MaxRing:
-		return c, fmt.Errorf("ring %d: must be between 1 and %d events", c.Ring, MaxRing)
-	case c.Hold < 0:
-		return c, fmt.Errorf("hold %v: must be positive", c.Hold)
-	case c.WriteTimeout < 0:
-		return c, fmt.Errorf("write timeout %v: must be positive", c.WriteTimeout)
-	case c.WSQueue < 1:
-		return c, fmt.Errorf("ws queue %d: must be at least 1 message", c.WSQueue)
-	case c.MaxBatch < 0:
-		return c, fmt.Errorf("max batch %d: must not be negative", c.MaxBatch)
-	case c.SSEBuffer < 1:
-		return c, fmt.Errorf("sse buffer %d: must be at least 1 event", c.SSEBuffer)
-	case c.Spin < 0:
-		return c, fmt.Errorf("spin %v: must not be negative", c.Spin)
-	}
-	if c.MaxBatch == 0 || c.MaxBatch > c.Ring {
-		c.MaxBatch = c.Ring
-	}
-	if err := event.CheckSize(c.Payload); err != nil {
-		return c, err
-	}
-	return c, nil
+// base is what every transport's server holds: its Server and its counters.
+// Its feeder and close do nothing; a transport that has a background
+// goroutine or resources overrides them.
+type base struct {
+	s  *Server
+	tc counters
 }
 
-// counters are one transport's live counters; TransportStats is their
-// snapshot.
-type counters struct {
-	requests        atomic.Uint64
-	badRequests     atomic.Uint64
-	eventsSent      atomic.Uint64
-	emptyResponses  atomic.Uint64
-	gaps            atomic.Uint64
-	gapEvents       atomic.Uint64
-	slowDisconnects atomic.Uint64
-	stalls          atomic.Uint64
-	oversizeCloses  atomic.Uint64
-	active          atomic.Int64
-}
+func (b *base) counters() *counters { return &b.tc }
+func (b *base) feeder() func()      { return nil }
+func (b *base) close()              {}
 
-func (c *counters) gap(g event.Gap) {
-	c.gaps.Add(1)
-	c.gapEvents.Add(g.Len())
-}
+// newTransport builds a transport's server for s, whose Config is final.
+type newTransport func(s *Server) transportServer
 
-func (c *counters) snapshot() TransportStats {
-	return TransportStats{
-		Requests:        c.requests.Load(),
-		BadRequests:     c.badRequests.Load(),
-		Active:          c.active.Load(),
-		EventsSent:      c.eventsSent.Load(),
-		EmptyResponses:  c.emptyResponses.Load(),
-		Gaps:            c.gaps.Load(),
-		GapEvents:       c.gapEvents.Load(),
-		SlowDisconnects: c.slowDisconnects.Load(),
-		Stalls:          c.stalls.Load(),
-		OversizeCloses:  c.oversizeCloses.Load(),
+// registered maps a registry name to its server, filled by init functions.
+var registered = map[string]newTransport{}
+
+// registerTransport registers the server of the transport called name. It
+// is called from init functions; a name registered twice is a bug.
+func registerTransport(name string, newT newTransport) {
+	if _, dup := registered[name]; dup {
+		panic("servers: transport " + name + " registered twice")
 	}
+	registered[name] = newT
 }
 
-// Server is the hub, the publisher and the four transports. Create it with
-// New, serve it with Serve (or mount Handler elsewhere) and end it with
-// Shutdown.
+// Has reports whether the transport called name has a server here.
+func Has(name string) bool {
+	_, ok := registered[name]
+	return ok
+}
+
+// namedTransport is one transport of a Server.
+type namedTransport struct {
+	name string
+	transportServer
+}
+
+// Server is the hub, the publisher and a server for every transport. Create
+// it with New, serve it with Serve (or mount Handler elsewhere) and end it
+// with Shutdown.
 type Server struct {
 	cfg     Config
 	hub     *Hub
@@ -190,8 +99,8 @@ type Server struct {
 	handler http.Handler
 	http    *http.Server
 
-	shortPoll, longPoll, sseStats, wsStats counters
-	listener                               listenerCounters
+	transports []namedTransport // in registry order
+	listener   listenerCounters
 
 	// quit is cancelled when Shutdown begins: every long-lived handler
 	// selects on it, because http.Server.Shutdown and httptest.Server.Close
@@ -208,14 +117,9 @@ type Server struct {
 	shutdownOnce sync.Once
 	done         chan struct{} // closed when Shutdown's cleanup has finished
 
-	// Background goroutines: the SSE pump and the WebSocket dispatcher.
+	// Background goroutines: the transports' feeders.
 	bg     sync.WaitGroup
 	bgStop chan struct{}
-
-	sse *sse.Server
-
-	ws       wsHub
-	upgrader websocket.Upgrader
 
 	bodies  sync.Pool // *[]byte poll response bodies
 	entries sync.Pool // *[]*Entry scratch slices
@@ -227,12 +131,18 @@ type Server struct {
 	pubAccounted time.Time // Started of the last run added to pubCPU
 }
 
-// New returns a server for cfg with an idle publisher. It starts the SSE pump
-// and the WebSocket dispatcher; call Shutdown to end them.
+// New returns a server for cfg with an idle publisher and a server for every
+// transport of the registry, whose feeders it starts; call Shutdown to end
+// them. A registry entry without a server here is an error.
 func New(cfg Config) (*Server, error) {
 	cfg, err := cfg.withDefaults()
 	if err != nil {
 		return nil, fmt.Errorf("servers: %w", err)
+	}
+	for _, t := range transport.All() {
+		if !Has(t.Name) {
+			return nil, fmt.Errorf("servers: transport %q has no server", t.Name)
+		}
 	}
 	s := &Server{
 		cfg:    cfg,
@@ -245,19 +155,21 @@ func New(cfg Config) (*Server, error) {
 	s.entries.New = func() any { b := make([]*Entry, 0, 256); return &b }
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
 
-	s.sse = newSSEServer(cfg)
-	s.initWS()
-
 	mux := http.NewServeMux()
-	mux.HandleFunc("/poll", s.handleShortPoll)
-	mux.HandleFunc("/longpoll", s.handleLongPoll)
-	mux.HandleFunc("/sse", s.handleSSE)
-	mux.HandleFunc("/ws", s.handleWS)
+	var paths []string
+	for _, t := range transport.All() {
+		ts := registered[t.Name](s)
+		s.transports = append(s.transports, namedTransport{t.Name, ts})
+		mux.HandleFunc(t.Path, ts.handle)
+		paths = append(paths, t.Path)
+	}
 	mux.HandleFunc("/stats", s.handleStats)
 	mux.HandleFunc("/control/start", s.handleStart)
 	mux.HandleFunc("/control/stop", s.handleStop)
+	paths = append(paths, "/stats", "/control/start", "/control/stop")
+	want := strings.Join(paths[:len(paths)-1], ", ") + " or " + paths[len(paths)-1]
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
-		fail(w, nil, http.StatusNotFound, "unknown path %q (want /poll, /longpoll, /sse, /ws, /stats, /control/start or /control/stop)", r.URL.Path)
+		fail(w, nil, http.StatusNotFound, "unknown path %q (want %s)", r.URL.Path, want)
 	})
 	s.handler = mux
 	s.http = &http.Server{
@@ -269,9 +181,11 @@ func New(cfg Config) (*Server, error) {
 		ErrorLog:          cfg.ErrorLog,
 	}
 
-	s.bg.Add(2)
-	go s.ssePump()
-	go s.wsDispatch()
+	for _, t := range s.transports {
+		if f := t.feeder(); f != nil {
+			s.bg.Go(f)
+		}
+	}
 	return s, nil
 }
 
@@ -285,9 +199,9 @@ func (s *Server) Hub() *Hub { return s.hub }
 // so that their CPU time is accounted in Stats.
 func (s *Server) Publisher() *Publisher { return s.pub }
 
-// Handler returns the handler tree: /poll, /longpoll, /sse, /ws, /stats,
-// /control/start and /control/stop. Its byte counts (Stats.Listener) are only
-// kept when it is served through Serve.
+// Handler returns the handler tree: every transport on its registry path,
+// /stats, /control/start and /control/stop. Its byte counts
+// (Stats.Listener) are only kept when it is served through Serve.
 func (s *Server) Handler() http.Handler { return s.handler }
 
 // Listen opens a TCP listener on Config.Addr.
@@ -310,11 +224,11 @@ func (s *Server) Serve(ln net.Listener) error {
 	return err
 }
 
-// Shutdown ends every long-lived handler (held long polls, SSE streams,
-// WebSocket connections) at once, stops the publisher, closes the listeners
-// and waits until handlers and background goroutines have finished. If ctx
-// ends first it closes every connection forcibly and returns ctx's error;
-// the rest of the cleanup then finishes in the background.
+// Shutdown ends every long-lived handler (held long polls, streams) at once,
+// stops the publisher, closes the listeners and waits until handlers and
+// background goroutines have finished. If ctx ends first it closes every
+// connection forcibly and returns ctx's error; the rest of the cleanup then
+// finishes in the background.
 func (s *Server) Shutdown(ctx context.Context) error {
 	s.shutdownOnce.Do(func() {
 		s.mu.Lock()
@@ -348,11 +262,9 @@ func (s *Server) cleanup() {
 	}
 	cancel()
 	close(s.bgStop)
-	// r3labs leaks one goroutine per connected subscriber when a stream is
-	// closed under it (LIBRARIES.md, r3labs 5). Every SSE handler has
-	// returned, so the stream has no subscribers left. Close also unblocks
-	// a pump that waits in Publish.
-	s.sse.Close()
+	for _, t := range s.transports {
+		t.close()
+	}
 	s.bg.Wait()
 }
 
@@ -454,205 +366,11 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// StartPublisher starts a publishing run (see Publisher.Start).
-func (s *Server) StartPublisher(c PublishConfig) error {
-	s.pubMu.Lock()
-	defer s.pubMu.Unlock()
-	s.mu.RLock()
-	closing := s.closing
-	s.mu.RUnlock()
-	if closing {
-		return errors.New("server is shutting down")
-	}
-	s.accountPublisherCPU()
-	return s.pub.Start(c)
-}
-
-// StopPublisher stops the current run, if any, and returns its statistics.
-func (s *Server) StopPublisher() PublisherStats {
-	s.pub.Stop()
-	return s.pub.Stats()
-}
-
-// accountPublisherCPU adds the CPU time of a finished, not yet counted run
-// to pubCPU. The caller holds pubMu.
-func (s *Server) accountPublisherCPU() {
-	st := s.pub.Stats()
-	if st.Running || st.Started.IsZero() || st.Started.Equal(s.pubAccounted) {
-		return
-	}
-	s.pubCPU += st.ThreadCPU
-	s.pubAccounted = st.Started
-}
-
-// Stats returns a snapshot of every counter, the publisher and the process.
-func (s *Server) Stats() Stats {
-	s.pubMu.Lock()
-	s.accountPublisherCPU()
-	pubCPU := s.pubCPU
-	s.pubMu.Unlock()
-
-	st := Stats{
-		TimeNs:    time.Now().UnixNano(),
-		Head:      s.hub.Head(),
-		Ring:      s.hub.Cap(),
-		Publisher: s.pub.Stats(),
-		Listener:  s.listener.snapshot(),
-		Transports: map[string]TransportStats{
-			transport.ShortPoll: s.shortPoll.snapshot(),
-			transport.LongPoll:  s.longPoll.snapshot(),
-			transport.SSE:       s.sseStats.snapshot(),
-			transport.WebSocket: s.wsStats.snapshot(),
-		},
-		Process: processStats(),
-	}
-	if st.Publisher.Running {
-		// The running publisher's CPU so far, read live, so that two
-		// snapshots bracket exactly the publisher CPU between them.
-		pubCPU += st.Publisher.ThreadCPU
-	}
-	st.Process.PublisherCPU = int64(pubCPU)
-	return st
-}
-
-func processStats() ProcessStats {
-	user, sys := ProcessCPU()
-	var ms runtime.MemStats
-	runtime.ReadMemStats(&ms)
-	return ProcessStats{
-		PID:        os.Getpid(),
-		CPUUserNs:  int64(user),
-		CPUSysNs:   int64(sys),
-		RSSBytes:   rss(),
-		HeapInuse:  ms.HeapInuse,
-		StackInuse: ms.StackInuse,
-		Goroutines: runtime.NumGoroutine(),
-		GOMAXPROCS: runtime.GOMAXPROCS(0),
-		NumCPU:     runtime.NumCPU(),
-		GoVersion:  runtime.Version(),
-	}
-}
-
-// rss returns the resident set size from /proc/self/statm (0 where there is
-// no procfs).
-func rss() uint64 {
-	b, err := os.ReadFile("/proc/self/statm")
-	if err != nil {
-		return 0
-	}
-	f := strings.Fields(string(b))
-	if len(f) < 2 {
-		return 0
-	}
-	pages, err := strconv.ParseUint(f[1], 10, 64)
-	if err != nil {
-		return 0
-	}
-	return pages * uint64(os.Getpagesize())
-}
-
-func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		fail(w, nil, http.StatusMethodNotAllowed, "/stats: method %s not allowed (want GET)", r.Method)
-		return
-	}
-	writeJSON(w, s.Stats())
-}
-
-// handleStart serves POST /control/start?rate=R[&payload=P][&events=N]
-// [&duration=D][&schedule=constant|poisson][&spin=D][&seed=S]. Parameters
-// may also come as a form body.
-func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, nil, http.StatusMethodNotAllowed, "/control/start: method %s not allowed (want POST)", r.Method)
-		return
-	}
-	c, err := s.parseStart(r)
-	if err != nil {
-		fail(w, nil, http.StatusBadRequest, "/control/start: %v", err)
-		return
-	}
-	switch err := s.StartPublisher(c); {
-	case errors.Is(err, ErrRunning):
-		fail(w, nil, http.StatusConflict, "/control/start: %v (POST /control/stop first)", err)
-	case err != nil && s.quit.Err() != nil:
-		fail(w, nil, http.StatusServiceUnavailable, "/control/start: %v", err)
-	case err != nil:
-		fail(w, nil, http.StatusBadRequest, "/control/start: %v", err)
-	default:
-		writeJSON(w, s.pub.Stats())
-	}
-}
-
-func (s *Server) parseStart(r *http.Request) (PublishConfig, error) {
-	c := PublishConfig{Payload: s.cfg.Payload, Spin: s.cfg.Spin}
-	if err := r.ParseForm(); err != nil {
-		return c, fmt.Errorf("malformed parameters: %v", err)
-	}
-	f := r.Form
-	if !f.Has("rate") {
-		return c, errors.New("rate is required (events per second)")
-	}
-	parseUint := func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) }
-	parseFloat := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
-	for _, err := range []error{ // the first bad one: the answer is one line
-		formValue(f, "rate", "a number", parseFloat, &c.Rate),
-		formValue(f, "payload", "a whole number of bytes", strconv.Atoi, &c.Payload),
-		formValue(f, "events", "an unsigned count", parseUint, &c.Events),
-		formValue(f, "duration", "a Go duration", time.ParseDuration, &c.Duration),
-		formValue(f, "spin", "a Go duration", time.ParseDuration, &c.Spin),
-		formValue(f, "seed", "an unsigned integer", parseUint, &c.Seed),
-	} {
-		if err != nil {
-			return c, err
-		}
-	}
-	c.Schedule = f.Get("schedule")
-	return c, c.Validate()
-}
-
-// formValue parses f's key into *dst when it is present, leaving *dst as
-// it is otherwise; the error names the key, the value and what it should be.
-func formValue[T any](f url.Values, key, want string, parse func(string) (T, error), dst *T) error {
-	if !f.Has(key) {
-		return nil
-	}
-	v, err := parse(f.Get(key))
-	if err != nil {
-		return fmt.Errorf("%s %q is not %s", key, f.Get(key), want)
-	}
-	*dst = v
-	return nil
-}
-
-func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, nil, http.StatusMethodNotAllowed, "/control/stop: method %s not allowed (want POST)", r.Method)
-		return
-	}
-	writeJSON(w, s.StopPublisher())
-}
-
-func writeJSON(w http.ResponseWriter, v any) {
-	b, err := json.Marshal(v)
-	if err != nil {
-		http.Error(w, "encode: "+err.Error(), http.StatusInternalServerError)
-		return
-	}
-	w.Header().Set("Content-Type", "application/json")
-	w.Header().Set("Cache-Control", "no-store")
-	_, _ = w.Write(append(b, '\n'))
-}
-
 // follow hands every event the hub publishes to deliver, in order and in
 // batches of at most 256, until Shutdown: the one loop behind each
-// transport's background feeder (the SSE pump, the WebSocket dispatcher).
-// If the feeder falls a whole ring behind it skips what has left the ring;
-// the connections see the hole and fill it from the ring or send a gap
-// notice.
+// transport's background feeder (the SSE pump, the dispatchers). If the
+// feeder falls a whole ring behind it skips what has left the ring; the
+// connections see the hole and fill it from the ring or send a gap notice.
 func (s *Server) follow(deliver func(batch []*Entry)) {
 	bp := s.entries.Get().(*[]*Entry)
 	defer s.entries.Put(bp)

@@ -12,6 +12,8 @@ import (
 
 	"github.com/gorilla/websocket"
 	"go.uber.org/goleak"
+
+	"pushbench/transport"
 )
 
 // TestShutdownWithClients holds 100 long polls, 100 SSE streams and 100
@@ -51,7 +53,7 @@ func TestShutdownWithClients(t *testing.T) {
 		sockets[i], _ = dialWS(t, ts.addr, "/ws", nil)
 	}
 	waitFor(t, "every client to be connected", func() bool {
-		return ts.longPoll.active.Load() == n && ts.sseStats.active.Load() == n && ts.wsStats.active.Load() == n
+		return ts.tc(transport.LongPoll).active.Load() == n && ts.tc(transport.SSE).active.Load() == n && ts.tc(transport.WebSocket).active.Load() == n
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)

@@ -33,14 +33,31 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"pushbench/event"
+	"pushbench/transport"
 )
+
+func init() { registerTransport(transport.SSE, newSSETransport) }
 
 // sseStream is the one r3labs stream every SSE client subscribes to.
 const sseStream = "events"
 
-// sseChunk bounds the bytes the SSE writer assembles for one write when it
-// sends a backlog or fills a hole from the ring.
-const sseChunk = 64 << 10
+// sseTransport serves Server-Sent Events through one r3labs stream.
+type sseTransport struct {
+	base
+	srv *sse.Server
+}
+
+func newSSETransport(s *Server) transportServer {
+	return &sseTransport{base: base{s: s}, srv: newSSEServer(s.cfg)}
+}
+
+func (t *sseTransport) feeder() func() { return t.pump }
+
+// close closes the r3labs server. r3labs leaks one goroutine per connected
+// subscriber when a stream is closed under it (LIBRARIES.md, r3labs 5); at
+// close every SSE handler has returned, so the stream has no subscribers
+// left. Close also unblocks a pump that waits in Publish.
+func (t *sseTransport) close() { t.srv.Close() }
 
 func newSSEServer(cfg Config) *sse.Server {
 	srv := sse.New()
@@ -54,7 +71,7 @@ func newSSEServer(cfg Config) *sse.Server {
 	return srv
 }
 
-// ssePump feeds every event the hub publishes into the r3labs stream, in
+// pump feeds every event the hub publishes into the r3labs stream, in
 // order, one fresh *sse.Event per event (the library must never share one,
 // LIBRARIES.md r3labs 2) with Data shared read-only from the hub entry.
 //
@@ -63,30 +80,29 @@ func newSSEServer(cfg Config) *sse.Server {
 // that fall out of the ring get an explicit gap from sseWriter. If the pump
 // itself falls a whole ring behind it skips what has left the ring; the
 // handlers notice the hole and fill it from the ring or send a gap notice.
-func (s *Server) ssePump() {
-	defer s.bg.Done()
-	s.follow(func(batch []*Entry) {
+func (t *sseTransport) pump() {
+	t.s.follow(func(batch []*Entry) {
 		// Events for no subscriber cost an allocation each; skip them. A
 		// subscriber counts itself active before it registers with r3labs
 		// and reads its backlog from the ring after that, so a skipped
 		// event is always in its backlog.
-		if s.sseStats.active.Load() == 0 {
+		if t.tc.active.Load() == 0 {
 			return
 		}
 		for _, e := range batch {
 			ev := &sse.Event{ID: strconv.AppendUint(nil, e.Seq, 10), Data: e.Data}
-			if !s.sse.TryPublish(sseStream, ev) {
-				s.sseStats.stalls.Add(1)
-				s.sse.Publish(sseStream, ev) // returns when Shutdown closes the stream
+			if !t.srv.TryPublish(sseStream, ev) {
+				t.tc.stalls.Add(1)
+				t.srv.Publish(sseStream, ev) // returns when Shutdown closes the stream
 			}
 		}
 	})
 }
 
-// handleSSE serves GET /sse. The resume point is the Last-Event-ID header,
+// handle serves GET /sse. The resume point is the Last-Event-ID header,
 // else since=, else the newest event (from now).
-func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
-	tc := &s.sseStats
+func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
+	s, tc := t.s, &t.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
 		return
 	}
@@ -108,7 +124,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 
-	// Active before the r3labs subscription exists: see ssePump.
+	// Active before the r3labs subscription exists: see pump.
 	tc.active.Add(1)
 	defer tc.active.Add(-1)
 
@@ -143,7 +159,7 @@ func (s *Server) handleSSE(w http.ResponseWriter, r *http.Request) {
 	u := *r.URL
 	u.RawQuery = "stream=" + sseStream
 	r2.URL = &u
-	s.sse.ServeHTTP(sw, r2)
+	t.srv.ServeHTTP(sw, r2)
 }
 
 // sseWriter is the http.ResponseWriter r3labs writes to. It adds what the
@@ -185,7 +201,7 @@ type sseWriter struct {
 	passthrough bool   // r3labs answered an error: forward it unchanged
 	dead        bool   // a write failed or the context ended: discard
 	pending     []byte // the event r3labs is writing
-	buf         []byte // assembly buffer for backlog and hole fills
+	out         outBuf // assembly buffer for backlog and hole fills
 }
 
 func (sw *sseWriter) Header() http.Header { return sw.w.Header() }
@@ -265,47 +281,31 @@ func (sw *sseWriter) Flush() {
 }
 
 // fill sends the ring's events after sw.last up to and including upto, with
-// a gap notice first for those that have left the ring. It reports whether
-// the connection is still healthy.
+// a gap notice first for those that have left the ring, in writes of about
+// sseChunk bytes. It reports whether the connection is still healthy.
 func (sw *sseWriter) fill(upto uint64) bool {
-	bp := sw.s.entries.Get().(*[]*Entry)
-	defer sw.s.entries.Put(bp)
-	b := sw.buf[:0]
-	var events uint64
-	for sw.last < upto && !sw.dead {
-		out, gap, _, err := sw.s.hub.Since(sw.last, (*bp)[:0], int(min(upto-sw.last, 256)))
-		if err != nil || (len(out) == 0 && gap.Len() == 0) {
-			break // cannot happen: upto is never past the head
-		}
-		if gap.Len() > 0 {
-			// The gap notice carries id: TO, so a reconnect with that
-			// Last-Event-ID continues after it.
-			var notice [64]byte // {"gap":[FROM,TO]} is at most 51 bytes
-			b = appendSSE(b, gap.To, event.AppendGap(notice[:0], gap))
-			sw.tc.gap(gap)
-			sw.last = gap.To
-		}
-		for _, e := range out {
-			b = appendSSE(b, e.Seq, e.Data)
-			events++
-			sw.last = e.Seq
-			if len(b) >= sseChunk {
-				if !sw.write(b) {
-					break
-				}
-				sw.tc.eventsSent.Add(events)
-				b, events = b[:0], 0
-			}
-		}
-		*bp = clearEntries(out)
+	if !sw.dead && sw.s.replay(sw.last, upto, sw) {
+		sw.out.flush(sw.write, sw.tc)
 	}
-	if len(b) > 0 && !sw.dead && sw.write(b) {
-		sw.tc.eventsSent.Add(events)
-	}
-	if cap(b) <= 2*sseChunk {
-		sw.buf = b[:0]
-	}
+	sw.out.reset()
 	return !sw.dead
+}
+
+// gap adds a gap notice to the pending write. It carries id: TO, so a
+// reconnect with that Last-Event-ID continues after it.
+func (sw *sseWriter) gap(g event.Gap) bool {
+	var notice [64]byte // {"gap":[FROM,TO]} is at most 51 bytes
+	sw.out.b = appendSSE(sw.out.b, g.To, event.AppendGap(notice[:0], g))
+	sw.tc.gap(g)
+	sw.last = g.To
+	return true
+}
+
+// entry adds an event to the pending write, writing it once it is big.
+func (sw *sseWriter) entry(e *Entry) bool {
+	sw.out.add(appendSSE(sw.out.b, e.Seq, e.Data))
+	sw.last = e.Seq
+	return sw.out.full(sw.write, sw.tc)
 }
 
 // appendSSE appends one message in exactly the framing r3labs writes:

@@ -160,7 +160,7 @@ func TestSSESlowConsumer(t *testing.T) {
 	if _, err := io.WriteString(slow, "GET /sse HTTP/1.1\r\nHost: x\r\n\r\n"); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the slow client to subscribe", func() bool { return ts.sseStats.active.Load() == 1 })
+	waitFor(t, "the slow client to subscribe", func() bool { return ts.tc(transport.SSE).active.Load() == 1 })
 
 	const good = 3
 	type got struct {
@@ -200,7 +200,7 @@ func TestSSESlowConsumer(t *testing.T) {
 				t.Fatalf("client %d: got seq %d (%v), want %d", i, g.seq, g.err, seq)
 			}
 		}
-		if ts.sseStats.slowDisconnects.Load() > 0 && seq%16 == 0 {
+		if ts.tc(transport.SSE).slowDisconnects.Load() > 0 && seq%16 == 0 {
 			break
 		}
 	}
@@ -213,6 +213,6 @@ func TestSSESlowConsumer(t *testing.T) {
 	if _, err := io.Copy(io.Discard, slow); err != nil && !strings.Contains(err.Error(), "reset") {
 		t.Fatalf("slow client: %v", err)
 	}
-	waitFor(t, "the slow handler to end", func() bool { return ts.sseStats.active.Load() == good })
+	waitFor(t, "the slow handler to end", func() bool { return ts.tc(transport.SSE).active.Load() == good })
 	t.Logf("slow client cut after %d events; stalls %d", seq, st.Stalls)
 }

@@ -1,5 +1,16 @@
 package servers
 
+import (
+	"os"
+	"runtime"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"time"
+
+	"pushbench/event"
+)
+
 // Stats is the JSON document served at GET /stats. Counters are cumulative
 // since the server started; a harness takes the difference of two snapshots
 // around its measured window.
@@ -9,7 +20,7 @@ type Stats struct {
 	Ring      int            `json:"ring"`    // ring capacity K
 	Publisher PublisherStats `json:"publisher"`
 	Listener  ListenerStats  `json:"listener"`
-	// Transports is keyed by transport name: shortpoll, longpoll, sse, ws.
+	// Transports is keyed by transport name (transport.Names()).
 	Transports map[string]TransportStats `json:"transports"`
 	Process    ProcessStats              `json:"process"`
 }
@@ -56,4 +67,103 @@ type ProcessStats struct {
 	NumCPU       int    `json:"num_cpu"`          // runtime.NumCPU: CPUs this process may use
 	GoVersion    string `json:"go_version"`       // runtime.Version
 	PublisherCPU int64  `json:"publisher_cpu_ns"` // CPU of publisher threads, all runs including the running one (see PublishConfig.Spin)
+}
+
+// counters are one transport's live counters; TransportStats is their
+// snapshot.
+type counters struct {
+	requests        atomic.Uint64
+	badRequests     atomic.Uint64
+	eventsSent      atomic.Uint64
+	emptyResponses  atomic.Uint64
+	gaps            atomic.Uint64
+	gapEvents       atomic.Uint64
+	slowDisconnects atomic.Uint64
+	stalls          atomic.Uint64
+	oversizeCloses  atomic.Uint64
+	active          atomic.Int64
+}
+
+func (c *counters) gap(g event.Gap) {
+	c.gaps.Add(1)
+	c.gapEvents.Add(g.Len())
+}
+
+func (c *counters) snapshot() TransportStats {
+	return TransportStats{
+		Requests:        c.requests.Load(),
+		BadRequests:     c.badRequests.Load(),
+		Active:          c.active.Load(),
+		EventsSent:      c.eventsSent.Load(),
+		EmptyResponses:  c.emptyResponses.Load(),
+		Gaps:            c.gaps.Load(),
+		GapEvents:       c.gapEvents.Load(),
+		SlowDisconnects: c.slowDisconnects.Load(),
+		Stalls:          c.stalls.Load(),
+		OversizeCloses:  c.oversizeCloses.Load(),
+	}
+}
+
+// Stats returns a snapshot of every counter, the publisher and the process.
+func (s *Server) Stats() Stats {
+	s.pubMu.Lock()
+	s.accountPublisherCPU()
+	pubCPU := s.pubCPU
+	s.pubMu.Unlock()
+
+	st := Stats{
+		TimeNs:     time.Now().UnixNano(),
+		Head:       s.hub.Head(),
+		Ring:       s.hub.Cap(),
+		Publisher:  s.pub.Stats(),
+		Listener:   s.listener.snapshot(),
+		Transports: make(map[string]TransportStats, len(s.transports)),
+		Process:    processStats(),
+	}
+	for _, t := range s.transports {
+		st.Transports[t.name] = t.counters().snapshot()
+	}
+	if st.Publisher.Running {
+		// The running publisher's CPU so far, read live, so that two
+		// snapshots bracket exactly the publisher CPU between them.
+		pubCPU += st.Publisher.ThreadCPU
+	}
+	st.Process.PublisherCPU = int64(pubCPU)
+	return st
+}
+
+func processStats() ProcessStats {
+	user, sys := ProcessCPU()
+	var ms runtime.MemStats
+	runtime.ReadMemStats(&ms)
+	return ProcessStats{
+		PID:        os.Getpid(),
+		CPUUserNs:  int64(user),
+		CPUSysNs:   int64(sys),
+		RSSBytes:   rss(),
+		HeapInuse:  ms.HeapInuse,
+		StackInuse: ms.StackInuse,
+		Goroutines: runtime.NumGoroutine(),
+		GOMAXPROCS: runtime.GOMAXPROCS(0),
+		NumCPU:     runtime.NumCPU(),
+		GoVersion:  runtime.Version(),
+	}
+}
+
+// rss returns the resident set size from /proc/self/statm (0 where there is
+// no procfs).
+func rss() uint64 {
+	b, err := os.ReadFile("/proc/self/statm")
+	if err != nil {
+		return 0
+	}
+	f := strings.Fields(string(b))
+	if len(f) < 2 {
+		return 0
+	}
+	pages, err := strconv.ParseUint(f[1], 10, 64)
+	if err != nil {
+		return 0
+	}
+	return pages * uint64(os.Getpagesize())
 }

@@ -263,11 +263,11 @@ func benchFanout(b *testing.B, name string, conns, payload int) {
 			conn := newSinkConn(writes)
 			w := &hijackSink{h: http.Header{}, conn: conn}
 			r := wsUpgradeRequest("/ws")
-			wg.Go(func() { s.handleWS(w, r) })
+			wg.Go(func() { s.transportOf(transport.WebSocket).handle(w, r) })
 		case transport.SSE:
 			w := &sinkResponse{h: http.Header{}, writes: writes, flushes: ready}
 			r := httptest.NewRequest(http.MethodGet, "/sse", nil)
-			wg.Go(func() { s.handleSSE(w, r) })
+			wg.Go(func() { s.transportOf(transport.SSE).handle(w, r) })
 		}
 	}
 	if name == transport.WebSocket {
@@ -285,9 +285,9 @@ func benchFanout(b *testing.B, name string, conns, payload int) {
 	// Warm up until every WebSocket connection is registered with the
 	// dispatcher (it registers after the 101 answer; until then events
 	// reach it from the ring), bounded in events.
-	for i := 0; i < 3 || (name == transport.WebSocket && s.ws.n.Load() < int64(conns)); i++ {
+	for i := 0; i < 3 || (name == transport.WebSocket && s.wsT().conns.n.Load() < int64(conns)); i++ {
 		if i == 1000 {
-			b.Fatalf("%d of %d connections registered after %d events", s.ws.n.Load(), conns, i)
+			b.Fatalf("%d of %d connections registered after %d events", s.wsT().conns.n.Load(), conns, i)
 		}
 		deliver()
 	}
@@ -308,7 +308,7 @@ func BenchmarkWSSend(b *testing.B) {
 	for _, p := range []int{256, 4096} {
 		b.Run(fmt.Sprintf("payload=%d", p), func(b *testing.B) {
 			s := newBenchServer(b, Config{Ring: 16})
-			conn, err := s.upgrader.Upgrade(&hijackSink{h: http.Header{}, conn: newSinkConn(nil)}, wsUpgradeRequest("/ws"), nil)
+			conn, err := s.wsT().upgrader.Upgrade(&hijackSink{h: http.Header{}, conn: newSinkConn(nil)}, wsUpgradeRequest("/ws"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}
@@ -322,11 +322,11 @@ func BenchmarkWSSend(b *testing.B) {
 				b.Fatal(err)
 			}
 			m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-			w := &wsWriter{s: s, conn: conn, sub: &wsSub{slow: make(chan struct{})}}
+			w := &wsWriter{t: s.wsT(), conn: conn, sub: &pushSub[*wsMsg]{slow: make(chan struct{})}}
 			b.ReportAllocs()
 			b.SetBytes(int64(p))
 			for b.Loop() {
-				w.last = 0
+				w.seq = 0
 				if !w.send(m) {
 					b.Fatal("send failed")
 				}
@@ -352,7 +352,7 @@ func BenchmarkSSESend(b *testing.B) {
 				ctx, cancel := context.WithCancel(context.Background())
 				defer cancel()
 				rw := &sinkResponse{h: http.Header{}}
-				sw := &sseWriter{s: s, w: rw, rc: http.NewResponseController(rw), ctx: ctx, cancel: cancel, tc: &s.sseStats, started: true}
+				sw := &sseWriter{s: s, w: rw, rc: http.NewResponseController(rw), ctx: ctx, cancel: cancel, tc: s.tc(transport.SSE), started: true}
 				data, err := event.Encode(event.Event{Seq: 1, T: time.Now().UnixNano()}, p)
 				if err != nil {
 					b.Fatal(err)
@@ -369,8 +369,8 @@ func BenchmarkSSESend(b *testing.B) {
 						fmt.Fprint(sw, "\n")
 						sw.Flush()
 					case "append":
-						sw.buf = appendSSE(sw.buf[:0], 1, data)
-						sw.write(sw.buf)
+						sw.out.b = appendSSE(sw.out.b[:0], 1, data)
+						sw.write(sw.out.b)
 						sw.last = 1
 					}
 					if sw.last != 1 || sw.dead {
@@ -402,11 +402,11 @@ func BenchmarkPollEncode(b *testing.B) {
 			}
 			rw := &sinkResponse{h: http.Header{}}
 			// Once first: it sizes the body and warms the body pool.
-			s.writeBatch(rw, &s.shortPoll, out, event.Gap{})
+			s.writeBatch(rw, s.tc(transport.ShortPoll), out, event.Gap{})
 			b.SetBytes(rw.bytes)
 			b.ReportAllocs()
 			for b.Loop() {
-				s.writeBatch(rw, &s.shortPoll, out, event.Gap{})
+				s.writeBatch(rw, s.tc(transport.ShortPoll), out, event.Gap{})
 			}
 		})
 	}
@@ -424,9 +424,9 @@ func BenchmarkPollHandler(b *testing.B) {
 			for range 2 {
 				pub.publish(b)
 			}
-			handler, path := s.handleShortPoll, "/poll?since=1"
+			handler, path := s.transportOf(transport.ShortPoll).handle, "/poll?since=1"
 			if tr == transport.LongPoll {
-				handler, path = s.handleLongPoll, "/longpoll?since=1"
+				handler, path = s.transportOf(transport.LongPoll).handle, "/longpoll?since=1"
 			}
 			r := httptest.NewRequest(http.MethodGet, path, nil)
 			rw := &sinkResponse{h: http.Header{}}
@@ -456,7 +456,7 @@ func BenchmarkWSPrepare(b *testing.B) {
 	for _, level := range []string{"default", "0"} {
 		b.Run(fmt.Sprintf("conn-level=%s/payload=256", level), func(b *testing.B) {
 			s := newBenchServer(b, Config{Ring: 16})
-			conn, err := s.upgrader.Upgrade(&hijackSink{h: http.Header{}, conn: newSinkConn(nil)}, wsUpgradeRequest("/ws"), nil)
+			conn, err := s.wsT().upgrader.Upgrade(&hijackSink{h: http.Header{}, conn: newSinkConn(nil)}, wsUpgradeRequest("/ws"), nil)
 			if err != nil {
 				b.Fatal(err)
 			}

@@ -42,7 +42,7 @@ func TestWSBytesPerEvent(t *testing.T) {
 			}
 			// The server counts a send after its write returns, which
 			// may be after the client has read it.
-			waitFor(t, "5 events counted", func() bool { return ts.wsStats.eventsSent.Load() == n })
+			waitFor(t, "5 events counted", func() bool { return ts.tc(transport.WebSocket).eventsSent.Load() == n })
 		})
 	}
 }
@@ -110,7 +110,7 @@ func TestWSOversizeMessage(t *testing.T) {
 	} else if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code != websocket.CloseMessageTooBig {
 		t.Fatalf("closed with %d, want 1009", ce.Code)
 	}
-	waitFor(t, "the oversize close to be counted", func() bool { return ts.wsStats.oversizeCloses.Load() == 1 })
+	waitFor(t, "the oversize close to be counted", func() bool { return ts.tc(transport.WebSocket).oversizeCloses.Load() == 1 })
 
 	publish(t, ts.Hub(), 10, p)
 	for i, c := range good {
@@ -120,7 +120,7 @@ func TestWSOversizeMessage(t *testing.T) {
 			}
 		}
 	}
-	waitFor(t, "the oversize handler to end", func() bool { return ts.wsStats.active.Load() == 3 })
+	waitFor(t, "the oversize handler to end", func() bool { return ts.tc(transport.WebSocket).active.Load() == 3 })
 }
 
 // TestWSSlowConsumer connects a WebSocket client that never reads next to
@@ -135,7 +135,7 @@ func TestWSSlowConsumer(t *testing.T) {
 		c, _ := dialWS(t, ts.addr, "/ws", nil)
 		good = append(good, c)
 	}
-	waitFor(t, "three connections", func() bool { return ts.ws.n.Load() == 3 })
+	waitFor(t, "three connections", func() bool { return ts.wsT().conns.n.Load() == 3 })
 
 	const max = 5000
 	var seq uint64
@@ -148,7 +148,7 @@ func TestWSSlowConsumer(t *testing.T) {
 				t.Fatalf("client %d: %q (%v), want seq %d", i, got, err, seq)
 			}
 		}
-		if ts.wsStats.slowDisconnects.Load() > 0 && ts.ws.n.Load() == 2 {
+		if ts.tc(transport.WebSocket).slowDisconnects.Load() > 0 && ts.wsT().conns.n.Load() == 2 {
 			break
 		}
 	}
@@ -208,9 +208,9 @@ func TestWSPreparedMessageNoAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-	w := &wsWriter{s: s, conn: server, sub: &wsSub{}}
+	w := &wsWriter{t: s.wsT(), conn: server, sub: &pushSub[*wsMsg]{}}
 	allocs := testing.AllocsPerRun(200, func() {
-		w.last = 0
+		w.seq = 0
 		if !w.send(m) {
 			t.Fatal("send failed")
 		}

@@ -1,0 +1,117 @@
+package servers
+
+import (
+	"fmt"
+	"log"
+	"time"
+
+	"github.com/r3labs/sse/v2"
+
+	"pushbench/event"
+)
+
+// Defaults for the zero values of Config.
+const (
+	DefaultAddr         = "127.0.0.1:8080"
+	DefaultRing         = 16384
+	DefaultHold         = 30 * time.Second
+	DefaultWriteTimeout = 10 * time.Second
+	DefaultWSQueue      = 1024
+	DefaultPayload      = 256
+
+	// MaxRing bounds the ring: it holds one pointer per slot up front and up
+	// to MaxRing encoded events.
+	MaxRing = 1 << 24
+
+	// WSReadLimit is the largest client message a WebSocket connection
+	// accepts; a bigger one closes it with 1009 (protocol.md).
+	WSReadLimit = 4096
+)
+
+// Config configures a Server. Zero values take the defaults above.
+type Config struct {
+	// Addr is the address Listen binds (default DefaultAddr, loopback).
+	Addr string
+	// Ring is K, the number of newest events the hub keeps for polls and
+	// resumes (default DefaultRing).
+	Ring int
+	// Hold is the longest a long poll is held, and the cap on a client's
+	// hold= parameter (default DefaultHold).
+	Hold time.Duration
+	// WriteTimeout is the deadline of every write to a client (default
+	// DefaultWriteTimeout). It is set per write through
+	// http.ResponseController, never as http.Server.WriteTimeout, which
+	// would cut every stream after that long.
+	WriteTimeout time.Duration
+	// WSQueue bounds the queue of events waiting for a connection's writer
+	// on every transport fed by a dispatcher (push.go: WebSocket and the
+	// like; default DefaultWSQueue). A full queue disconnects the client
+	// as a slow consumer (counted).
+	WSQueue int
+	// MaxBatch bounds the number of events in one poll answer (default 0:
+	// the whole ring). A client may ask for fewer with max=.
+	MaxBatch int
+	// SSEBuffer is the r3labs/sse stream buffer in events (default
+	// sse.DefaultBufferSize = 1024). When it is full the SSE pump has to
+	// wait for the slowest SSE subscriber; each such wait is counted as a
+	// stall.
+	SSEBuffer int
+	// Payload is the payload size /control/start uses when the request
+	// names none (default DefaultPayload).
+	Payload int
+	// Spin is the PublishConfig.Spin /control/start uses when the request
+	// names none (0: no spinning).
+	Spin time.Duration
+	// ErrorLog receives net/http's connection-level errors (nil: the log
+	// package's standard logger).
+	ErrorLog *log.Logger
+}
+
+// withDefaults returns c with zero values replaced by defaults, or the first
+// problem with it.
+func (c Config) withDefaults() (Config, error) {
+	if c.Addr == "" {
+		c.Addr = DefaultAddr
+	}
+	if c.Ring == 0 {
+		c.Ring = DefaultRing
+	}
+	if c.Hold == 0 {
+		c.Hold = DefaultHold
+	}
+	if c.WriteTimeout == 0 {
+		c.WriteTimeout = DefaultWriteTimeout
+	}
+	if c.WSQueue == 0 {
+		c.WSQueue = DefaultWSQueue
+	}
+	if c.SSEBuffer == 0 {
+		c.SSEBuffer = sse.DefaultBufferSize
+	}
+	if c.Payload == 0 {
+		c.Payload = DefaultPayload
+	}
+	switch {
+	case c.Ring < 1 || c.Ring > MaxRing:
+		return c, fmt.Errorf("ring %d: must be between 1 and %d events", c.Ring, MaxRing)
+	case c.Hold < 0:
+		return c, fmt.Errorf("hold %v: must be positive", c.Hold)
+	case c.WriteTimeout < 0:
+		return c, fmt.Errorf("write timeout %v: must be positive", c.WriteTimeout)
+	case c.WSQueue < 1:
+		return c, fmt.Errorf("ws queue %d: must be at least 1 message", c.WSQueue)
+	case c.MaxBatch < 0:
+		return c, fmt.Errorf("max batch %d: must not be negative", c.MaxBatch)
+	case c.SSEBuffer < 1:
+		return c, fmt.Errorf("sse buffer %d: must be at least 1 event", c.SSEBuffer)
+	case c.Spin < 0:
+		return c, fmt.Errorf("spin %v: must not be negative", c.Spin)
+	}
+	if c.MaxBatch == 0 || c.MaxBatch > c.Ring {
+		c.MaxBatch = c.Ring
+	}
+	if err := event.CheckSize(c.Payload); err != nil {
+		return c, err
+	}
+	return c, nil
+}

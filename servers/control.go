@@ -1,0 +1,141 @@
+package servers
+
+// The control plane: GET /stats, POST /control/start and /control/stop, and
+// the publisher runs they drive.
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strconv"
+	"time"
+)
+
+// StartPublisher starts a publishing run (see Publisher.Start).
+func (s *Server) StartPublisher(c PublishConfig) error {
+	s.pubMu.Lock()
+	defer s.pubMu.Unlock()
+	s.mu.RLock()
+	closing := s.closing
+	s.mu.RUnlock()
+	if closing {
+		return errors.New("server is shutting down")
+	}
+	s.accountPublisherCPU()
+	return s.pub.Start(c)
+}
+
+// StopPublisher stops the current run, if any, and returns its statistics.
+func (s *Server) StopPublisher() PublisherStats {
+	s.pub.Stop()
+	return s.pub.Stats()
+}
+
+// accountPublisherCPU adds the CPU time of a finished, not yet counted run
+// to pubCPU. The caller holds pubMu.
+func (s *Server) accountPublisherCPU() {
+	st := s.pub.Stats()
+	if st.Running || st.Started.IsZero() || st.Started.Equal(s.pubAccounted) {
+		return
+	}
+	s.pubCPU += st.ThreadCPU
+	s.pubAccounted = st.Started
+}
+
+func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodGet {
+		w.Header().Set("Allow", http.MethodGet)
+		fail(w, nil, http.StatusMethodNotAllowed, "/stats: method %s not allowed (want GET)", r.Method)
+		return
+	}
+	writeJSON(w, s.Stats())
+}
+
+// handleStart serves POST /control/start?rate=R[&payload=P][&events=N]
+// [&duration=D][&schedule=constant|poisson][&spin=D][&seed=S]. Parameters
+// may also come as a form body.
+func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(w, nil, http.StatusMethodNotAllowed, "/control/start: method %s not allowed (want POST)", r.Method)
+		return
+	}
+	c, err := s.parseStart(r)
+	if err != nil {
+		fail(w, nil, http.StatusBadRequest, "/control/start: %v", err)
+		return
+	}
+	switch err := s.StartPublisher(c); {
+	case errors.Is(err, ErrRunning):
+		fail(w, nil, http.StatusConflict, "/control/start: %v (POST /control/stop first)", err)
+	case err != nil && s.quit.Err() != nil:
+		fail(w, nil, http.StatusServiceUnavailable, "/control/start: %v", err)
+	case err != nil:
+		fail(w, nil, http.StatusBadRequest, "/control/start: %v", err)
+	default:
+		writeJSON(w, s.pub.Stats())
+	}
+}
+
+func (s *Server) parseStart(r *http.Request) (PublishConfig, error) {
+	c := PublishConfig{Payload: s.cfg.Payload, Spin: s.cfg.Spin}
+	if err := r.ParseForm(); err != nil {
+		return c, fmt.Errorf("malformed parameters: %v", err)
+	}
+	f := r.Form
+	if !f.Has("rate") {
+		return c, errors.New("rate is required (events per second)")
+	}
+	parseUint := func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) }
+	parseFloat := func(v string) (float64, error) { return strconv.ParseFloat(v, 64) }
+	for _, err := range []error{ // the first bad one: the answer is one line
+		formValue(f, "rate", "a number", parseFloat, &c.Rate),
+		formValue(f, "payload", "a whole number of bytes", strconv.Atoi, &c.Payload),
+		formValue(f, "events", "an unsigned count", parseUint, &c.Events),
+		formValue(f, "duration", "a Go duration", time.ParseDuration, &c.Duration),
+		formValue(f, "spin", "a Go duration", time.ParseDuration, &c.Spin),
+		formValue(f, "seed", "an unsigned integer", parseUint, &c.Seed),
+	} {
+		if err != nil {
+			return c, err
+		}
+	}
+	c.Schedule = f.Get("schedule")
+	return c, c.Validate()
+}
+
+// formValue parses f's key into *dst when it is present, leaving *dst as
+// it is otherwise; the error names the key, the value and what it should be.
+func formValue[T any](f url.Values, key, want string, parse func(string) (T, error), dst *T) error {
+	if !f.Has(key) {
+		return nil
+	}
+	v, err := parse(f.Get(key))
+	if err != nil {
+		return fmt.Errorf("%s %q is not %s", key, f.Get(key), want)
+	}
+	*dst = v
+	return nil
+}
+
+func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(w, nil, http.StatusMethodNotAllowed, "/control/stop: method %s not allowed (want POST)", r.Method)
+		return
+	}
+	writeJSON(w, s.StopPublisher())
+}
+
+func writeJSON(w http.ResponseWriter, v any) {
+	b, err := json.Marshal(v)
+	if err != nil {
+		http.Error(w, "encode: "+err.Error(), http.StatusInternalServerError)
+		return
+	}
+	w.Header().Set("Content-Type", "application/json")
+	w.Header().Set("Cache-Control", "no-store")
+	_, _ = w.Write(append(b, '\n'))
+}
