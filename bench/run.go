@@ -350,8 +350,9 @@ func (r *runner) connect(ctx context.Context) error {
 		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), s.Clients, bound.Round(time.Second))
 	}
 
-	// The server's view: open streams or held long polls for the push
-	// transports, open connections for short polling.
+	// The server's view: open streams or held polls for the transports
+	// that hold a request, open connections for those polled on an
+	// interval grid (answered at once, so nothing is held between polls).
 	deadline := time.Now().Add(confirmTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -361,7 +362,7 @@ func (r *runner) connect(ctx context.Context) error {
 			return err
 		}
 		var seen, want int64 = 0, int64(s.Clients)
-		if s.Transport == transport.ShortPoll {
+		if transport.HasInterval(s.Transport) {
 			seen = st.Listener.Open - r.s0.srv.Listener.Open
 		} else {
 			seen = st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
@@ -372,7 +373,7 @@ func (r *runner) connect(ctx context.Context) error {
 		}
 		if time.Now().After(deadline) {
 			what := "streams or held polls"
-			if s.Transport == transport.ShortPoll {
+			if transport.HasInterval(s.Transport) {
 				what = "open connections"
 			}
 			return fmt.Errorf("connect: all %d clients say they are subscribed, but the server shows %d %s after %v",

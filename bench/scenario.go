@@ -23,12 +23,13 @@ import (
 // Scenario is one measurement: a transport, a number of clients and a
 // workload. The zero value is not useful; start from DefaultScenario.
 type Scenario struct {
-	Transport string  // transport.ShortPoll, LongPoll, SSE or WebSocket
+	Transport string  // a name from the transport registry
 	Clients   int     // concurrent subscribers
 	Rate      float64 // events per second, published by the server
 	Payload   int     // bytes per encoded event
 
-	// Interval is the short-polling period T (short polling only).
+	// Interval is the polling period T (interval transports only:
+	// transport.HasInterval).
 	Interval time.Duration
 	// Hold is the server's long-poll hold timeout (0: the server's default).
 	Hold time.Duration
@@ -82,13 +83,13 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.Ring == 0 {
 		s.Ring = 1024
-		if s.Transport == transport.ShortPoll && s.Rate > 0 && s.Interval > 0 {
+		if transport.HasInterval(s.Transport) && s.Rate > 0 && s.Interval > 0 {
 			s.Ring = max(s.Ring, 4*ringNeed(s))
 		}
 	}
 	if s.Drain == 0 {
 		s.Drain = 5 * time.Second
-		if s.Transport == transport.ShortPoll {
+		if transport.HasInterval(s.Transport) {
 			s.Drain += 2 * s.Interval
 		}
 	}
@@ -144,10 +145,7 @@ func (s Scenario) Validate() error {
 	bad := func(format string, args ...any) error {
 		return fmt.Errorf("%w: %s", ErrScenario, fmt.Sprintf(format, args...))
 	}
-	known := false
-	for _, t := range transport.Names() {
-		known = known || t == s.Transport
-	}
+	_, known := transport.Lookup(s.Transport)
 	switch {
 	case !known:
 		return bad("unknown transport %q (want %s)", s.Transport, transport.List())
@@ -163,8 +161,8 @@ func (s Scenario) Validate() error {
 		return bad("payload %d: below the minimum event size of %d bytes", s.Payload, event.MinSize)
 	case s.Payload > event.MaxSize:
 		return bad("payload %d: above the maximum event size of %d bytes", s.Payload, event.MaxSize)
-	case s.Transport == transport.ShortPoll && s.Interval <= 0:
-		return bad("shortpoll needs a positive poll interval (got %v)", s.Interval)
+	case transport.HasInterval(s.Transport) && s.Interval <= 0:
+		return bad("%s needs a positive poll interval (got %v)", s.Transport, s.Interval)
 	case s.Interval < 0:
 		return bad("interval %v: must not be negative", s.Interval)
 	case s.Hold < 0:
@@ -197,7 +195,7 @@ func (s Scenario) Validate() error {
 		return bad("warm-up %v is shorter than half an event interval at %v/s: its first event's traffic would be charged to the window (use --warmup 0 or %v or more)",
 			s.Warmup, s.Rate, half.Round(time.Millisecond))
 	}
-	if s.Transport == transport.ShortPoll {
+	if transport.HasInterval(s.Transport) {
 		if need := ringNeed(s); s.Ring < need {
 			return bad("ring %d is smaller than the %d events one %v poll interval accumulates at %v/s: polling would lose events (use --ring %d or more)",
 				s.Ring, need, s.Interval, s.Rate, 2*need)
