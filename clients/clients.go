@@ -1,7 +1,11 @@
-// Package clients holds the four matching subscribers — short polling, long
-// polling, Server-Sent Events and WebSocket — behind one small interface.
-// Every subscriber resumes after a reconnect from the last seq it saw, counts
-// the bytes it reads and writes at its net.Conn, and counts its requests.
+// Package clients holds one subscriber per transport of the registry
+// (package transport) behind one small interface. Every subscriber resumes
+// after a reconnect from the last seq it saw, counts the bytes it reads and
+// writes at its net.Conn, and counts its requests.
+//
+// Each transport's file registers its subscriber for its registry name
+// (registerClient, from an init function); New checks and completes the
+// Config and builds it.
 //
 // The package speaks the wire protocol only; it never imports the servers.
 package clients
@@ -43,9 +47,10 @@ type Subscriber interface {
 	// give up (backoff exhausted, or a 4xx answer that retrying cannot fix).
 	// Call it once per subscriber.
 	Run(ctx context.Context, h Handler) error
-	// Subscribed is closed once the first subscription is in place: the
-	// stream is open (SSE, WebSocket), the first long poll is written to the
-	// socket, or the first short poll is answered.
+	// Subscribed is closed once the first subscription is in place: a
+	// stream is open (its response or its upgrade has arrived), the first
+	// long poll is written to the socket, or the first short poll is
+	// answered.
 	Subscribed() <-chan struct{}
 }
 
@@ -88,32 +93,33 @@ type Config struct {
 	Counters *Counters
 	// Backoff for reconnects; zero value: DefaultBackoff.
 	Backoff Backoff
-	// MaxMessage bounds one SSE event or WebSocket message in bytes
-	// (default 1 MiB + 1 KiB).
+	// MaxMessage bounds one message of a stream in bytes: an SSE event's
+	// data, a WebSocket message, a line (default 1 MiB + 1 KiB).
 	MaxMessage int
 }
 
 // Counters are a subscriber's wire and request counts, safe for concurrent
 // use. Bytes are counted at the net.Conn: HTTP headers, chunk framing, SSE
-// field names and WebSocket frame headers included; TCP/IP headers not.
+// field names, WebSocket frame headers and line ends included; TCP/IP
+// headers not.
 //
 // What the other counters count, precisely:
 //   - Requests: a poll or SSE GET when net/http has written it into a
 //     connection's write buffer (so its silent retry of an idempotent
 //     request on a kept-alive connection the server had just closed
-//     counts too); a WebSocket upgrade when its connection is dialled, as
-//     gorilla writes it right after.
+//     counts too); an upgrade (WebSocket and the like) when its
+//     connection is dialled, as it is written right after.
 //   - Reconnects: for polls, every TCP connection after the first (a cut
 //     that net/http hides by retrying shows only as a new connection);
 //     for streams, every stream opened after the first.
 //   - Errors: every attempt that ended in an error, including the last one
-//     before a give-up or a 4xx. A stream the server ends on purpose (SSE:
-//     a clean EOF; WebSocket: a close frame 1000, 1001, 1008, 1012 or 1013)
-//     is a cut, not an error.
+//     before a give-up or a 4xx. A stream the server ends on purpose (a
+//     clean end of stream between two messages; WebSocket: a close frame
+//     1000, 1001, 1008, 1012 or 1013) is a cut, not an error.
 type Counters struct {
 	BytesDown      atomic.Uint64 // read from the server
 	BytesUp        atomic.Uint64 // written to the server
-	Requests       atomic.Uint64 // HTTP requests sent (polls, SSE GETs, WebSocket upgrades)
+	Requests       atomic.Uint64 // HTTP requests sent (polls, stream GETs, upgrades)
 	EmptyResponses atomic.Uint64 // polls answered [] (no event, no gap notice)
 	Reconnects     atomic.Uint64 // connections re-established after an error or a cut
 	Dials          atomic.Uint64 // TCP connections opened
@@ -147,7 +153,7 @@ func (cc *CountingConn) Write(p []byte) (int, error) {
 // ErrGiveUp wraps the last error once the backoff is exhausted.
 var ErrGiveUp = errors.New("giving up after repeated failures")
 
-// New returns a subscriber for transport.
+// New returns a subscriber for the transport called name.
 func New(name string, cfg Config) (Subscriber, error) {
 	u, err := url.Parse(cfg.BaseURL)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" ||
@@ -173,20 +179,37 @@ func New(name string, cfg Config) (Subscriber, error) {
 	if cfg.MaxMessage <= 0 {
 		cfg.MaxMessage = event.MaxSize + 1024
 	}
-	switch name {
-	case transport.ShortPoll:
-		if cfg.Interval <= 0 {
-			return nil, fmt.Errorf("shortpoll: interval %v must be positive", cfg.Interval)
-		}
-		return newShortPoll(cfg), nil
-	case transport.LongPoll:
-		return newLongPoll(cfg), nil
-	case transport.SSE:
-		return newSSE(cfg), nil
-	case transport.WebSocket:
-		return newWebSocket(cfg), nil
+	if transport.HasInterval(name) && cfg.Interval <= 0 {
+		return nil, fmt.Errorf("%s: interval %v must be positive", name, cfg.Interval)
 	}
-	return nil, fmt.Errorf("unknown transport %q (want %s)", name, transport.List())
+	newSub, ok := registered[name]
+	if !ok {
+		return nil, fmt.Errorf("unknown transport %q (want %s)", name, transport.List())
+	}
+	return newSub(cfg)
+}
+
+// newSubscriber builds a transport's subscriber for a Config that New has
+// checked and completed.
+type newSubscriber func(cfg Config) (Subscriber, error)
+
+// registered maps a registry name to its subscriber, filled by the init
+// functions of the transports' files.
+var registered = map[string]newSubscriber{}
+
+// registerClient registers the subscriber of the transport called name. It
+// is called from init functions; a name registered twice is a bug.
+func registerClient(name string, newSub newSubscriber) {
+	if _, dup := registered[name]; dup {
+		panic("clients: transport " + name + " registered twice")
+	}
+	registered[name] = newSub
+}
+
+// Has reports whether the transport called name has a subscriber here.
+func Has(name string) bool {
+	_, ok := registered[name]
+	return ok
 }
 
 // dialer returns a DialContext that dials from cfg.LocalAddr and counts

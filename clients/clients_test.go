@@ -220,8 +220,19 @@ func TestNewValidates(t *testing.T) {
 		}
 	}
 	for _, tr := range transport.Names() {
+		if !Has(tr) {
+			t.Errorf("Has(%q) = false", tr)
+		}
 		if _, err := New(tr, Config{BaseURL: "https://127.0.0.1:8080/", Interval: time.Second}); err != nil {
 			t.Errorf("New(%s): %v", tr, err)
+		}
+	}
+	if Has("carrier-pigeon") {
+		t.Error(`Has("carrier-pigeon") = true`)
+	}
+	for name := range registered {
+		if _, ok := transport.Lookup(name); !ok {
+			t.Errorf("subscriber %q has no registry entry", name)
 		}
 	}
 }

@@ -13,6 +13,10 @@ type longPoll struct {
 
 var _ Subscriber = (*longPoll)(nil)
 
+func init() {
+	registerClient(transport.LongPoll, func(cfg Config) (Subscriber, error) { return newLongPoll(cfg), nil })
+}
+
 func newLongPoll(cfg Config) *longPoll {
 	return &longPoll{poller: newPoller(transport.LongPoll, "/longpoll", cfg)}
 }

@@ -18,6 +18,10 @@ type shortPoll struct {
 
 var _ Subscriber = (*shortPoll)(nil)
 
+func init() {
+	registerClient(transport.ShortPoll, func(cfg Config) (Subscriber, error) { return newShortPoll(cfg), nil })
+}
+
 func newShortPoll(cfg Config) *shortPoll {
 	return &shortPoll{poller: newPoller(transport.ShortPoll, "/poll", cfg), interval: cfg.Interval}
 }

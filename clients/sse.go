@@ -39,6 +39,10 @@ type sseSubscriber struct {
 
 var _ Subscriber = (*sseSubscriber)(nil)
 
+func init() {
+	registerClient(transport.SSE, func(cfg Config) (Subscriber, error) { return newSSE(cfg), nil })
+}
+
 func newSSE(cfg Config) *sseSubscriber {
 	client, tr := newHTTPClient(cfg)
 	return &sseSubscriber{

@@ -52,6 +52,10 @@ type wsSubscriber struct {
 
 var _ Subscriber = (*wsSubscriber)(nil)
 
+func init() {
+	registerClient(transport.WebSocket, func(cfg Config) (Subscriber, error) { return newWebSocket(cfg), nil })
+}
+
 func newWebSocket(cfg Config) *wsSubscriber {
 	// New has checked that BaseURL is http or https.
 	base := "ws" + strings.TrimPrefix(cfg.BaseURL, "http")
