@@ -11,8 +11,11 @@ import (
 	"pushbench/results"
 )
 
-// Baseline is a raw TCP ping-pong on loopback: the floor under any
-// transport's delivery latency on this machine. One-way time is RTT/2.
+// Baseline is a raw TCP ping-pong on loopback between two goroutines: the
+// kernel's share of any delivery on this machine (BenchmarkPingPong). It
+// sits under the tcp transport, the floor the reports use, which adds the
+// publisher, the hub and a second process; tcp minus this is what those
+// cost. One-way time is RTT/2.
 type Baseline struct {
 	Schema     string          `json:"schema"`
 	Rounds     int             `json:"rounds"` // measured round trips (after warm-up rounds)
@@ -24,7 +27,7 @@ type Baseline struct {
 	MeasuredAt string          `json:"measured_at"` // RFC 3339
 }
 
-// BaselineSchema names the version of Baseline (baseline.json).
+// BaselineSchema names the version of Baseline.
 const BaselineSchema = "pushbench.baseline/v1"
 
 // PingPong measures rounds round trips of size-byte messages over one TCP

@@ -6,6 +6,7 @@ import (
 	"os"
 	"os/exec"
 	"runtime"
+	"runtime/debug"
 	"strings"
 	"time"
 
@@ -79,4 +80,32 @@ func gitCommit() string {
 		commit += "-dirty"
 	}
 	return commit
+}
+
+// BuildEnvironment is Environment with the commit this binary was
+// built from (Go stamps it into binaries built inside a git work tree),
+// when it has one: the work tree may move on while a comparison runs.
+func BuildEnvironment() results.Env {
+	env := Environment()
+	bi, ok := debug.ReadBuildInfo()
+	if !ok {
+		return env
+	}
+	var rev string
+	modified := false
+	for _, kv := range bi.Settings {
+		switch kv.Key {
+		case "vcs.revision":
+			rev = kv.Value
+		case "vcs.modified":
+			modified = kv.Value == "true"
+		}
+	}
+	if rev != "" {
+		env.Commit = rev
+		if modified {
+			env.Commit += "-dirty"
+		}
+	}
+	return env
 }

@@ -122,3 +122,9 @@ func rateLabel(r float64) string {
 	}
 	return fmtRate(r) + " events/s"
 }
+
+// OneLine joins the lines of err's message, so that an error made of
+// several (errors.Join) is still reported on one line.
+func OneLine(err error) string {
+	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
+}

@@ -8,6 +8,8 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
 // Names of the files in a run folder (DESIGN.md section 6).
@@ -15,6 +17,12 @@ const (
 	RecordsFile = "results.jsonl" // one Record per line, a comparison
 	ResultFile  = "result.json"   // one Record, a single `pushbench run`
 	RunInfoFile = "run.json"      // RunInfo
+
+	// Beside result.json, a single run writes its latency distribution as
+	// percentiles (µs) and as an HdrHistogram V2 compressed base64
+	// snapshot (ns).
+	LatencyHGRMFile = "latency.hgrm"
+	LatencyHDRFile  = "latency.hdr"
 )
 
 // RunSchema names the version of RunInfo.
@@ -120,7 +128,7 @@ func WriteRecord(path string, rec Record) error {
 	if rec.Schema == "" {
 		rec.Schema = Schema
 	}
-	return writeJSONFile(path, rec)
+	return WriteJSONFile(path, rec)
 }
 
 // WriteRunInfo writes info to path (run.json) atomically: a reader never
@@ -129,7 +137,7 @@ func WriteRunInfo(path string, info RunInfo) error {
 	if info.Schema == "" {
 		info.Schema = RunSchema
 	}
-	return writeJSONFile(path, info)
+	return WriteJSONFile(path, info)
 }
 
 // ReadRunInfo reads a run.json file.
@@ -148,9 +156,9 @@ func ReadRunInfo(path string) (RunInfo, error) {
 	return info, nil
 }
 
-// writeJSONFile writes v as indented JSON through a temporary file in the
+// WriteJSONFile writes v as indented JSON through a temporary file in the
 // same folder and a rename.
-func writeJSONFile(path string, v any) error {
+func WriteJSONFile(path string, v any) error {
 	data, err := json.MarshalIndent(v, "", "  ")
 	if err != nil {
 		return fmt.Errorf("write %s: %w", path, err)
@@ -185,4 +193,40 @@ func WriteFileAtomic(path string, data []byte) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return nil
+}
+
+// WriteRun writes result.json, latency.hgrm and latency.hdr into dir.
+func WriteRun(dir string, rec *Record, hist *hdrhistogram.Histogram) error {
+	if err := WriteRecord(filepath.Join(dir, ResultFile), *rec); err != nil {
+		return err
+	}
+	if err := os.WriteFile(filepath.Join(dir, LatencyHDRFile), []byte(rec.Histogram+"\n"), 0o644); err != nil {
+		return fmt.Errorf("write %s: %w", LatencyHDRFile, err)
+	}
+	f, err := os.Create(filepath.Join(dir, LatencyHGRMFile))
+	if err != nil {
+		return err
+	}
+	if err := WriteHGRM(f, hist); err != nil {
+		f.Close()
+		return err
+	}
+	return f.Close()
+}
+
+// LinkLatest points results/latest at dir (best effort: a missing link
+// costs nothing but convenience).
+func LinkLatest(dir string) {
+	latest := filepath.Join("results", "latest")
+	rel, err := filepath.Rel("results", dir)
+	if err != nil {
+		return
+	}
+	tmp := latest + ".tmp"
+	os.Remove(tmp)
+	if os.Symlink(rel, tmp) == nil {
+		if err := os.Rename(tmp, latest); err != nil {
+			os.Remove(tmp)
+		}
+	}
 }

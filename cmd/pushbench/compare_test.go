@@ -17,9 +17,11 @@ import (
 	"testing"
 	"time"
 
+	"pushbench/compare"
 	"pushbench/proc"
 	"pushbench/report"
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 func TestCompareBadFlags(t *testing.T) {
@@ -119,9 +121,9 @@ func TestCompareHelp(t *testing.T) {
 }
 
 // planLine describes one planned cell for the plan tests.
-func planLine(c plannedCell) string {
-	s := c.s
-	return fmt.Sprintf("%s c=%d r=%g p=%d warmup=%v window=%v", variantName(s), s.Clients, s.Rate, s.Payload, s.Warmup, s.Duration)
+func planLine(c compare.Cell) string {
+	s := c.S
+	return fmt.Sprintf("%s c=%d r=%g p=%d warmup=%v window=%v", transport.VariantName(s.Transport, s.Interval), s.Clients, s.Rate, s.Payload, s.Warmup, s.Duration)
 }
 
 // expandPlan lists the cells of points × variants, in that nesting.
@@ -203,7 +205,7 @@ func TestComparePlans(t *testing.T) {
 				t.Fatal(err)
 			}
 			var got []string
-			for _, cell := range c.cells {
+			for _, cell := range c.Cells {
 				got = append(got, planLine(cell))
 			}
 			if !slices.Equal(got, tt.want) {
@@ -213,53 +215,15 @@ func TestComparePlans(t *testing.T) {
 	}
 }
 
-func TestCompareTiming(t *testing.T) {
-	t.Parallel()
-	base := presets()["default"] // warm-up 1 s, window 10 s, 3 events, polls 1 s and 100 ms
-	noPoll := base
-	noPoll.transports = []string{"sse", "ws"}
-	noStretch := noPoll
-	noStretch.minEvents = 0
-	odd := base
-	odd.intervals = []time.Duration{700 * time.Millisecond}
-	tests := []struct {
-		name           string
-		p              preset
-		rate           float64
-		warmup, window time.Duration
-	}{
-		{"base", base, 1, time.Second, 10 * time.Second},
-		{"stretched to 3 events, whole event intervals", base, 0.2, 5 * time.Second, 15 * time.Second},
-		{"stretched without polling", noPoll, 0.25, 4 * time.Second, 12 * time.Second},
-		{"fast rate", base, 1000, time.Second, 10 * time.Second},
-		// 1/3 s is not a whole number of nanoseconds: poll intervals only.
-		{"inexact event interval", odd, 3, 1002 * time.Millisecond, 10500 * time.Millisecond},
-		// lcm(5 s, 700 ms) = 35 s would more than double 15 s.
-		{"alignment that would double the window", odd, 0.2, 5 * time.Second, 15400 * time.Millisecond},
-		{"inexact event interval without polling", noPoll, 0.3, 3334 * time.Millisecond, 10 * time.Second},
-		// A window of at least one event interval, so never empty.
-		{"window shorter than an event interval", noStretch, 0.05, 20 * time.Second, 20 * time.Second},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			w, d := tt.p.timing(tt.rate)
-			if w != tt.warmup || d != tt.window {
-				t.Errorf("timing(%v) = warm-up %v, window %v; want %v, %v", tt.rate, w, d, tt.warmup, tt.window)
-			}
-		})
-	}
-}
-
 // inProcess parses args into a comparison whose servers run in this
 // process (the test binary is no pushbench to start as a child).
-func inProcess(t *testing.T, args ...string) *comparison {
+func inProcess(t *testing.T, args ...string) *compare.Comparison {
 	t.Helper()
 	c, err := parseCompare(args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.launch = proc.InProcess(nil)
+	c.Launch = proc.InProcess(nil)
 	return c
 }
 
@@ -267,13 +231,13 @@ func inProcess(t *testing.T, args ...string) *comparison {
 var tinyArgs = []string{"--transports", "sse,ws", "--clients", "2", "--rates", "20", "--payloads", "64",
 	"--warmup", "100ms", "--duration", "300ms"}
 
-func readRunInfo(t *testing.T, dir string) (results.RunInfo, compareConfig) {
+func readRunInfo(t *testing.T, dir string) (results.RunInfo, compare.Config) {
 	t.Helper()
 	info, err := results.ReadRunInfo(filepath.Join(dir, results.RunInfoFile))
 	if err != nil {
 		t.Fatal(err)
 	}
-	var cfg compareConfig
+	var cfg compare.Config
 	if err := json.Unmarshal(info.Config, &cfg); err != nil {
 		t.Fatalf("run.json config: %v", err)
 	}
@@ -288,7 +252,7 @@ func TestCompareRunsCells(t *testing.T) {
 	out := filepath.Join(t.TempDir(), "run")
 	c := inProcess(t, append([]string{"--out", out}, tinyArgs...)...)
 	var stdout, stderr bytes.Buffer
-	if err := c.run(context.Background(), &stdout, &stderr); err != nil {
+	if err := c.Run(context.Background(), &stdout, &stderr); err != nil {
 		t.Fatalf("run: %v\nstderr: %s", err, stderr.String())
 	}
 	recs, err := results.ReadRecords(filepath.Join(out, results.RecordsFile))
@@ -314,7 +278,7 @@ func TestCompareRunsCells(t *testing.T) {
 		}
 	}
 	for _, f := range []string{report.IndexFile, report.SummaryMarkdownFile, report.SummaryCSVFile, report.BenchTextFile,
-		"sse-c2-r20-p64.hgrm", "ws-c2-r20-p64.hgrm", compareServerLog} {
+		"sse-c2-r20-p64.hgrm", "ws-c2-r20-p64.hgrm", compare.ServerLogFile} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: missing or empty (%v)", f, err)
 		}
@@ -363,7 +327,7 @@ func TestCompareInterrupted(t *testing.T) {
 	defer cancel()
 	stdout := &cancelOn{s: "[1/2", cancel: cancel} // Ctrl-C as the first cell finishes
 	var stderr bytes.Buffer
-	err := c.run(ctx, stdout, &stderr)
+	err := c.Run(ctx, stdout, &stderr)
 	if err == nil || errors.As(err, new(usageError)) || !strings.Contains(err.Error(), "interrupted: 1 of 2 cells done") {
 		t.Fatalf("run = %v, want an interruption error", err)
 	}
@@ -389,15 +353,15 @@ func TestCompareDefaultOutLinksLatest(t *testing.T) {
 	}
 	t.Chdir(t.TempDir())
 	c := inProcess(t, slices.Concat(tinyArgs, []string{"--transports", "ws"})...)
-	if !strings.HasPrefix(c.out, filepath.Join("results", "runs")+string(filepath.Separator)) {
-		t.Fatalf("default out %q, want results/runs/<stamp>", c.out)
+	if !strings.HasPrefix(c.Out, filepath.Join("results", "runs")+string(filepath.Separator)) {
+		t.Fatalf("default out %q, want results/runs/<stamp>", c.Out)
 	}
-	if err := c.run(context.Background(), io.Discard, io.Discard); err != nil {
+	if err := c.Run(context.Background(), io.Discard, io.Discard); err != nil {
 		t.Fatal(err)
 	}
 	link, err := os.Readlink(filepath.Join("results", "latest"))
-	if err != nil || link != filepath.Join("runs", filepath.Base(c.out)) {
-		t.Fatalf("results/latest -> %q (%v), want runs/%s", link, err, filepath.Base(c.out))
+	if err != nil || link != filepath.Join("runs", filepath.Base(c.Out)) {
+		t.Fatalf("results/latest -> %q (%v), want runs/%s", link, err, filepath.Base(c.Out))
 	}
 	if _, err := os.Stat(filepath.Join("results", "latest", report.IndexFile)); err != nil {
 		t.Error(err)

@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
 
 	"pushbench/report"
 	"pushbench/results"
@@ -37,7 +36,7 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	dir := fs.Arg(0)
 	if fi, err := os.Stat(dir); err != nil {
-		return usagef("plot: %s", oneLine(err))
+		return usagef("plot: %s", report.OneLine(err))
 	} else if !fi.IsDir() {
 		return usagef("plot: %s is not a folder", dir)
 	}
@@ -45,7 +44,7 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	// error rather than a half-written report.
 	recs, err := results.ReadRunRecords(dir)
 	if err != nil && !errors.Is(err, results.ErrTruncated) {
-		return usagef("plot: %s", oneLine(err))
+		return usagef("plot: %s", report.OneLine(err))
 	}
 	if len(recs) == 0 {
 		return usagef("plot: %s: no records to draw", dir)
@@ -60,13 +59,7 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		fmt.Fprintln(stdout, index)
 	}
 	if err != nil {
-		return fmt.Errorf("report of %s is incomplete: %s", dir, oneLine(err))
+		return fmt.Errorf("report of %s is incomplete: %s", dir, report.OneLine(err))
 	}
 	return nil
-}
-
-// oneLine joins the lines of err's message, so that a usage error stays
-// on one line.
-func oneLine(err error) string {
-	return strings.Join(strings.Fields(strings.ReplaceAll(err.Error(), "\n", "; ")), " ")
 }

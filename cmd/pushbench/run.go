@@ -2,44 +2,27 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"path/filepath"
-	"strings"
-	"sync"
 	"time"
-
-	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
-	"github.com/schollz/progressbar/v3"
-	"golang.org/x/term"
 
 	"pushbench/bench"
 	"pushbench/proc"
 	"pushbench/report"
 	"pushbench/results"
+	"pushbench/transport"
 )
-
-// Files a `pushbench run` writes into its output folder beside result.json.
-const (
-	latencyHGRM  = "latency.hgrm"  // percentile distribution, µs
-	latencyHDR   = "latency.hdr"   // HdrHistogram V2 compressed base64 snapshot, ns
-	baselineJSON = "baseline.json" // []bench.Baseline (back to back, paced), with --baseline
-)
-
-// baselineRounds is the number of back-to-back ping-pong round trips of
-// --baseline.
-const baselineRounds = 10000
 
 // runCmd is `pushbench run`: one scenario against a server child (or a
 // running --server), written to --out and summarised on stdout.
 func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	def := bench.DefaultScenario()
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
-	transport := fs.String("transport", def.Transport, "transport: shortpoll, longpoll, sse or ws")
+	transportName := fs.String("transport", def.Transport, "transport: "+transport.List())
 	clientsN := fs.Int("clients", def.Clients, "concurrent subscribers")
 	rate := fs.Float64("rate", def.Rate, "events per second (open loop, published by the server)")
 	payload := fs.Int("payload", def.Payload, "bytes per encoded event")
@@ -56,11 +39,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	spin := fs.Duration("spin", def.Spin, "publisher spin before each event against late timer wake-ups (0: none; its CPU is not charged to the server)")
 	pin := fs.Bool("pin", false, "pin the server child and the load generator to disjoint CPU sets")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
-	baseline := fs.Bool("baseline", false, "also measure a raw TCP ping-pong on loopback first (writes baseline.json)")
 	serverCmd := fs.String("server-cmd", "", "pushbench binary to start as the server child (default: this executable)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: pushbench run [flags]")
 		fmt.Fprintln(fs.Output(), "Runs one scenario: connect, warm-up, measured window, drain; writes result.json, latency.hgrm and latency.hdr.")
+		fmt.Fprintf(fs.Output(), "Transports:\n%s", transport.Usage())
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -68,7 +51,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 
 	s := bench.Scenario{
-		Transport:   *transport,
+		Transport:   *transportName,
 		Clients:     *clientsN,
 		Rate:        *rate,
 		Payload:     *payload,
@@ -115,32 +98,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return fmt.Errorf("output folder: %w", err)
 	}
 
-	var base []bench.Baseline
-	if *baseline {
-		// Back to back (the classic ping-pong), then paced like the
-		// events (at most 10 ms apart, about 2 s in all), so that the
-		// second also pays the wake-ups from idle a delivery pays.
-		gap := min(time.Duration(float64(time.Second)/s.Rate), 10*time.Millisecond)
-		paced := int(min(1000, max(100, 2*time.Second/gap)))
-		for _, c := range []struct {
-			rounds int
-			gap    time.Duration
-		}{{baselineRounds, 0}, {paced, gap}} {
-			b, err := bench.PingPong(ctx, c.rounds, s.Payload, c.gap)
-			if err != nil {
-				return err
-			}
-			base = append(base, b)
-		}
-		if err := writeJSON(filepath.Join(dir, baselineJSON), base); err != nil {
-			return err
-		}
-	}
-
-	prog := newProgress(errw, *quiet, s)
-	opt.Progress = prog.update
+	prog := bench.NewDisplay(errw, *quiet, s)
+	opt.Progress = prog.Update
 	rec, hist, runErr := bench.Run(ctx, s, opt)
-	prog.finish()
+	prog.Finish()
 	if rec == nil {
 		if errors.Is(runErr, proc.ErrLimits) || errors.Is(runErr, bench.ErrScenario) {
 			return usageError{fmt.Errorf("run: %w", runErr)}
@@ -148,151 +109,15 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		return runErr
 	}
 
-	if err := writeRun(dir, rec, hist); err != nil {
+	if err := results.WriteRun(dir, rec, hist); err != nil {
 		return errors.Join(runErr, err)
 	}
 	if defaultDir {
-		linkLatest(dir)
+		results.LinkLatest(dir)
 	}
 	fmt.Fprintln(stdout, report.Line(rec))
-	for _, b := range base {
-		how := "back to back"
-		if b.GapNs > 0 {
-			how = "every " + time.Duration(b.GapNs).String()
-		}
-		fmt.Fprintf(stdout, "baseline: TCP ping-pong on loopback, %d B %s: one-way p50 %s (RTT p50 %s, p99 %s; %d rounds); %s p50 is %.1f× that\n",
-			b.Size, how, fmtDur(b.OneWayP50), fmtDur(b.RTT.P50), fmtDur(b.RTT.P99), b.Rounds,
-			s.Transport, float64(rec.Latency.P50)/float64(max(1, b.OneWayP50)))
-	}
 	if !*quiet {
 		fmt.Fprintf(errw, "pushbench run: wrote %s\n", dir)
 	}
 	return runErr
-}
-
-// writeRun writes result.json, latency.hgrm and latency.hdr into dir.
-func writeRun(dir string, rec *results.Record, hist *hdrhistogram.Histogram) error {
-	if err := results.WriteRecord(filepath.Join(dir, results.ResultFile), *rec); err != nil {
-		return err
-	}
-	if err := os.WriteFile(filepath.Join(dir, latencyHDR), []byte(rec.Histogram+"\n"), 0o644); err != nil {
-		return fmt.Errorf("write %s: %w", latencyHDR, err)
-	}
-	f, err := os.Create(filepath.Join(dir, latencyHGRM))
-	if err != nil {
-		return err
-	}
-	if err := results.WriteHGRM(f, hist); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
-}
-
-// linkLatest points results/latest at dir (best effort: a missing link
-// costs nothing but convenience).
-func linkLatest(dir string) {
-	latest := filepath.Join("results", "latest")
-	rel, err := filepath.Rel("results", dir)
-	if err != nil {
-		return
-	}
-	tmp := latest + ".tmp"
-	os.Remove(tmp)
-	if os.Symlink(rel, tmp) == nil {
-		if err := os.Rename(tmp, latest); err != nil {
-			os.Remove(tmp)
-		}
-	}
-}
-
-func writeJSON(path string, v any) error {
-	b, err := json.MarshalIndent(v, "", "  ")
-	if err != nil {
-		return err
-	}
-	return os.WriteFile(path, append(b, '\n'), 0o644)
-}
-
-func fmtDur(ns int64) string {
-	return time.Duration(ns).Round(100 * time.Nanosecond).String()
-}
-
-// progress shows a run's progress on stderr: a progress bar when stderr is
-// a terminal, otherwise a plain line every plainEvery and at each phase
-// change.
-type progress struct {
-	w     io.Writer
-	bar   *progressbar.ProgressBar
-	plain bool
-
-	mu    sync.Mutex
-	last  time.Time
-	phase bench.Phase
-}
-
-const plainEvery = 5 * time.Second
-
-// newProgress returns the progress display of scenario s on w (nothing
-// when quiet). w may be a *proc.SyncWriter around the real stderr.
-func newProgress(w io.Writer, quiet bool, s bench.Scenario) *progress {
-	p := &progress{w: w}
-	if quiet {
-		return p
-	}
-	under := w
-	if sw, ok := w.(*proc.SyncWriter); ok {
-		under = sw.W
-	}
-	f, ok := under.(*os.File)
-	if !ok || !term.IsTerminal(int(f.Fd())) {
-		p.plain = true
-		return p
-	}
-	total := time.Duration(float64(s.Clients)/s.ConnectRate*float64(time.Second)) + s.Warmup + s.Duration
-	p.bar = progressbar.NewOptions64(total.Milliseconds(),
-		progressbar.OptionSetWriter(w),
-		progressbar.OptionSetWidth(30),
-		progressbar.OptionThrottle(100*time.Millisecond),
-		progressbar.OptionSetPredictTime(false),
-		progressbar.OptionClearOnFinish(),
-		progressbar.OptionSetDescription("start"),
-	)
-	return p
-}
-
-func (p *progress) update(pr bench.Progress) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	desc := fmt.Sprintf("%-7s %d/%d clients  %d/%d events  %s elapsed  %s left",
-		pr.Phase, pr.Connected, pr.Clients, pr.Events, pr.TotalEvents,
-		pr.Elapsed.Round(100*time.Millisecond), pr.Remaining.Round(100*time.Millisecond))
-	switch {
-	case p.bar != nil:
-		total := (pr.Elapsed + pr.Remaining).Milliseconds()
-		if pr.Phase == bench.PhaseDrain || pr.Phase == bench.PhaseDone {
-			total = pr.Elapsed.Milliseconds()
-		}
-		if total > p.bar.GetMax64() || pr.Phase == bench.PhaseDrain {
-			p.bar.ChangeMax64(max(1, total))
-		}
-		p.bar.Describe(desc)
-		_ = p.bar.Set64(min(pr.Elapsed.Milliseconds(), p.bar.GetMax64()))
-	case p.plain:
-		now := time.Now()
-		if pr.Phase == p.phase && now.Sub(p.last) < plainEvery {
-			return
-		}
-		p.phase, p.last = pr.Phase, now
-		fmt.Fprintf(p.w, "pushbench run: %s\n", strings.Join(strings.Fields(desc), " "))
-	}
-}
-
-func (p *progress) finish() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	if p.bar != nil {
-		_ = p.bar.Finish()
-		p.bar = nil
-	}
 }

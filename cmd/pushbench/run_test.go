@@ -100,14 +100,14 @@ func TestRunWithChildServer(t *testing.T) {
 	var stdout, stderr bytes.Buffer
 	err := runCmd(context.Background(), []string{
 		"--server-cmd", bin, "--transport", "ws", "--clients", "10", "--rate", "50",
-		"--warmup", "100ms", "--duration", "400ms", "--payload", "100", "--out", out, "--baseline",
+		"--warmup", "100ms", "--duration", "400ms", "--payload", "100", "--out", out,
 	}, &stdout, &stderr)
 	if err != nil {
 		t.Fatalf("runCmd: %v\nstderr: %s", err, stderr.String())
 	}
 	lines := strings.Split(strings.TrimSpace(stdout.String()), "\n")
-	if len(lines) != 3 || !strings.HasPrefix(lines[0], "ws c=10 r=50/s P=100") || !strings.HasPrefix(lines[1], "baseline:") || !strings.HasPrefix(lines[2], "baseline:") {
-		t.Errorf("stdout %q, want the summary line and two baseline lines", stdout.String())
+	if len(lines) != 1 || !strings.HasPrefix(lines[0], "ws c=10 r=50/s P=100") {
+		t.Errorf("stdout %q, want the summary line", stdout.String())
 	}
 	// Not a terminal: plain progress lines.
 	if !strings.Contains(stderr.String(), "pushbench run: connect") {
@@ -124,7 +124,7 @@ func TestRunWithChildServer(t *testing.T) {
 	if c := rec.Checks["bytes_agree"]; !c.OK {
 		t.Errorf("bytes_agree: %s", c.Detail)
 	}
-	for _, f := range []string{latencyHGRM, latencyHDR, baselineJSON} {
+	for _, f := range []string{results.LatencyHGRMFile, results.LatencyHDRFile} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: %v", f, err)
 		}
