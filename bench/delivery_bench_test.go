@@ -88,11 +88,7 @@ type edCase struct {
 // separate /interval= key would put short polling on rows of its own, and
 // `benchstat -col /transport` would compare it with nothing.
 func (c edCase) name() string {
-	tr := c.transport
-	if c.transport == transport.ShortPoll {
-		tr += "-" + c.interval.String()
-	}
-	return fmt.Sprintf("transport=%s/clients=%d/payload=%d", tr, c.clients, c.payload)
+	return fmt.Sprintf("transport=%s/clients=%d/payload=%d", transport.VariantName(c.transport, c.interval), c.clients, c.payload)
 }
 
 func edCases(large bool) []edCase {
@@ -105,7 +101,7 @@ func edCases(large bool) []edCase {
 		for _, n := range counts {
 			for _, p := range []int{256, 4096} {
 				c := edCase{transport: tr, clients: n, payload: p}
-				if tr == transport.ShortPoll {
+				if transport.HasInterval(tr) {
 					// 1000 clients polling every 10 ms would be 100,000
 					// requests/s: more than a small machine serves.
 					c.interval = 10 * time.Millisecond
@@ -155,7 +151,7 @@ func edRun(b *testing.B, c edCase) {
 	b.ReportMetric(float64(after.up-before.up)/deliveries, "wire-up-B/event")
 	b.ReportMetric(float64(after.requests-before.requests)/deliveries, "req/event")
 	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
-	if c.transport == transport.ShortPoll {
+	if transport.HasInterval(c.transport) {
 		b.ReportMetric(0, "ns/op") // the poll interval, not a cost
 	}
 }
@@ -310,7 +306,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	// for SSE) has counted its bytes: on a busy machine that count can
 	// land inside the measured window. A stream client sends nothing more,
 	// so wait until it has counted everything the server has read.
-	if c.transport == transport.SSE || c.transport == transport.WebSocket {
+	if t, _ := transport.Lookup(c.transport); t.Kind == transport.Stream {
 		if !edPoll(edSetupTimeout, func() bool {
 			return r.counters.BytesUp.Load() >= srv.Stats().Listener.BytesIn
 		}) {
