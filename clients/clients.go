@@ -14,8 +14,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -210,6 +212,12 @@ func registerClient(name string, newSub newSubscriber) {
 func Has(name string) bool {
 	_, ok := registered[name]
 	return ok
+}
+
+// Registered returns the names of the transports with a subscriber here,
+// sorted. A table test checks them against the registry both ways.
+func Registered() []string {
+	return slices.Sorted(maps.Keys(registered))
 }
 
 // dialer returns a DialContext that dials from cfg.LocalAddr and counts

@@ -17,10 +17,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"net"
 	"net/http"
 	"net/url"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -81,6 +83,12 @@ func registerTransport(name string, newT newTransport) {
 func Has(name string) bool {
 	_, ok := registered[name]
 	return ok
+}
+
+// Registered returns the names of the transports with a server here, sorted.
+// A table test checks them against the registry both ways.
+func Registered() []string {
+	return slices.Sorted(maps.Keys(registered))
 }
 
 // namedTransport is one transport of a Server.
