@@ -1,6 +1,6 @@
 package bench
 
-// How Run computes each figure of results.Record (DESIGN.md section 5 is
+// How Run computes each figure of results.Record (design.md section 5 is
 // the contract; this is the implementation).
 //
 // Window. The publisher is started through POST /control/start with the

@@ -1,7 +1,7 @@
 // Package bench is the load harness behind `pushbench run`: a Scenario says
 // what to measure, Run connects the subscribers, drives the server's
 // open-loop publisher, records every delivery of the measured window and
-// returns one results.Record with the metrics of DESIGN.md section 5.
+// returns one results.Record with the metrics of design.md section 5.
 //
 // A run has four phases: connect (at a bounded connect rate, until every
 // client is subscribed as seen by the client and by the server), warm-up

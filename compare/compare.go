@@ -323,7 +323,7 @@ type Comparison struct {
 	DryRun  bool // print the plan only
 	Command []string
 	// launch starts each cell's server (nil: a child process of this
-	// executable, as DESIGN.md section 5 requires for the figures).
+	// executable, as design.md section 5 requires for the figures).
 	Launch proc.Launcher
 }
 

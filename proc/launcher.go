@@ -243,7 +243,7 @@ func (s *SyncWriter) Write(p []byte) (int, error) {
 // InProcess starts a servers.Server inside this process on a free loopback
 // port. Its CPU, memory and goroutines are then mixed with the load
 // generator's: use it for tests and `go test -bench`, never for the
-// figures of `pushbench run` (DESIGN.md section 5).
+// figures of `pushbench run` (design.md section 5).
 func InProcess(errorLog *log.Logger) Launcher {
 	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		srv, err := servers.New(servers.Config{

@@ -1,11 +1,13 @@
 package report
 
 import (
+	"fmt"
 	"math"
 	"testing"
 	"time"
 
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 func TestFormat(t *testing.T) {
@@ -88,5 +90,28 @@ func TestLineNamesFiguresAndFailedChecks(t *testing.T) {
 		"server CPU 14.5 µs/event, client CPU 0/event, server RSS 25.5 KiB/conn, deliveries 30/s | lost 4 dup 0 reorder 0 | FAILED CHECKS: client_cpu, no_loss | PARTIAL"
 	if got != want {
 		t.Errorf("Line =\n%s\nwant\n%s", got, want)
+	}
+}
+
+// TestEveryTransportHasAStyle: every registered transport is drawn in its
+// own colour and marker, none as the grey cross of an unknown name.
+func TestEveryTransportHasAStyle(t *testing.T) {
+	for _, m := range transport.Markers {
+		if _, ok := glyphs[m]; !ok {
+			t.Errorf("marker %q has no glyph", m)
+		}
+	}
+	seen := map[string]string{}
+	for _, tr := range transport.All() {
+		st, ok := transportStyle(tr.Name)
+		if !ok {
+			t.Errorf("%s has no chart style", tr.Name)
+			continue
+		}
+		key := fmt.Sprintf("%v %T", st.color, st.glyph)
+		if other, dup := seen[key]; dup {
+			t.Errorf("%s and %s look the same on a chart", tr.Name, other)
+		}
+		seen[key] = tr.Name
 	}
 }

@@ -12,7 +12,7 @@ import (
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 )
 
-// Names of the files in a run folder (DESIGN.md section 6).
+// Names of the files in a run folder (design.md section 6).
 const (
 	RecordsFile = "results.jsonl" // one Record per line, a comparison
 	ResultFile  = "result.json"   // one Record, a single `pushbench run`

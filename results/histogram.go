@@ -11,7 +11,7 @@ import (
 // Latency histograms record nanoseconds. The lowest discernible value is
 // 1 µs (HdrHistogram then keeps a resolution of 512 ns below ~1 ms and
 // 3 significant digits above it), the highest trackable value is 1 h;
-// DESIGN.md section 5 asks for "1 µs to 1 h, 3 significant digits".
+// design.md section 5 asks for "1 µs to 1 h, 3 significant digits".
 // Values below 1 µs are still recorded (in the lowest bucket); negative
 // values and values above 1 h are rejected by RecordValue and must be
 // counted in Latency.OutOfRange.

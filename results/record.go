@@ -16,7 +16,7 @@ const Schema = "pushbench.result/v1"
 
 // Record is the result of one scenario cell: `result.json` of a single run,
 // one line of `results.jsonl` in a comparison. The field names are the
-// contract of DESIGN.md section 8; docs/results.md documents each one.
+// contract of design.md section 8; docs/results.md documents each one.
 type Record struct {
 	Schema   string   `json:"schema"`
 	Scenario Scenario `json:"scenario"`

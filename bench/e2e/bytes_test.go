@@ -162,3 +162,35 @@ func TestWireBytesLongPoll(t *testing.T) {
 	w.f.stop(t)
 	w.f.expectExactlyOnce(t, n)
 }
+
+// tcpSwitch is the raw TCP transport's whole answer to its upgrade
+// (protocol.md).
+const tcpSwitch = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: pushbench-tcp\r\n\r\n"
+
+// TestWireBytesTCP checks the floor's arithmetic exactly: the client writes
+// exactly the upgrade request and reads exactly the 101 answer, then P + 1
+// bytes per event (the event and its "\n") over 1,000 events; the server's
+// listener counts the same bytes in both directions.
+func TestWireBytesTCP(t *testing.T) {
+	const n = 1000
+	for _, payload := range []int{100, 300} {
+		t.Run(fmt.Sprintf("payload=%d", payload), func(t *testing.T) {
+			w := startWireCheck(t, transport.TCP)
+			before := w.settle(t, transport.TCP, 0)
+			request := "GET /tcp?since=0 HTTP/1.1\r\nHost: " + w.ts.addr +
+				"\r\nConnection: Upgrade\r\nUpgrade: pushbench-tcp\r\n\r\n"
+			if up := w.c.counters.BytesUp.Load(); before != uint64(len(tcpSwitch)) || up != uint64(len(request)) {
+				t.Errorf("upgrade: client read %d and wrote %d bytes, want %d (the 101) and %d (%q)",
+					before, up, len(tcpSwitch), len(request), request)
+			}
+			w.ts.publish(t, n, payload, 4000)
+			w.f.waitSeq(t, n)
+			after := w.settle(t, transport.TCP, n)
+			if got, want := after-before, uint64(n*(payload+1)); got != want {
+				t.Errorf("%d events of %d bytes: client read %d bytes, want %d (P + 1 per event)", n, payload, got, want)
+			}
+			w.f.stop(t)
+			w.f.expectExactlyOnce(t, n)
+		})
+	}
+}

@@ -39,7 +39,8 @@ func TestMain(m *testing.M) {
 
 // isStream reports whether transport keeps one connection open per client.
 func isStream(name string) bool {
-	return name == transport.SSE || name == transport.WebSocket
+	t, _ := transport.Lookup(name)
+	return t.Kind == transport.Stream
 }
 
 // --- server ---------------------------------------------------------------
