@@ -19,6 +19,8 @@ package servers
 //     one is a slow consumer too.
 
 import (
+	"context"
+	"net/http"
 	"sync"
 	"sync/atomic"
 
@@ -211,9 +213,11 @@ func (h *pushHub[M]) offer(msgs []M) {
 	}
 }
 
-// pushConn is a transport's half of a connection's writer. gap and entry
-// (ringReader) write a message from the ring, or add it to a pending write;
-// so does send for a queued one.
+// pushConn is a transport's side of one connection of a pushHub. gap and
+// entry (ringReader) write a message from the ring, or add it to a pending
+// write; so does send for a queued one. Those and flush and closeSlow run on
+// the writer goroutine, read on the handler's, shutdown on another; close
+// may run on any of them, more than once.
 type pushConn[M queued] interface {
 	ringReader
 	// last is the newest seq written or pending (or the resume point).
@@ -226,6 +230,61 @@ type pushConn[M queued] interface {
 	// closeSlow ends a connection found slow as its protocol says, if it
 	// says anything.
 	closeSlow()
+	// read reads what the client sends, and drops it, until the
+	// connection ends.
+	read()
+	// shutdown begins the connection's end when the server shuts down:
+	// whatever the writer is doing must end within closeGrace.
+	shutdown()
+	// close closes the connection.
+	close()
+}
+
+// streamSince parses a stream request's since= — without it the stream
+// starts after the newest event, from now — and answers a bad one with 400.
+// It reports false if it has answered.
+func (s *Server) streamSince(w http.ResponseWriter, r *http.Request, tc *counters) (uint64, bool) {
+	q, err := query(r)
+	since := s.hub.Head()
+	if err == nil && q.Has("since") {
+		since, err = s.resumePoint("since", q.Get("since"))
+	}
+	if err != nil {
+		fail(w, tc, http.StatusBadRequest, "%s: %v", r.URL.Path, err)
+		return 0, false
+	}
+	return since, true
+}
+
+// serve runs a subscribed connection until it ends: its writer (write) on a
+// goroutine of its own, c.read on this one, and c.shutdown when the server
+// shuts down; quit, if not nil, stops the writer too. It returns once all of
+// them have finished. The writer's end closes the connection, which ends
+// the read; the read's end stops the writer.
+func (h *pushHub[M]) serve(sub *pushSub[M], c pushConn[M], quit <-chan struct{}) {
+	readDone := make(chan struct{})
+	writerDone := make(chan struct{})
+	go func() {
+		defer close(writerDone)
+		defer c.close()
+		h.write(sub, c, readDone, quit)
+	}()
+
+	shutdownDone := make(chan struct{})
+	stop := context.AfterFunc(h.s.quit, func() {
+		defer close(shutdownDone)
+		c.shutdown()
+	})
+
+	c.read()
+	close(readDone)
+	c.close()
+	<-writerDone
+	// shutdown touches the connection; it must be over before the
+	// handler returns.
+	if !stop() {
+		<-shutdownDone
+	}
 }
 
 // write is a connection's writer: the backlog after c.last() from the ring

@@ -322,7 +322,7 @@ func BenchmarkWSSend(b *testing.B) {
 				b.Fatal(err)
 			}
 			m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-			w := &wsWriter{t: s.wsT(), conn: conn, sub: &pushSub[*wsMsg]{slow: make(chan struct{})}}
+			w := &wsConn{t: s.wsT(), conn: conn, sub: &pushSub[*wsMsg]{slow: make(chan struct{})}}
 			b.ReportAllocs()
 			b.SetBytes(int64(p))
 			for b.Loop() {

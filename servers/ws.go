@@ -15,7 +15,6 @@ package servers
 //   - One event per text frame, never merged; no compression.
 
 import (
-	"context"
 	"errors"
 	"io"
 	"net/http"
@@ -101,17 +100,9 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 		fail(w, tc, http.StatusBadRequest, "/ws: not a WebSocket upgrade (want Connection: Upgrade and Upgrade: websocket)")
 		return
 	}
-	q, err := query(r)
-	if err != nil {
-		fail(w, tc, http.StatusBadRequest, "/ws: %v", err)
+	since, ok := s.streamSince(w, r, tc)
+	if !ok {
 		return
-	}
-	since := s.hub.Head()
-	if q.Has("since") {
-		if since, err = s.resumePoint("since", q.Get("since")); err != nil {
-			fail(w, tc, http.StatusBadRequest, "/ws: %v", err)
-			return
-		}
 	}
 	conn, err := t.upgrader.Upgrade(w, r, nil)
 	if err != nil {
@@ -129,65 +120,50 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 
 	sub := t.conns.subscribe()
 	defer t.conns.unsubscribe(sub)
-
-	readDone := make(chan struct{})
-	writerDone := make(chan struct{})
-	go func() {
-		defer close(writerDone)
-		defer conn.Close() // ends the read loop, whatever stopped the writer
-		t.conns.write(sub, &wsWriter{t: t, conn: conn, sub: sub, seq: since}, readDone, nil)
-	}()
-
-	shutdownDone := make(chan struct{})
-	stop := context.AfterFunc(s.quit, func() {
-		defer close(shutdownDone)
-		// WriteControl may be called concurrently with the writer; if the
-		// writer is stuck on a client that stopped reading, the close
-		// frame times out and Close unblocks both loops.
-		_ = conn.WriteControl(websocket.CloseMessage, wsGoingAwayClose, time.Now().Add(closeGrace))
-		_ = conn.Close()
-	})
-
-	t.read(conn)
-	close(readDone)
-	_ = conn.Close()
-	<-writerDone
-	if !stop() {
-		<-shutdownDone
-	}
+	t.conns.serve(sub, &wsConn{t: t, conn: conn, sub: sub, seq: since}, nil)
 }
 
-// read reads and discards client messages so that gorilla processes
-// control frames (close, ping), until the connection ends.
-func (t *wsTransport) read(conn *websocket.Conn) {
-	for {
-		_, r, err := conn.NextReader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-		}
-		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				t.tc.oversizeCloses.Add(1)
-			}
-			return
-		}
-	}
-}
-
-// wsWriter is one connection's half of its writer (pushConn): one text
-// message per event or gap notice.
-type wsWriter struct {
+// wsConn is one WebSocket connection (pushConn): one text message per
+// event or gap notice.
+type wsConn struct {
 	t    *wsTransport
 	conn *websocket.Conn
 	sub  *pushSub[*wsMsg]
 	seq  uint64 // newest seq sent (or the resume point)
 }
 
-func (w *wsWriter) last() uint64 { return w.seq }
+// read reads and discards client messages so that gorilla processes
+// control frames (close, ping), until the connection ends.
+func (w *wsConn) read() {
+	for {
+		_, r, err := w.conn.NextReader()
+		if err == nil {
+			_, err = io.Copy(io.Discard, r)
+		}
+		if err != nil {
+			if errors.Is(err, websocket.ErrReadLimit) {
+				// gorilla has already sent close 1009.
+				w.t.tc.oversizeCloses.Add(1)
+			}
+			return
+		}
+	}
+}
+
+// shutdown says goodbye with close 1001. WriteControl may be called
+// concurrently with the writer; if the writer is stuck on a client that
+// stopped reading, the close frame times out and Close unblocks both loops.
+func (w *wsConn) shutdown() {
+	_ = w.conn.WriteControl(websocket.CloseMessage, wsGoingAwayClose, time.Now().Add(closeGrace))
+	_ = w.conn.Close()
+}
+
+func (w *wsConn) close() { _ = w.conn.Close() }
+
+func (w *wsConn) last() uint64 { return w.seq }
 
 // send writes one queued event, prepared if the dispatcher could.
-func (w *wsWriter) send(m *wsMsg) bool {
+func (w *wsConn) send(m *wsMsg) bool {
 	if m.pm == nil {
 		return w.entry(m.e)
 	}
@@ -201,7 +177,7 @@ func (w *wsWriter) send(m *wsMsg) bool {
 	return true
 }
 
-func (w *wsWriter) gap(g event.Gap) bool {
+func (w *wsConn) gap(g event.Gap) bool {
 	var notice [64]byte // {"gap":[FROM,TO]} is at most 51 bytes
 	if !w.write(event.AppendGap(notice[:0], g)) {
 		return false
@@ -211,7 +187,7 @@ func (w *wsWriter) gap(g event.Gap) bool {
 	return true
 }
 
-func (w *wsWriter) entry(e *Entry) bool {
+func (w *wsConn) entry(e *Entry) bool {
 	if !w.write(e.Data) {
 		return false
 	}
@@ -221,14 +197,14 @@ func (w *wsWriter) entry(e *Entry) bool {
 }
 
 // flush has nothing to do: every message is written as it comes.
-func (w *wsWriter) flush() bool { return true }
+func (w *wsConn) flush() bool { return true }
 
-func (w *wsWriter) closeSlow() {
+func (w *wsConn) closeSlow() {
 	_ = w.conn.WriteControl(websocket.CloseMessage, wsSlowClose, time.Now().Add(closeGrace))
 }
 
 // write writes one text message under the write deadline.
-func (w *wsWriter) write(b []byte) bool {
+func (w *wsConn) write(b []byte) bool {
 	_ = w.conn.SetWriteDeadline(w.t.s.deadline())
 	if err := w.conn.WriteMessage(websocket.TextMessage, b); err != nil {
 		w.t.conns.failed(w.sub, err)

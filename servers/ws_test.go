@@ -208,7 +208,7 @@ func TestWSPreparedMessageNoAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-	w := &wsWriter{t: s.wsT(), conn: server, sub: &pushSub[*wsMsg]{}}
+	w := &wsConn{t: s.wsT(), conn: server, sub: &pushSub[*wsMsg]{}}
 	allocs := testing.AllocsPerRun(200, func() {
 		w.seq = 0
 		if !w.send(m) {
