@@ -86,6 +86,10 @@ func rawServer(b *testing.B, name string, payload int) string {
 			}
 			stream = append(stream, m...)
 		}
+	case transport.TCP:
+		for _, m := range msgs {
+			stream = append(append(stream, m...), '\n')
+		}
 	default:
 		body := "[" + string(bytes.Join(msgs[:pollBatch], []byte(","))) + "]"
 		stream = fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
@@ -142,6 +146,8 @@ func serveRaw(c net.Conn, name string, stream []byte) {
 			br.ReadByte()
 			c.Close()
 		}()
+	case transport.TCP:
+		fmt.Fprint(c, tcpSwitch)
 	default:
 		for {
 			if _, err := c.Write(stream); err != nil {

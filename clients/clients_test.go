@@ -40,7 +40,18 @@ func gapMsg(from, to uint64) string {
 	return string(event.AppendGap(nil, event.Gap{From: from, To: to}))
 }
 
-func isPoll(name string) bool { return name == transport.ShortPoll || name == transport.LongPoll }
+func isPoll(name string) bool { return transport.IsPoll(name) }
+
+// streams are the names of the stream transports.
+func streams() []string {
+	var names []string
+	for _, t := range transport.All() {
+		if t.Kind == transport.Stream {
+			names = append(names, t.Name)
+		}
+	}
+	return names
+}
 
 // batch is a copy of a Batch the handler received.
 type batch struct {
@@ -320,7 +331,7 @@ func TestResume(t *testing.T) {
 			errors: 2, reconn: 1, // the first success after the cut is no REconnect
 		})
 	}
-	for _, tr := range []string{transport.SSE, transport.WebSocket} {
+	for _, tr := range streams() {
 		cases = append(cases, tc{
 			name: tr + "/abrupt", transport: tr,
 			script: []answer{
@@ -345,6 +356,15 @@ func TestResume(t *testing.T) {
 		name: "sse/mid-message", transport: transport.SSE,
 		script: []answer{
 			{msgs: []string{ev(1)}, raw: "id: 2\ndata: " + ev(2)[:40], end: cut},
+			{msgs: []string{ev(2)}},
+		},
+		lasts: []uint64{0, 1}, want: one(1, 2), errors: 1, reconn: 1,
+	}, tc{
+		// The stream ends inside a line: the partial line is not
+		// delivered, and the resume point stays before it.
+		name: "tcp/mid-line", transport: transport.TCP,
+		script: []answer{
+			{msgs: []string{ev(1)}, raw: ev(2)[:40], end: endClean},
 			{msgs: []string{ev(2)}},
 		},
 		lasts: []uint64{0, 1}, want: one(1, 2), errors: 1, reconn: 1,
@@ -558,7 +578,7 @@ func TestWebSocketBytesExact(t *testing.T) {
 		return false
 	})
 	c.collect(t)
-	hello := <-f.wsHello
+	hello := <-f.hello
 	if want := hello + n*(testPayload+2); down != want {
 		t.Errorf("bytes down %d, want %d = %d (upgrade) + %d × (%d + 2)", down, want, hello, n, testPayload)
 	}
@@ -665,7 +685,7 @@ func TestLargeEvents(t *testing.T) {
 // server keeps sending it, the client gives up.
 func TestMessageTooLarge(t *testing.T) {
 	t.Parallel()
-	for _, tr := range []string{transport.SSE, transport.WebSocket} {
+	for _, tr := range streams() {
 		t.Run(tr, func(t *testing.T) {
 			t.Parallel()
 			big := answer{msgs: []string{encodeSize(t, 1, 300)}}

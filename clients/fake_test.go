@@ -3,6 +3,7 @@ package clients
 import (
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -30,10 +31,12 @@ const (
 	// leaves.
 	keep ending = iota
 	// endClean: streams end cleanly (SSE: the handler returns; WS: a close
-	// frame 1001). Polls: as keep.
+	// frame 1001; TCP: the connection is closed after the last line).
+	// Polls: as keep.
 	endClean
 	// cut: the TCP connection is closed abruptly — polls: before any
-	// response; streams: after the messages.
+	// response; streams: after the messages (TCP: with a reset, as a clean
+	// close between two lines is the protocol's end of stream).
 	cut
 	// hold: polls are held until the client leaves (a long poll with
 	// nothing to say).
@@ -43,7 +46,7 @@ const (
 // answer is one scripted poll response or stream.
 type answer struct {
 	msgs   []string // events and gap notices, in order
-	raw    string   // polls: this body instead of msgs; SSE: written after msgs
+	raw    string   // polls: this body instead of msgs; SSE, TCP: written after msgs
 	end    ending
 	status int // non-zero: answer with this status and reason, nothing else
 	reason string
@@ -65,7 +68,7 @@ type fake struct {
 	reqs      chan request // every request, in arrival order
 	closes    chan int     // close codes WebSocket clients sent
 	written   atomic.Uint64
-	wsHello   chan uint64 // bytes written when an upgrade was done
+	hello     chan uint64 // bytes written when an upgrade was done
 
 	mu     sync.Mutex
 	script []answer
@@ -78,7 +81,7 @@ func newFake(t testing.TB, name string, script ...answer) *fake {
 		transport: name,
 		reqs:      make(chan request, 4096),
 		closes:    make(chan int, 16),
-		wsHello:   make(chan uint64, 16),
+		hello:     make(chan uint64, 16),
 		script:    script,
 		quit:      make(chan struct{}),
 	}
@@ -87,6 +90,7 @@ func newFake(t testing.TB, name string, script ...answer) *fake {
 	mux.HandleFunc("GET /longpoll", f.poll)
 	mux.HandleFunc("GET /sse", f.sse)
 	mux.HandleFunc("GET /ws", f.ws)
+	mux.HandleFunc("GET /tcp", f.tcp)
 	ts := httptest.NewUnstartedServer(mux)
 	ts.Listener = &countingListener{Listener: ts.Listener, written: &f.written}
 	ts.Start()
@@ -191,7 +195,7 @@ func (f *fake) ws(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer conn.Close()
-	f.wsHello <- f.written.Load()
+	f.hello <- f.written.Load()
 	for _, m := range a.msgs {
 		if err := conn.WriteMessage(websocket.TextMessage, []byte(m)); err != nil {
 			return
@@ -224,6 +228,54 @@ func (f *fake) ws(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 	}
+}
+
+// tcpSwitch is the raw TCP transport's answer to its upgrade
+// (docs/protocol.md).
+const tcpSwitch = "HTTP/1.1 101 Switching Protocols\r\nConnection: Upgrade\r\nUpgrade: pushbench-tcp\r\n\r\n"
+
+func (f *fake) tcp(w http.ResponseWriter, r *http.Request) {
+	a, _ := f.next(r)
+	if a.status != 0 {
+		http.Error(w, a.reason, a.status)
+		return
+	}
+	conn, brw, err := http.NewResponseController(w).Hijack()
+	if err != nil {
+		return
+	}
+	defer conn.Close()
+	if _, err := io.WriteString(conn, tcpSwitch); err != nil {
+		return
+	}
+	f.hello <- f.written.Load()
+	for _, m := range a.msgs {
+		if _, err := io.WriteString(conn, m+"\n"); err != nil {
+			return
+		}
+	}
+	if _, err := io.WriteString(conn, a.raw); err != nil {
+		return
+	}
+	switch a.end {
+	case cut:
+		// Linger 0: Close sends a reset instead of an end of stream.
+		conn.(*countingServerConn).Conn.(*net.TCPConn).SetLinger(0)
+		return
+	case endClean:
+		return // the deferred Close
+	}
+	// Read (and drop) until the client goes; end on test cleanup too.
+	done := make(chan struct{})
+	defer close(done)
+	go func() {
+		select {
+		case <-f.quit:
+			conn.Close()
+		case <-done:
+		}
+	}()
+	io.Copy(io.Discard, brw)
 }
 
 // messageID is the SSE id of a message: the seq of an event, the end of a

@@ -19,6 +19,7 @@ func TestBadInput(t *testing.T) {
 		"Sec-Websocket-Version": {"13"},
 		"Sec-Websocket-Key":     {"dGhlIHNhbXBsZSBub25jZQ=="},
 	}
+	tcpUpgrade := http.Header{"Connection": {"Upgrade"}, "Upgrade": {"pushbench-tcp"}}
 	tests := []struct {
 		name   string
 		method string
@@ -48,7 +49,13 @@ func TestBadInput(t *testing.T) {
 		{"ws bad since", "GET", "/ws?since=-5", upgrade, 400, `since "-5"`},
 		{"ws ahead", "GET", "/ws?since=6", upgrade, 400, "ahead"},
 		{"ws bad version", "GET", "/ws", http.Header{"Connection": {"Upgrade"}, "Upgrade": {"websocket"}, "Sec-Websocket-Version": {"8"}}, 400, "unsupported version"},
-		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events"`},
+		{"tcp without upgrade", "GET", "/tcp", nil, 400, "not a pushbench-tcp upgrade"},
+		{"tcp upgrade to websocket", "GET", "/tcp", upgrade, 400, "not a pushbench-tcp upgrade"},
+		{"tcp bad since", "GET", "/tcp?since=-5", tcpUpgrade, 400, `since "-5"`},
+		{"tcp ahead", "GET", "/tcp?since=6", tcpUpgrade, 400, "ahead of the newest event (5)"},
+		{"tcp malformed query", "GET", "/tcp?since=%zz", tcpUpgrade, 400, "malformed query"},
+		{"post tcp", "POST", "/tcp", tcpUpgrade, 405, "method POST not allowed"},
+		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /poll, /longpoll, /sse, /ws, /tcp, /stats, /control/start or /control/stop)`},
 		{"root", "GET", "/", nil, 404, "unknown path"},
 		{"trailing slash", "GET", "/poll/", nil, 404, "unknown path"},
 		{"post poll", "POST", "/poll", nil, 405, "method POST not allowed"},
@@ -78,7 +85,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	st := ts.Stats()
-	for name, want := range map[string]uint64{transport.ShortPoll: 11, transport.LongPoll: 4, transport.SSE: 4, transport.WebSocket: 4} {
+	for name, want := range map[string]uint64{transport.ShortPoll: 11, transport.LongPoll: 4, transport.SSE: 4, transport.WebSocket: 4, transport.TCP: 6} {
 		if got := st.Transports[name].BadRequests; got != want {
 			t.Errorf("%s: %d bad requests counted, want %d", name, got, want)
 		}
@@ -122,7 +129,7 @@ func TestControl(t *testing.T) {
 	if code != 200 || ct != "application/json" {
 		t.Fatalf("stats: %d %q", code, ct)
 	}
-	for _, key := range []string{`"head":`, `"ring":16`, `"published":100`, `"transports":`, `"shortpoll":`, `"longpoll":`, `"sse":`, `"ws":`, `"rss_bytes":`, `"goroutines":`, `"go_version":"go`, `"publisher_cpu_ns":`, `"bytes_out":`} {
+	for _, key := range []string{`"head":`, `"ring":16`, `"published":100`, `"transports":`, `"shortpoll":`, `"longpoll":`, `"sse":`, `"ws":`, `"tcp":`, `"rss_bytes":`, `"goroutines":`, `"go_version":"go`, `"publisher_cpu_ns":`, `"bytes_out":`} {
 		if !strings.Contains(body, key) {
 			t.Errorf("stats lack %s: %s", key, body)
 		}

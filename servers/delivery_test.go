@@ -95,6 +95,21 @@ func TestDeliveryExactlyOnce(t *testing.T) {
 			}
 			return nil
 		},
+		"tcp": func() error {
+			c := dialTCP(t, ts.addr, "/tcp?since=0", nil)
+			defer c.conn.Close()
+			var last uint64
+			for last < n {
+				line, err := c.line()
+				if err != nil {
+					return err
+				}
+				if err := check(&last, []byte(line)); err != nil {
+					return err
+				}
+			}
+			return nil
+		},
 		"ws": func() error {
 			conn, _ := dialWS(t, ts.addr, "/ws?since=0", nil)
 			defer conn.Close()
@@ -134,7 +149,7 @@ func TestDeliveryExactlyOnce(t *testing.T) {
 	<-ts.Publisher().Done()
 
 	st := ts.Stats()
-	for _, name := range []string{transport.ShortPoll, transport.LongPoll, transport.SSE, transport.WebSocket} {
+	for _, name := range transport.Names() {
 		tr := st.Transports[name]
 		if tr.EventsSent != perKind*n || tr.Gaps != 0 || tr.SlowDisconnects != 0 {
 			t.Errorf("%s: %+v, want %d events sent, no gaps, no slow disconnects", name, tr, perKind*n)

@@ -340,3 +340,49 @@ func (s *Server) tc(name string) *counters { return s.transportOf(name).counters
 
 // wsT returns s's WebSocket server.
 func (s *Server) wsT() *wsTransport { return s.transportOf(transport.WebSocket).(*wsTransport) }
+
+// testResume checks a stream transport's since= against a ring of 8 after
+// 20 events: the backlog after since, a gap notice first for what has left
+// the ring, nothing without since, then the next event for everyone. dial
+// opens a stream on path and returns its message reader.
+func testResume(t *testing.T, name string, dial func(ts *testServer, path string) func() (string, error)) {
+	const p = 60
+	ts := startServer(t, Config{Ring: 8}, nil)
+	publish(t, ts.Hub(), 20, p)
+	info, _ := transport.Lookup(name)
+	ev := func(seq uint64) string { return eventBytes(t, seq, p) }
+	tests := []struct {
+		query string
+		want  []string // before event 21
+	}{
+		{"?since=15", []string{ev(16), ev(17), ev(18), ev(19), ev(20)}},
+		{"?since=5", []string{`{"gap":[6,12]}`, ev(13), ev(14), ev(15), ev(16), ev(17), ev(18), ev(19), ev(20)}},
+		{"?since=0", []string{`{"gap":[1,12]}`, ev(13), ev(14), ev(15), ev(16), ev(17), ev(18), ev(19), ev(20)}},
+		{"?since=20", nil},
+		{"", nil},
+	}
+	next := make([]func() (string, error), len(tests))
+	for i, tt := range tests {
+		next[i] = dial(ts, info.Path+tt.query)
+	}
+	// The writer takes its backlog after the handshake, so event 21 comes
+	// only after every backlog has arrived (it would move the ring on).
+	expect := func(i int, want []string) {
+		t.Helper()
+		for _, w := range want {
+			if got, err := next[i](); err != nil || got != w {
+				t.Fatalf("%s%s: got %q (%v), want %q", info.Path, tests[i].query, got, err, w)
+			}
+		}
+	}
+	for i, tt := range tests {
+		expect(i, tt.want)
+	}
+	publish(t, ts.Hub(), 1, p)
+	for i := range tests {
+		expect(i, []string{ev(21)})
+	}
+	if st := ts.Stats().Transports[name]; st.Gaps != 2 || st.GapEvents != 7+12 || st.Requests != 5 || st.Active != 5 {
+		t.Fatalf("%s stats %+v", name, st)
+	}
+}

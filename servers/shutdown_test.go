@@ -16,8 +16,8 @@ import (
 	"pushbench/transport"
 )
 
-// TestShutdownWithClients holds 100 long polls, 100 SSE streams and 100
-// WebSocket connections open, with the publisher running, and shuts down
+// TestShutdownWithClients holds 100 long polls, 100 SSE streams, 100
+// WebSocket and 100 raw TCP connections open, with the publisher running, and shuts down
 // with a one-second deadline: Shutdown must return nil (not ctx's error),
 // every client must see its request or stream end, and no goroutine may be
 // left behind.
@@ -52,8 +52,17 @@ func TestShutdownWithClients(t *testing.T) {
 	for i := range sockets {
 		sockets[i], _ = dialWS(t, ts.addr, "/ws", nil)
 	}
+	raws := make([]*tcpClient, n)
+	for i := range raws {
+		raws[i] = dialTCP(t, ts.addr, "/tcp", nil)
+	}
 	waitFor(t, "every client to be connected", func() bool {
-		return ts.tc(transport.LongPoll).active.Load() == n && ts.tc(transport.SSE).active.Load() == n && ts.tc(transport.WebSocket).active.Load() == n
+		for _, name := range []string{transport.LongPoll, transport.SSE, transport.WebSocket, transport.TCP} {
+			if ts.tc(name).active.Load() != n {
+				return false
+			}
+		}
+		return true
 	})
 
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
@@ -94,6 +103,14 @@ func TestShutdownWithClients(t *testing.T) {
 			t.Fatalf("WebSocket %d: %v, want close 1001", i, err)
 		}
 	}
+	for i, c := range raws {
+		// Event 1 was published before the connection: nothing is
+		// sent, and the stream ends cleanly.
+		_ = c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+		if rest, err := io.ReadAll(c.br); err != nil || len(rest) != 0 {
+			t.Fatalf("raw TCP %d: %q, %v; want a clean end of stream", i, rest, err)
+		}
+	}
 	st := ts.Stats()
 	for name, tr := range st.Transports {
 		if tr.Active != 0 || tr.SlowDisconnects != 0 {
@@ -108,6 +125,9 @@ func TestShutdownWithClients(t *testing.T) {
 	}
 	for _, c := range sockets {
 		c.Close()
+	}
+	for _, c := range raws {
+		c.conn.Close()
 	}
 }
 

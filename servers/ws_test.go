@@ -49,44 +49,10 @@ func TestWSBytesPerEvent(t *testing.T) {
 
 // TestWSResume checks since= against a ring of 8 after 20 events.
 func TestWSResume(t *testing.T) {
-	const p = 60
-	ts := startServer(t, Config{Ring: 8}, nil)
-	publish(t, ts.Hub(), 20, p)
-	ev := func(seq uint64) string { return eventBytes(t, seq, p) }
-	tests := []struct {
-		path string
-		want []string // before event 21
-	}{
-		{"/ws?since=15", []string{ev(16), ev(17), ev(18), ev(19), ev(20)}},
-		{"/ws?since=5", []string{`{"gap":[6,12]}`, ev(13), ev(14), ev(15), ev(16), ev(17), ev(18), ev(19), ev(20)}},
-		{"/ws?since=0", []string{`{"gap":[1,12]}`, ev(13), ev(14), ev(15), ev(16), ev(17), ev(18), ev(19), ev(20)}},
-		{"/ws?since=20", nil},
-		{"/ws", nil},
-	}
-	conns := make([]*websocket.Conn, len(tests))
-	for i, tt := range tests {
-		conns[i], _ = dialWS(t, ts.addr, tt.path, nil)
-	}
-	// The writer takes its backlog after the handshake, so event 21 comes
-	// only after every backlog has arrived (it would move the ring on).
-	expect := func(i int, want []string) {
-		t.Helper()
-		for _, w := range want {
-			if got, err := readWS(conns[i]); err != nil || got != w {
-				t.Fatalf("%s: got %q (%v), want %q", tests[i].path, got, err, w)
-			}
-		}
-	}
-	for i, tt := range tests {
-		expect(i, tt.want)
-	}
-	publish(t, ts.Hub(), 1, p)
-	for i := range tests {
-		expect(i, []string{ev(21)})
-	}
-	if st := ts.Stats().Transports[transport.WebSocket]; st.Gaps != 2 || st.GapEvents != 7+12 {
-		t.Fatalf("ws stats %+v", st)
-	}
+	testResume(t, transport.WebSocket, func(ts *testServer, path string) func() (string, error) {
+		conn, _ := dialWS(t, ts.addr, path, nil)
+		return func() (string, error) { return readWS(conn) }
+	})
 }
 
 // TestWSOversizeMessage sends a 10 MB message on one connection: that one

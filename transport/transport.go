@@ -25,6 +25,7 @@ const (
 	LongPoll  = "longpoll"
 	SSE       = "sse"
 	WebSocket = "ws"
+	TCP       = "tcp"
 )
 
 // Kind says how events reach a client.
@@ -110,6 +111,11 @@ var registry = []Info{
 		Name: WebSocket, Label: "WebSocket", Kind: Stream, Path: "/ws",
 		Color: color.RGBA{0x00, 0x9E, 0x73, 0xFF}, Marker: Diamond, // bluish green ◆
 		Help: "WebSocket: one upgrade on /ws, one text message per event (gorilla/websocket)",
+	},
+	{
+		Name: TCP, Label: "raw TCP (floor)", Kind: Stream, Path: "/tcp", Floor: true,
+		Color: color.RGBA{0x00, 0x00, 0x00, 0xFF}, Marker: Ring, // black ○
+		Help: "the floor: one upgrade on /tcp, then the bare event bytes, one per line",
 	},
 }
 
