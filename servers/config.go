@@ -44,7 +44,7 @@ type Config struct {
 	// would cut every stream after that long.
 	WriteTimeout time.Duration
 	// WSQueue bounds the queue of events waiting for a connection's writer
-	// on every transport fed by a dispatcher (push.go: WebSocket and the
+	// on every transport fed by a dispatcher (stream.go: WebSocket and the
 	// like; default DefaultWSQueue). A full queue disconnects the client
 	// as a slow consumer (counted).
 	WSQueue int
