@@ -149,7 +149,7 @@ func Get(name string) (Info, error) {
 	return Info{}, fmt.Errorf("unknown transport %q (want %s)", name, List())
 }
 
-// List is the names for a message: "shortpoll, longpoll, sse or ws".
+// List is the names for a message: "shortpoll, longpoll, sse, ws or tcp".
 func List() string {
 	n := Names()
 	return strings.Join(n[:len(n)-1], ", ") + " or " + n[len(n)-1]

@@ -137,7 +137,7 @@ func expandPlan(points []string, variants []string) []string {
 	return out
 }
 
-var allVariants = []string{"shortpoll-1s", "shortpoll-100ms", "longpoll", "sse", "ws"}
+var allVariants = []string{"shortpoll-1s", "shortpoll-100ms", "longpoll", "sse", "ws", "tcp"}
 
 func TestComparePlans(t *testing.T) {
 	t.Parallel()
