@@ -30,7 +30,7 @@ import (
 // the slice is reused after the handler returns), a gap the server announced
 // (the zero Gap, To == 0, when none), and the moment the client had parsed
 // it. All
-// events of one batch share Recv, as DESIGN.md section 5 defines.
+// events of one batch share Recv, as docs/design.md section 5 defines.
 type Batch struct {
 	Events []event.Event
 	Gap    event.Gap

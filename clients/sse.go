@@ -24,7 +24,7 @@ const sseFraming = 64
 //
 // It uses r3labs/sse/v2 only for its parser, sse.EventStreamReader, which
 // cuts the stream into messages without allocating per message. The
-// library's Client is avoided on purpose (LIBRARIES.md): it leaks a
+// library's Client is avoided on purpose (docs/design.md section 9, r3labs 7): it leaks a
 // goroutine per subscription, ignores ctx while retrying and stops
 // reconnecting after a clean EOF, which for pushbench is an ordinary cut.
 type sseSubscriber struct {

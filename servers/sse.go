@@ -1,7 +1,7 @@
 package servers
 
 // Server-Sent Events on github.com/r3labs/sse/v2, configured and wrapped
-// against its traps (LIBRARIES.md, "r3labs"):
+// against its traps (docs/design.md section 9, r3labs):
 //
 //   - AutoReplay is off. With it on, the library keeps every event forever,
 //     replays the whole log to every new subscriber and rewrites Event.ID.
@@ -54,7 +54,7 @@ func newSSETransport(s *Server) transportServer {
 func (t *sseTransport) feeder() func() { return t.pump }
 
 // close closes the r3labs server. r3labs leaks one goroutine per connected
-// subscriber when a stream is closed under it (LIBRARIES.md, r3labs 5); at
+// subscriber when a stream is closed under it (docs/design.md section 9, r3labs 5); at
 // close every SSE handler has returned, so the stream has no subscribers
 // left. Close also unblocks a pump that waits in Publish.
 func (t *sseTransport) close() { t.srv.Close() }
@@ -73,7 +73,7 @@ func newSSEServer(cfg Config) *sse.Server {
 
 // pump feeds every event the hub publishes into the r3labs stream, in
 // order, one fresh *sse.Event per event (the library must never share one,
-// LIBRARIES.md r3labs 2) with Data shared read-only from the hub entry.
+// design.md section 9, r3labs 2) with Data shared read-only from the hub entry.
 //
 // It waits in the blocking Publish when the stream buffer is full (counting
 // a stall) instead of dropping: SSE clients then fall behind and the ones

@@ -1,6 +1,6 @@
 package servers
 
-// WebSocket on github.com/gorilla/websocket (LIBRARIES.md, "gorilla"), fed
+// WebSocket on github.com/gorilla/websocket (docs/design.md section 9, gorilla), fed
 // by a dispatcher (stream.go, pushHub):
 //
 //   - Each event is framed once (websocket.NewPreparedMessage, built by the
