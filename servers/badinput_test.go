@@ -1,7 +1,10 @@
 package servers
 
 import (
+	"context"
+	"encoding/json"
 	"net/http"
+	"net/http/httptest"
 	"pushbench/transport"
 	"strings"
 	"testing"
@@ -55,7 +58,7 @@ func TestBadInput(t *testing.T) {
 		{"tcp ahead", "GET", "/tcp?since=6", tcpUpgrade, 400, "ahead of the newest event (5)"},
 		{"tcp malformed query", "GET", "/tcp?since=%zz", tcpUpgrade, 400, "malformed query"},
 		{"post tcp", "POST", "/tcp", tcpUpgrade, 405, "method POST not allowed"},
-		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /poll, /longpoll, /sse, /ws, /tcp, /stats, /control/start or /control/stop)`},
+		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /poll, /longpoll, /sse, /ws, /tcp, /stats, /control/start, /control/stop or /control/gc)`},
 		{"root", "GET", "/", nil, 404, "unknown path"},
 		{"trailing slash", "GET", "/poll/", nil, 404, "unknown path"},
 		{"post poll", "POST", "/poll", nil, 405, "method POST not allowed"},
@@ -136,5 +139,36 @@ func TestControl(t *testing.T) {
 	}
 	if st := ts.Stats(); st.Process.RSSBytes == 0 || st.Process.HeapInuse == 0 || st.Process.GOMAXPROCS < 1 || st.Head != st.Publisher.LastSeq {
 		t.Errorf("process stats %+v, head %d", st.Process, st.Head)
+	}
+}
+
+func TestParseSockstat(t *testing.T) {
+	text := "sockets: used 290\nTCP: inuse 41 orphan 0 tw 3 alloc 44 mem 7\nUDP: inuse 2 mem 1\n"
+	if k := parseSockstat(text, 4096); k.TCPInUse != 41 || k.TCPMemBytes != 7*4096 {
+		t.Errorf("parseSockstat = %+v, want 41 in use and 7 pages", k)
+	}
+	if k := parseSockstat("garbage", 4096); k != (KernelStats{}) {
+		t.Errorf("parseSockstat(garbage) = %+v, want zero", k)
+	}
+}
+
+// TestControlGC: POST /control/gc answers the statistics after a
+// collection; any other method is refused with 405.
+func TestControlGC(t *testing.T) {
+	s, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Shutdown(context.Background())
+	rec := httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodPost, "/control/gc", nil))
+	var st Stats
+	if err := json.Unmarshal(rec.Body.Bytes(), &st); rec.Code != http.StatusOK || err != nil || st.Process.RSSBytes == 0 || st.Ring == 0 {
+		t.Errorf("POST /control/gc: %d %v %+v", rec.Code, err, st.Process)
+	}
+	rec = httptest.NewRecorder()
+	s.Handler().ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/control/gc", nil))
+	if rec.Code != http.StatusMethodNotAllowed {
+		t.Errorf("GET /control/gc: %d, want 405", rec.Code)
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/url"
+	"runtime/debug"
 	"strconv"
 	"time"
 )
@@ -50,6 +51,20 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 		fail(w, nil, http.StatusMethodNotAllowed, "/stats: method %s not allowed (want GET)", r.Method)
 		return
 	}
+	writeJSON(w, s.Stats())
+}
+
+// handleGC serves POST /control/gc: a garbage collection that also returns
+// freed memory to the OS (debug.FreeOSMemory), then the statistics, so that
+// the RSS and heap in them are the live memory, not garbage awaiting a
+// collection.
+func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		fail(w, nil, http.StatusMethodNotAllowed, "/control/gc: method %s not allowed (want POST)", r.Method)
+		return
+	}
+	debug.FreeOSMemory() // runs a GC first
 	writeJSON(w, s.Stats())
 }
 

@@ -93,6 +93,11 @@ type PublisherStats struct {
 	// Behind counts events published more than 1 ms after their schedule.
 	Behind    uint64        `json:"behind"`
 	ThreadCPU time.Duration `json:"thread_cpu_ns"` // CPU of the publisher thread in this run, so far
+	// LagHistogram is the run's lag distribution (ns) as an HdrHistogram
+	// V2 compressed base64 snapshot, once the run has finished ("" while
+	// it runs), so a harness can judge lateness against a threshold it
+	// learns only afterwards (the measured latency).
+	LagHistogram string `json:"lag_histogram,omitempty"`
 }
 
 // Publisher publishes events into a hub on an open-loop schedule.
@@ -180,6 +185,11 @@ func (p *Publisher) Stats() PublisherStats {
 	s.LagP50 = time.Duration(p.lag.ValueAtQuantile(50))
 	s.LagP99 = time.Duration(p.lag.ValueAtQuantile(99))
 	s.LagMax = time.Duration(p.lag.Max())
+	if !s.Running && s.Published > 0 {
+		if b, err := p.lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			s.LagHistogram = string(b)
+		}
+	}
 	return s
 }
 

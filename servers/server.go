@@ -174,7 +174,8 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/stats", s.handleStats)
 	mux.HandleFunc("/control/start", s.handleStart)
 	mux.HandleFunc("/control/stop", s.handleStop)
-	paths = append(paths, "/stats", "/control/start", "/control/stop")
+	mux.HandleFunc("/control/gc", s.handleGC)
+	paths = append(paths, "/stats", "/control/start", "/control/stop", "/control/gc")
 	want := strings.Join(paths[:len(paths)-1], ", ") + " or " + paths[len(paths)-1]
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		fail(w, nil, http.StatusNotFound, "unknown path %q (want %s)", r.URL.Path, want)

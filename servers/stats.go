@@ -23,6 +23,49 @@ type Stats struct {
 	// Transports is keyed by transport name (transport.Names()).
 	Transports map[string]TransportStats `json:"transports"`
 	Process    ProcessStats              `json:"process"`
+	// Kernel is this machine's kernel TCP memory: machine-wide, so with
+	// the load generator on the same host it holds both ends' sockets.
+	Kernel KernelStats `json:"kernel"`
+}
+
+// KernelStats are read from /proc/net/sockstat (zero where it is missing).
+type KernelStats struct {
+	TCPInUse    int64 `json:"tcp_inuse"`     // TCP sockets in use
+	TCPMemBytes int64 `json:"tcp_mem_bytes"` // memory of TCP socket buffers (the "mem" pages × page size)
+}
+
+// kernelStats reads /proc/net/sockstat's TCP line:
+// "TCP: inuse 5 orphan 0 tw 0 alloc 7 mem 1".
+func kernelStats() KernelStats {
+	b, err := os.ReadFile("/proc/net/sockstat")
+	if err != nil {
+		return KernelStats{}
+	}
+	return parseSockstat(string(b), int64(os.Getpagesize()))
+}
+
+func parseSockstat(text string, pageSize int64) KernelStats {
+	var k KernelStats
+	for _, line := range strings.Split(text, "\n") {
+		rest, ok := strings.CutPrefix(line, "TCP: ")
+		if !ok {
+			continue
+		}
+		f := strings.Fields(rest)
+		for i := 0; i+1 < len(f); i += 2 {
+			n, err := strconv.ParseInt(f[i+1], 10, 64)
+			if err != nil {
+				continue
+			}
+			switch f[i] {
+			case "inuse":
+				k.TCPInUse = n
+			case "mem":
+				k.TCPMemBytes = n * pageSize
+			}
+		}
+	}
+	return k
 }
 
 // ListenerStats are counted at the server's net.Listener, so they include
@@ -119,6 +162,7 @@ func (s *Server) Stats() Stats {
 		Listener:   s.listener.snapshot(),
 		Transports: make(map[string]TransportStats, len(s.transports)),
 		Process:    processStats(),
+		Kernel:     kernelStats(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()
