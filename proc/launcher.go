@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -36,6 +37,10 @@ type Server struct {
 	PID int
 	// Stop ends the server and waits for it. It is safe to call more than once.
 	Stop func() error
+	// Died reports whether the server ended on its own, before Stop, and
+	// how and when ("killed by signal 9 (killed) at 15:04:05.000"). Nil
+	// when the launcher cannot tell (a server given by URL).
+	Died func() (bool, string)
 }
 
 // Launcher starts a server for a run. Run calls Stop on every path out,
@@ -73,12 +78,15 @@ func ChildLauncher(path string, log io.Writer) Launcher {
 
 // child is a started server process.
 type child struct {
-	cmd     *exec.Cmd
-	exited  chan struct{} // closed when Wait returned
-	waitErr error
-	stderr  *tailBuffer
-	once    sync.Once
-	stopErr error
+	cmd      *exec.Cmd
+	exited   chan struct{} // closed when Wait returned
+	waitErr  error
+	exitedAt time.Time
+	stopping atomic.Bool // Stop was called: an exit from now on is ours
+	own      bool        // it exited before Stop was called (set before exited closes)
+	stderr   *tailBuffer
+	once     sync.Once
+	stopErr  error
 }
 
 func startChild(ctx context.Context, path string, args []string, log io.Writer) (*Server, error) {
@@ -106,6 +114,8 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 		}
 		started <- nil
 		c.waitErr = c.cmd.Wait()
+		c.exitedAt = time.Now()
+		c.own = !c.stopping.Load()
 		close(c.exited)
 	}()
 	err = <-started
@@ -138,7 +148,7 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 		}
 	}()
 
-	srv := &Server{PID: c.cmd.Process.Pid, Stop: c.stop}
+	srv := &Server{PID: c.cmd.Process.Pid, Stop: c.stop, Died: c.died}
 	timer := time.NewTimer(childReadyTimeout)
 	defer timer.Stop()
 	select {
@@ -164,10 +174,52 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 	}
 }
 
+// died reports whether the child exited before stop was called, and how.
+func (c *child) died() (bool, string) {
+	select {
+	case <-c.exited:
+	default:
+		return false, ""
+	}
+	if !c.own {
+		return false, ""
+	}
+	how := "exited with status 0"
+	var ee *exec.ExitError
+	if errors.As(c.waitErr, &ee) {
+		if ws, ok := ee.Sys().(syscall.WaitStatus); ok && ws.Signaled() {
+			how = fmt.Sprintf("killed by signal %d (%v)", int(ws.Signal()), ws.Signal())
+		} else {
+			how = "exited with status " + strconv.Itoa(ee.ExitCode())
+		}
+	} else if c.waitErr != nil {
+		how = c.waitErr.Error()
+	}
+	how += " at " + c.exitedAt.Format("15:04:05.000")
+	if tail := strings.TrimSpace(c.stderr.String()); tail != "" {
+		how += "; its last words: " + strings.Join(strings.Fields(lastLine(tail)), " ")
+	}
+	return true, how
+}
+
+func lastLine(s string) string {
+	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
+		return s[i+1:]
+	}
+	return s
+}
+
 // stop sends SIGTERM to the child's process group, then SIGKILL if it has
 // not exited within childTermTimeout, and waits for it.
 func (c *child) stop() error {
 	c.once.Do(func() {
+		if dead, how := c.died(); dead {
+			// It ended on its own: say so once, as Stop's error.
+			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
+			c.stopErr = fmt.Errorf("server child (pid %d) %s", c.cmd.Process.Pid, how)
+			return
+		}
+		c.stopping.Store(true)
 		pgid := c.cmd.Process.Pid
 		select {
 		case <-c.exited:

@@ -5,9 +5,11 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"go.uber.org/goleak"
 )
@@ -106,5 +108,46 @@ func TestPlanLimits(t *testing.T) {
 		if _, err := PlanLimits(n, false, true); !errors.Is(err, ErrLimits) {
 			t.Errorf("ipv6 with %d clients: %v, want ErrLimits", n, err)
 		}
+	}
+}
+
+// TestChildDied: a child that ends on its own is reported as dead, with
+// how; one that Stop ended is not.
+func TestChildDied(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "dies")
+	writeScript(t, script, `echo "pushbench serve: listening on http://127.0.0.1:9"; echo "fatal: out of luck" >&2; kill -9 $$`)
+	srv, err := ChildLauncher(script, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	var dead bool
+	var how string
+	for !dead && time.Now().Before(deadline) {
+		dead, how = srv.Died()
+		runtime.Gosched()
+	}
+	if !dead || !strings.Contains(how, "killed by signal 9") {
+		t.Errorf("Died() = %v, %q; want killed by signal 9", dead, how)
+	}
+	if err := srv.Stop(); err == nil || !strings.Contains(err.Error(), "signal 9") {
+		t.Errorf("Stop after a death: %v, want the death", err)
+	}
+
+	good := filepath.Join(dir, "good")
+	writeScript(t, good, `echo "pushbench serve: listening on http://127.0.0.1:9"; exec sleep 60`)
+	srv, err = ChildLauncher(good, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if dead, _ := srv.Died(); dead {
+		t.Error("a running child is reported dead")
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if dead, how := srv.Died(); dead {
+		t.Errorf("a child Stop ended is reported dead: %s", how)
 	}
 }
