@@ -17,10 +17,12 @@ import (
 
 // The moments at which a run takes its snapshots.
 const (
-	markBefore = iota // before the first client connected
-	markStart         // half an event interval before the window starts
-	markEnd           // half an event interval before the window ends
-	markAfter         // after the drain, before the clients stop
+	markBefore    = iota // before the first client connected
+	markIdleStart        // every client connected, nothing published
+	markIdleEnd          // the idle interval later
+	markStart            // half an event interval before the window starts
+	markEnd              // half an event interval before the window ends
+	markAfter            // after the drain, before the clients stop
 	marks
 )
 
@@ -33,11 +35,19 @@ type ServerMark struct {
 }
 
 // ClientMark is one load generator's counters and CPU time at one moment.
+// Wall and Mono are the same moment on the wall clock (Unix ns) and on the
+// monotonic clock (since the run started); a mark never taken has Wall 0.
 type ClientMark struct {
-	At     time.Time
+	Wall   int64
+	Mono   time.Duration
 	Counts Counts
 	CPU    time.Duration // the load generator's user+sys
+	// MachineBusy and MachineTotal are the machine's CPU ticks
+	// (/proc/stat): busy and in all.
+	MachineBusy, MachineTotal uint64
 }
+
+func (m ClientMark) taken() bool { return m.Wall != 0 }
 
 // LoadGen is what one load-generator process measured: its clients'
 // counters at the marks, their delivery tallies and latency histograms,
@@ -72,6 +82,10 @@ type Measurement struct {
 	Measured   bool   // the window's start snapshot was taken
 	Partial    bool
 	CutPhase   Phase
+	// Died says how the server child died, when it did (during DiedPhase);
+	// the record is then marked failed.
+	Died      string
+	DiedPhase Phase
 
 	Publisher servers.PublisherStats // at the end of the run
 	Server    [marks]ServerMark
@@ -108,6 +122,9 @@ func Merge(parts ...Measurement) (Measurement, error) {
 			m.CutPhase = p.CutPhase
 		}
 		m.FinishedAt = later(m.FinishedAt, p.FinishedAt)
+		if m.Died == "" {
+			m.Died, m.DiedPhase = p.Died, p.DiedPhase
+		}
 		m.Load = m.Load.add(p.Load)
 	}
 	return m, nil
@@ -119,7 +136,9 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 	for i := range a.Marks {
 		a.Marks[i].Counts = a.Marks[i].Counts.add(b.Marks[i].Counts)
 		a.Marks[i].CPU += b.Marks[i].CPU
-		a.Marks[i].At = later(a.Marks[i].At, b.Marks[i].At)
+		a.Marks[i].Wall = max(a.Marks[i].Wall, b.Marks[i].Wall)
+		a.Marks[i].Mono = max(a.Marks[i].Mono, b.Marks[i].Mono)
+		// The machine is one: its ticks are not added.
 	}
 	a.Final = a.Final.add(b.Final)
 	a.Tallies = append(a.Tallies, b.Tallies...)
@@ -146,10 +165,10 @@ func later(a, b time.Time) time.Time {
 // histogram (nanoseconds). It reads nothing else: the same measurement
 // always gives the same record.
 func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
-	s := m.Scenario
 	rec := &results.Record{
 		Schema:     results.Schema,
 		Scenario:   m.scenarioRecord(),
+		Status:     results.StatusOK,
 		Partial:    m.Partial,
 		StartedAt:  m.StartedAt.UTC().Format(time.RFC3339),
 		FinishedAt: m.FinishedAt.UTC().Format(time.RFC3339),
@@ -162,8 +181,16 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	}
 	d := deliveries(m.Base, m.Load.Tallies, m.Load.Latencies, last, m.ConstantLo)
 
+	switch {
+	case m.Died != "":
+		rec.Status = results.StatusFailed
+		rec.Error = fmt.Sprintf("the server died during %s: %s", m.DiedPhase, m.Died)
+	case m.Partial:
+		rec.Status = results.StatusPartial
+	}
 	rec.Latency = results.Summarise(d.hist)
 	rec.Latency.OutOfRange = d.outOfRange
+	rec.Events = inWindowEvents(d)
 	rec.Expected = d.expected
 	rec.Delivered = d.delivered
 	rec.Lost = d.lost
@@ -184,15 +211,9 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		rec.Histogram = enc
 	}
 
-	// Memory per connection: all clients connected against none.
-	if n := float64(s.Clients); m.Connected.TimeNs != 0 {
-		before, all := m.Server[markBefore].Stats.Process, m.Connected.Process
-		rec.Server.RSSBytesPerConn = (float64(all.RSSBytes) - float64(before.RSSBytes)) / n
-		rec.Server.HeapBytesPerConn = (float64(all.HeapInuse) - float64(before.HeapInuse)) / n
-		rec.Server.GoroutinesPerConn = float64(all.Goroutines-before.Goroutines) / n
-	}
-
-	windowOK := m.Measured && !m.Load.Marks[markEnd].At.IsZero() && m.Server[markEnd].Stats.TimeNs != 0
+	m.fillMemory(rec)
+	m.fillIdle(rec)
+	windowOK := m.Measured && m.Load.Marks[markEnd].taken() && m.Server[markEnd].Stats.TimeNs != 0
 	if windowOK {
 		m.fillWindow(rec, d)
 	}
@@ -203,28 +224,57 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	return rec, d.hist
 }
 
+// fillMemory computes memory per connection: every client connected
+// against none, both after a GC; the same at the window's end under
+// traffic; and the kernel's socket memory.
+func (m *Measurement) fillMemory(rec *results.Record) {
+	n := float64(m.Scenario.Clients)
+	before := m.Server[markBefore].Stats
+	if before.TimeNs == 0 {
+		return
+	}
+	perConn := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n }
+	if all := m.Connected; all.TimeNs != 0 {
+		rec.Server.RSSBytesPerConn = perConn(all.Process.RSSBytes, before.Process.RSSBytes)
+		rec.Server.HeapBytesPerConn = perConn(all.Process.HeapInuse, before.Process.HeapInuse)
+		rec.Server.GoroutinesPerConn = float64(all.Process.Goroutines-before.Process.Goroutines) / n
+		rec.Server.KernelSocketBytesPerConn = (float64(all.Kernel.TCPMemBytes) - float64(before.Kernel.TCPMemBytes)) / n
+	}
+	if end := m.Server[markEnd].Stats; end.TimeNs != 0 {
+		rec.Server.RSSBytesPerConnLoaded = perConn(end.Process.RSSBytes, before.Process.RSSBytes)
+		rec.Server.HeapBytesPerConnLoaded = perConn(end.Process.HeapInuse, before.Process.HeapInuse)
+	}
+}
+
+// fillIdle computes the idle cost: CPU per connection per second over the
+// idle interval, on both sides.
+func (m *Measurement) fillIdle(rec *results.Record) {
+	c0, c1 := m.Load.Marks[markIdleStart], m.Load.Marks[markIdleEnd]
+	s0, s1 := m.Server[markIdleStart].Stats, m.Server[markIdleEnd].Stats
+	if !c0.taken() || !c1.taken() || s0.TimeNs == 0 || s1.TimeNs == 0 {
+		return
+	}
+	connSec := float64(m.Scenario.Clients) * (c1.Mono - c0.Mono).Seconds()
+	if connSec <= 0 {
+		return
+	}
+	rec.Server.IdleCPUUsPerConnS = us(serverCPU(s0, s1)) / connSec
+	rec.Client.IdleCPUUsPerConnS = us(c1.CPU-c0.CPU) / connSec
+}
+
+// serverCPU is the server's user+sys between two snapshots, less the
+// publisher thread's.
+func serverCPU(a, b servers.Stats) time.Duration {
+	cpu := time.Duration(b.Process.CPUUserNs+b.Process.CPUSysNs) - time.Duration(a.Process.CPUUserNs+a.Process.CPUSysNs)
+	pub := max(0, time.Duration(b.Process.PublisherCPU-a.Process.PublisherCPU))
+	return max(0, cpu-pub)
+}
+
 func (m *Measurement) scenarioRecord() results.Scenario {
-	s := m.Scenario
-	sc := results.Scenario{
-		Transport:   s.Transport,
-		Clients:     s.Clients,
-		Rate:        s.Rate,
-		Payload:     s.Payload,
-		DurationNs:  int64(s.Duration),
-		WarmupNs:    int64(s.Warmup),
-		HoldNs:      int64(s.Hold),
-		ConnectRate: s.ConnectRate,
-		DrainNs:     int64(s.Drain),
-		Schedule:    s.Schedule,
-		Ring:        s.Ring,
-		Server:      m.ServerURL,
-		ServerCPUs:  m.Pinned[0],
-		ClientCPUs:  m.Pinned[1],
-		SourceAddrs: m.SourceAddrs,
-	}
-	if transport.HasInterval(s.Transport) {
-		sc.IntervalNs = int64(s.Interval)
-	}
+	sc := m.Scenario.Record()
+	sc.Server = m.ServerURL
+	sc.ServerCPUs, sc.ClientCPUs = m.Pinned[0], m.Pinned[1]
+	sc.SourceAddrs = m.SourceAddrs
 	return sc
 }
 
@@ -232,7 +282,7 @@ func (m *Measurement) scenarioRecord() results.Scenario {
 func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 	s := m.Scenario
 	ws, we := m.Load.Marks[markStart], m.Load.Marks[markEnd]
-	wall := we.At.Sub(ws.At)
+	wall := we.Mono - ws.Mono
 	// Deliveries are counted over the events' scheduled times, which span
 	// the window's duration (or up to the interruption).
 	span := s.Duration
@@ -276,6 +326,12 @@ func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 	rec.Server.CPUUs = us(srvCPU)
 	rec.Server.PublisherCPUUs = us(pubCPU)
 	rec.Server.CPUUsPerEvent = perEvent(us(max(0, srvCPU-pubCPU)))
+	// Net of the idle cost of holding the connections for the window.
+	idle := rec.Server.IdleCPUUsPerConnS * float64(s.Clients) * wall.Seconds()
+	rec.Server.CPUUsPerEventNet = perEvent(max(0, us(max(0, srvCPU-pubCPU))-idle))
+	if busy, total := we.MachineBusy-ws.MachineBusy, we.MachineTotal-ws.MachineTotal; total > 0 && we.MachineTotal > ws.MachineTotal {
+		rec.MachineCPUUtilisation = float64(busy) / float64(total)
+	}
 	t0 := m.Server[markStart].Stats.Transports[s.Transport]
 	t1 := m.Server[markEnd].Stats.Transports[s.Transport]
 	rec.Server.SlowDisconnects = t1.SlowDisconnects - t0.SlowDisconnects
@@ -304,11 +360,22 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 		return
 	}
 
-	p := rec.Publisher
-	behindOK := float64(p.Behind) <= math.Ceil(maxBehindShare*float64(p.Published))
-	check("publisher_on_schedule", behindOK,
-		"lag p50 %s p99 %s max %s; %d of %d events more than 1 ms late (limit: %.0f%% of events, rounded up)",
-		report.Duration(float64(p.LagP50Ns)), report.Duration(float64(p.LagP99Ns)), report.Duration(float64(p.LagMaxNs)), p.Behind, p.Published, maxBehindShare*100)
+	m.publisherCheck(rec, check)
+
+	if first, last := m.Load.Marks[markBefore], m.lastMark(); first.taken() && last.taken() {
+		drift := (last.Wall - first.Wall) - int64(last.Mono-first.Mono)
+		rec.ClockDriftNs = drift
+		check("clock_stable", max(drift, -drift) < maxClockDrift,
+			"the wall clock moved %s against the monotonic clock over %s of the run (limit: under ±%s; latency is the difference of wall-clock stamps taken in two processes)",
+			report.Duration(float64(drift)), report.Duration(float64(last.Mono-first.Mono)), report.Duration(float64(maxClockDrift)))
+	}
+
+	if windowOK && rec.MachineCPUUtilisation > 0 {
+		u := rec.MachineCPUUtilisation
+		check("machine_cpu", u < maxMachineUtil,
+			"the machine's CPUs were %.0f%% busy over the window, every process counted (limit: under %.0f%%; above it every latency includes queueing for a core)",
+			u*100, maxMachineUtil*100)
+	}
 
 	if windowOK {
 		u := rec.Client.CPUUtilisation
@@ -355,6 +422,58 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	if n := m.Load.Failed; n > 0 {
 		check("clients_alive", false, "%d clients gave up; first: %s", n, m.Load.FailErr)
 	}
+	if m.Died != "" {
+		check("server_alive", false, "the server died during %s: %s", m.DiedPhase, m.Died)
+	}
+}
+
+// lastMark is the latest client mark that was taken.
+func (m *Measurement) lastMark() ClientMark {
+	for i := marks - 1; i >= 0; i-- {
+		if m.Load.Marks[i].taken() {
+			return m.Load.Marks[i]
+		}
+	}
+	return ClientMark{}
+}
+
+// publisherCheck judges the publisher's lateness against the result it
+// produced: an event is late when it was published more than
+// max(100 µs, 5% of the cell's p50) after its schedule (a lateness the
+// latency would show), and at most 1% of events (rounded up) may be. It
+// needs the server's lag histogram; without one (an older server) it falls
+// back to the server's own count of events more than 1 ms late.
+func (m *Measurement) publisherCheck(rec *results.Record, check func(string, bool, string, ...any)) {
+	p := &rec.Publisher
+	threshold := max(minLateNs, int64(lateShareOfP50*float64(rec.Latency.P50)))
+	allowed := math.Ceil(maxBehindShare * float64(p.Published))
+	lagDetail := fmt.Sprintf("lag p50 %s p99 %s max %s", report.Duration(float64(p.LagP50Ns)),
+		report.Duration(float64(p.LagP99Ns)), report.Duration(float64(p.LagMaxNs)))
+	h, err := results.DecodeHistogram(m.Publisher.LagHistogram)
+	if m.Publisher.LagHistogram == "" || err != nil {
+		check("publisher_on_schedule", float64(p.Behind) <= allowed,
+			"%s; %d of %d events more than 1 ms late (limit: %.0f%% of events, rounded up; the server sent no lag distribution to judge against the latency)",
+			lagDetail, p.Behind, p.Published, maxBehindShare*100)
+		return
+	}
+	p.LateThresholdNs = threshold
+	p.Late = uint64(h.TotalCount()) - countAtMost(h, threshold)
+	check("publisher_on_schedule", float64(p.Late) <= allowed,
+		"%s; %d of %d events more than %s late, the limit being max(100 µs, 5%% of this cell's p50 %s) (at most %.0f%% of events, rounded up)",
+		lagDetail, p.Late, p.Published, report.Duration(float64(threshold)), report.Duration(float64(rec.Latency.P50)), maxBehindShare*100)
+}
+
+// countAtMost counts the values of h that are at most v (to h's
+// resolution: a bucket is counted whole when its highest equivalent value
+// is at most v).
+func countAtMost(h *hdrhistogram.Histogram, v int64) uint64 {
+	var n uint64
+	for _, b := range h.Distribution() {
+		if b.To <= v {
+			n += uint64(b.Count)
+		}
+	}
+	return n
 }
 
 func inWindowEvents(d delivery) uint64 {

@@ -69,8 +69,8 @@ func splitRun(t *testing.T, shares ...int) []Measurement {
 		final := r.snapshot()
 		for i := range marksAt {
 			// Counts grow by mark; each load generator's CPU is its own.
-			marksAt[i] = ClientMark{At: time.Unix(0, int64(i)*int64(time.Millisecond)), CPU: time.Duration(n*i) * time.Millisecond}
-			marksAt[i].Counts = Counts{Down: final.Down * uint64(i) / 3, Up: uint64(n * i), Requests: final.Requests * uint64(i) / 3}
+			marksAt[i] = ClientMark{Wall: int64(i+1) * int64(time.Millisecond), Mono: time.Duration(i+1) * time.Millisecond, CPU: time.Duration(n*i) * time.Millisecond}
+			marksAt[i].Counts = Counts{Down: final.Down * uint64(i), Up: uint64(n * i), Requests: final.Requests * uint64(i)}
 		}
 		m := Measurement{
 			Scenario: s, Base: 1, Measured: true, SourceAddrs: 1,

@@ -102,6 +102,20 @@ func (c *control) start(ctx context.Context, pc servers.PublishConfig) (servers.
 }
 
 // stop ends the publisher's run, if any (POST /control/stop).
+// gc asks the server for a garbage collection, then its statistics.
+func (c *control) gc(ctx context.Context) (servers.Stats, error) {
+	var st servers.Stats
+	if err := c.do(ctx, http.MethodPost, "/control/gc", &st); err != nil {
+		if ctx.Err() != nil {
+			return st, err
+		}
+		// A server without the endpoint (an older `pushbench serve`
+		// given with --server): a sample without the collection.
+		return c.stats(ctx)
+	}
+	return st, nil
+}
+
 func (c *control) stop(ctx context.Context) error {
 	var v json.RawMessage
 	return c.do(ctx, http.MethodPost, "/control/stop", &v)

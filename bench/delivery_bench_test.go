@@ -10,6 +10,7 @@ import (
 	"flag"
 	"fmt"
 	"log"
+	"math/rand/v2"
 	"runtime"
 	"runtime/pprof"
 	"sync"
@@ -30,13 +31,18 @@ var edLarge = flag.Bool("pushbench.large", false,
 	"BenchmarkDelivery: add clients=1000 (short polling at interval=100ms there)")
 
 // edOpTimeout bounds the wait for one event to reach every client (plus the
-// poll interval), so that a broken transport fails the benchmark instead of
-// hanging it. edSetupTimeout bounds connecting and tearing down.
+// poll interval), and the wait for held polls before it, so that a broken
+// transport fails the benchmark instead of hanging it. edSetupTimeout bounds
+// connecting and tearing down.
 const (
 	edOpTimeout    = 10 * time.Second
 	edSetupTimeout = 30 * time.Second
 	edWarmup       = 5 // events delivered before the measurement, not recorded
 )
+
+// edPhaseSeed seeds the PCG that draws short polling's publish phases, so
+// that every run draws the same sequence of delays.
+const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 
 // BenchmarkDelivery measures delivery over real loopback connections:
 // an in-process server (servers.New, Listen on 127.0.0.1:0, Serve) and N
@@ -45,25 +51,77 @@ const (
 // One op is one event: the benchmark loop builds it as the publisher does
 // (scheduled time t = now), publishes it into the hub directly, and waits
 // until every client has parsed it. This is closed loop — one event in
-// flight at a time — which makes ns/op the time to fan one event out to N
-// clients and keeps queueing out of the latency: it measures delivery cost,
-// not behaviour under an open-loop rate (that is `pushbench run`). Connecting
-// the clients and a few warm-up events are not measured.
+// flight at a time, the next one published only after the last client has
+// the previous one — so it measures what one event costs, not behaviour
+// under an open-loop rate (that is `pushbench run`). Connecting the clients
+// and a few warm-up events are not measured.
+//
+// Polling transports first wait, before each publish, so that the event
+// meets the clients in the state steady polling would: the wait depends on
+// the transport's kind in the registry (transport.Lookup), not its name.
+//
+//   - Stream (sse, ws, tcp): no wait; the event goes into N open streams.
+//   - Held poll (Kind Poll, not Interval: longpoll): wait until every
+//     client's next poll is held at the server — the clients have written
+//     their next requests (Counters.Requests) and the server's
+//     Stats().Transports[name].Active is N — or fail after edOpTimeout.
+//     The event then wakes N held polls. Without the wait it could instead
+//     meet a client's next request before the server had it, which would
+//     then find the event waiting and be answered at once: a fresh poll,
+//     not a held one woken.
+//   - Interval poll (shortpoll-T): the clients' grids are spread evenly
+//     over T (clients.Config.PollOrigin, as `pushbench run` does), and the
+//     wait is a uniformly random delay in [0, T) from a PCG with a fixed
+//     seed (the draws repeat from run to run; where they fall on the grids
+//     depends on timing). Each event thus lands at a uniformly random phase
+//     of every client's grid, and a delivery's latency is the wait for that
+//     client's next poll, uniform on (0, T], plus the poll: p50 ≈ T/2.
+//     Without the delay every event was published just after a poll
+//     answered, and every latency was ≈ T.
+//
+// The benchmark timer is stopped during these waits: it runs from each
+// publish until the last client has parsed the event. So ns/op, B/op,
+// allocs/op and deliveries/s cover that span for every transport — for a
+// stream the fan-out of one event to N clients; for long polling the
+// wake-up of N held polls and their answers; for short polling the wait
+// for each client's next poll and its answer — plus whatever runs
+// meanwhile: the next requests of long pollers already served, the empty
+// polls of short pollers already served. Requests made during the waits
+// (long polling's re-polls of the last clients served, short polling's
+// empty polls in the delay) are in req/event and the wire columns, which
+// count everything between the first measured op's start and the last
+// one's end, but not in B/op and allocs/op. Short polling's ns/op and
+// deliveries/s are set by T, not by a cost: ns/op is hidden (reported as
+// 0), deliveries/s not reported, and T is part of the transport's name
+// (transport=shortpoll-10ms).
 //
 // Metrics (deliveries = events × clients):
 //
-//	p50-ns, p99-ns     latency from the event's t to the client's parse
-//	                   (HdrHistogram, every delivery of the measured events)
+//	p50-ns, p99-ns     latency from the event's t (taken after the wait) to
+//	                   the client's parse (HdrHistogram, every delivery of
+//	                   the measured events)
 //	wire-down-B/event  bytes read at the clients' net.Conns ÷ deliveries
 //	wire-up-B/event    bytes written at the clients' net.Conns ÷ deliveries
 //	req/event          HTTP requests (polls, stream GETs) ÷ deliveries
-//	deliveries/s       deliveries ÷ measured wall time (higher is better;
+//	deliveries/s       deliveries ÷ timed wall time (higher is better;
 //	                   benchstat needs "Unit deliveries/s better=higher")
-//	B/op, allocs/op    the whole process — server and clients — per event
+//	B/op, allocs/op    the whole process — server and clients — per event,
+//	                   while timed
 //
-// Short polling's op includes waiting for each client's next poll, so its
-// ns/op is the poll interval, not a cost; it is hidden (reported as 0), and
-// the interval is part of its name: transport=shortpoll-10ms.
+// req/event for short polling is the polls per event at the event rate
+// this loop sets: per client, the mean time between two publishes ÷ T.
+// At clients=1 that is ≈ 1 (the delay and the wait for the next poll add
+// up to T on average; the excess is the odd empty poll when the delay
+// crosses a tick); with more clients it approaches 1.5, as the clients
+// served early poll empty while the op waits for the last. It is not the
+// ratio at any other event rate (1 ÷ (rate × T) per client).
+//
+// What no op measures: queueing and batching under load (one event is in
+// flight at a time, so every answer and message carries exactly one event;
+// `pushbench run` publishes open loop); the server or the clients alone
+// (both ends share this process and its CPUs, so every figure is their sum
+// and includes their contention); a network other than loopback; more
+// than 100 clients without -pushbench.large.
 //
 // Client counts are 1, 10 and 100 by default so that the package's
 // benchmarks finish in bounded time; -pushbench.large adds 1000. Each
@@ -150,9 +208,11 @@ func edRun(b *testing.B, c edCase) {
 	b.ReportMetric(float64(after.down-before.down)/deliveries, "wire-down-B/event")
 	b.ReportMetric(float64(after.up-before.up)/deliveries, "wire-up-B/event")
 	b.ReportMetric(float64(after.requests-before.requests)/deliveries, "req/event")
-	b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
 	if transport.HasInterval(c.transport) {
-		b.ReportMetric(0, "ns/op") // the poll interval, not a cost
+		// Both are set by the poll interval, not by a cost.
+		b.ReportMetric(0, "ns/op")
+	} else {
+		b.ReportMetric(deliveries/elapsed.Seconds(), "deliveries/s")
 	}
 }
 
@@ -188,6 +248,12 @@ type edRig struct {
 	srv *servers.Server
 	hub *servers.Hub
 	buf []byte // encode buffer
+
+	// The wait before each publish (BenchmarkDelivery): phase, a random
+	// delay drawn from rng (interval transports); held, until every
+	// client's next poll is held at the server (polls without interval).
+	phase, held bool
+	rng         *rand.Rand
 
 	counters clients.Counters // shared by every client
 
@@ -241,13 +307,23 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
 
+	info, ok := transport.Lookup(c.transport)
+	if !ok {
+		b.Fatalf("unknown transport %q", c.transport)
+	}
 	r := &edRig{
 		c:      c,
 		srv:    srv,
 		hub:    srv.Hub(),
 		buf:    make([]byte, 0, c.payload),
+		phase:  info.Interval,
+		held:   info.Kind == transport.Poll && !info.Interval,
+		rng:    rand.New(rand.NewPCG(edPhaseSeed1, edPhaseSeed2)),
 		done:   make(chan struct{}, 1),
 		failed: make(chan error, 1),
+	}
+	if r.phase && c.interval <= 0 {
+		b.Fatalf("%s needs an interval", c.transport)
 	}
 	r.shards = make([]*edShard, min(c.clients, 2*runtime.GOMAXPROCS(0)))
 	for i := range r.shards {
@@ -277,8 +353,17 @@ func edSetup(b *testing.B, c edCase) *edRig {
 
 	url := "http://" + ln.Addr().String()
 	subs := make([]clients.Subscriber, c.clients)
+	// Short pollers' grids are spread evenly over one interval, as in
+	// bench/run.go: clients started together would otherwise poll in step.
+	// Other transports ignore PollOrigin.
+	origin := time.Now()
 	for i := range subs {
-		sub, err := clients.New(c.transport, clients.Config{BaseURL: url, Interval: c.interval, Counters: &r.counters})
+		sub, err := clients.New(c.transport, clients.Config{
+			BaseURL:    url,
+			Interval:   c.interval,
+			PollOrigin: origin.Add(time.Duration(int64(c.interval) * int64(i) / int64(c.clients))),
+			Counters:   &r.counters,
+		})
 		if err != nil {
 			b.Fatal(err)
 		}
@@ -306,7 +391,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	// for SSE) has counted its bytes: on a busy machine that count can
 	// land inside the measured window. A stream client sends nothing more,
 	// so wait until it has counted everything the server has read.
-	if t, _ := transport.Lookup(c.transport); t.Kind == transport.Stream {
+	if info.Kind == transport.Stream {
 		if !edPoll(edSetupTimeout, func() bool {
 			return r.counters.BytesUp.Load() >= srv.Stats().Listener.BytesIn
 		}) {
@@ -352,8 +437,20 @@ func (r *edRig) handler(i int, sh *edShard) clients.Handler {
 }
 
 // deliver publishes one event, as servers.Publisher does, and waits until
-// every client has it.
+// every client has it. Before it, untimed, interval transports wait a
+// random delay and held polls until every client's next poll is held
+// (BenchmarkDelivery).
 func (r *edRig) deliver(b *testing.B, timer *time.Timer) {
+	if r.phase || r.held {
+		// The harness's wait, not the transport's work: untimed.
+		b.StopTimer()
+		if r.phase {
+			r.waitPhase(b, timer)
+		} else {
+			r.awaitHeld(b)
+		}
+		b.StartTimer()
+	}
 	now := time.Now()
 	seq := r.hub.Head() + 1
 	var err error
@@ -374,6 +471,50 @@ func (r *edRig) deliver(b *testing.B, timer *time.Timer) {
 	case <-timer.C:
 		b.Fatalf("event %d: %d of %d deliveries after %v", seq,
 			r.delivered.Load()-(r.target.Load()-int64(r.c.clients)), r.c.clients, edOpTimeout+r.c.interval)
+	}
+}
+
+// waitPhase waits a uniformly random delay in [0, interval), so that the
+// next event lands at a random phase of every client's poll grid.
+func (r *edRig) waitPhase(b *testing.B, timer *time.Timer) {
+	timer.Reset(time.Duration(r.rng.Int64N(int64(r.c.interval))))
+	select {
+	case <-timer.C:
+	case err := <-r.failed:
+		b.Fatal(err)
+	}
+}
+
+// awaitHeld waits until every client's next poll is held at the server, so
+// that the event about to be published wakes held polls. Nothing signals
+// that, so it checks: first, cheaply, that every client has written its
+// next request — one each to subscribe and one after each event so far
+// (more only if a hold timed out, which is harmless) — and then the
+// server's count of held polls (Stats() takes tens of microseconds). It
+// yields rather than sleeps between checks: a request is held within
+// microseconds, and a sleep would wait for a timer tick.
+func (r *edRig) awaitHeld(b *testing.B) {
+	want := int64(r.c.clients)
+	wantReqs := uint64(r.c.clients) * (r.hub.Head() + 1)
+	deadline := time.Now().Add(edOpTimeout)
+	var held int64
+	for {
+		if r.counters.Requests.Load() >= wantReqs {
+			if held = r.srv.Stats().Transports[r.c.transport].Active; held >= want {
+				return
+			}
+		}
+		select {
+		case err := <-r.failed:
+			b.Fatal(err)
+		default:
+		}
+		if time.Now().After(deadline) {
+			b.Fatalf("event %d: after %v only %d of %d clients' next polls are held at the server "+
+				"(%d of %d requests written), so the event cannot wake held polls",
+				r.hub.Head()+1, edOpTimeout, held, want, r.counters.Requests.Load(), wantReqs)
+		}
+		runtime.Gosched()
 	}
 }
 

@@ -45,7 +45,7 @@ func NewDisplay(w io.Writer, quiet bool, s Scenario) *Display {
 		p.plain = true
 		return p
 	}
-	total := time.Duration(float64(s.Clients)/s.ConnectRate*float64(time.Second)) + s.Warmup + s.Duration
+	total := time.Duration(float64(s.Clients)/s.ConnectRate*float64(time.Second)) + s.Idle + s.Warmup + s.Duration
 	p.bar = progressbar.NewOptions64(total.Milliseconds(),
 		progressbar.OptionSetWriter(w),
 		progressbar.OptionSetWidth(30),

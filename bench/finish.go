@@ -29,6 +29,16 @@ const (
 	// bytesSlack bytes, whichever is larger.
 	bytesTolerance = 0.01
 	bytesSlack     = 4096
+	// An event is late, for publisher_on_schedule, when it was published
+	// more than max(minLateNs, lateShareOfP50 × the cell's p50) after its
+	// schedule.
+	minLateNs      = int64(100 * time.Microsecond)
+	lateShareOfP50 = 0.05
+	// maxMachineUtil: above 90% busy, the machine's cores are a queue.
+	maxMachineUtil = 0.9
+	// maxClockDrift bounds the wall clock's drift against the monotonic
+	// clock over a run.
+	maxClockDrift = int64(100 * time.Microsecond)
 )
 
 // finish stops what still runs, gathers what was measured into a
@@ -56,7 +66,11 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 		m.Load.StopErr = stopErr.Error()
 	}
 	rec, hist := Compute(m)
-	if r.partial {
+	switch {
+	case r.died != "":
+		return rec, hist, fmt.Errorf("the server died during %s (%s) with %d of %d clients connected; the record keeps what was measured until then",
+			r.phase.Load().(Phase), r.died, r.connected.Load(), s.Clients)
+	case r.partial:
 		return rec, hist, fmt.Errorf("interrupted during %s; partial result: %w", r.cutPhase, context.Canceled)
 	}
 	return rec, hist, nil
@@ -84,11 +98,28 @@ func (r *runner) measurement() Measurement {
 	if s.Schedule == servers.ScheduleConstant {
 		m.ConstantLo = r.base + constantEvents(s.Rate, s.Warmup)
 	}
-	snaps := [marks]snap{r.s0, r.ws, r.we, r.sEnd}
+	if r.died != "" {
+		m.Died = r.died
+		m.DiedPhase = r.phase.Load().(Phase)
+		m.Connected.TimeNs = 0 // no memory figure unless it was taken
+		if r.s1.TimeNs != 0 {
+			m.Connected = r.s1
+		}
+		if m.Publisher.LastSeq == 0 {
+			// The server's last word is lost: the window ends at the
+			// newest event any client received.
+			_, m.Publisher.LastSeq = r.rec.progress()
+		}
+	}
+	snaps := [marks]snap{r.s0, r.i0, r.i1, r.ws, r.we, r.sEnd}
 	m.Load = LoadGen{Clients: s.Clients, CPUs: r.clientCPUs(), Final: r.rec.snapshot(), Failed: r.failed.Load()}
 	for i, sn := range snaps {
 		m.Server[i] = ServerMark{Stats: sn.srv, Ctrl0: sn.ctrl0, Ctrl1: sn.ctrl1}
-		m.Load.Marks[i] = ClientMark{At: sn.at, Counts: sn.c, CPU: sn.cpu}
+		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1]}
+		if !sn.at.IsZero() {
+			m.Load.Marks[i].Wall = sn.at.UnixNano()
+			m.Load.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading
+		}
 	}
 	if r.failErr != nil {
 		m.Load.FailErr = r.failErr.Error()

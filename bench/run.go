@@ -51,6 +51,7 @@ type Phase string
 const (
 	PhaseStart   Phase = "start"
 	PhaseConnect Phase = "connect"
+	PhaseIdle    Phase = "idle"
 	PhaseWarmup  Phase = "warm-up"
 	PhaseWindow  Phase = "window"
 	PhaseDrain   Phase = "drain"
@@ -101,12 +102,13 @@ func Run(ctx context.Context, s Scenario, opt Options) (*results.Record, *hdrhis
 // snap is one side-by-side snapshot of the clients' counters, this
 // process's CPU time and the server's /stats.
 type snap struct {
-	at    time.Time
-	c     Counts
-	cpu   time.Duration // this process, user+sys
-	srv   servers.Stats
-	ctrl0 [2]uint64 // control connection up/down bytes before the /stats request
-	ctrl1 [2]uint64 // and after its response
+	at      time.Time
+	c       Counts
+	cpu     time.Duration // this process, user+sys
+	machine [2]uint64     // the machine's busy and total CPU ticks (/proc/stat)
+	srv     servers.Stats
+	ctrl0   [2]uint64 // control connection up/down bytes before the /stats request
+	ctrl1   [2]uint64 // and after its response
 }
 
 type runner struct {
@@ -136,8 +138,10 @@ type runner struct {
 
 	base     uint64 // first seq of the run
 	winEnd   atomic.Int64
-	s0       snap          // before any client connected
-	s1       servers.Stats // all clients connected
+	s0       snap          // before any client connected (after a GC)
+	s1       servers.Stats // all clients connected (after a GC)
+	i0, i1   snap          // the idle interval's edges
+	died     string        // how the server child died, if it did
 	sEnd     snap          // after the drain, before the clients stop
 	startPS  servers.PublisherStats
 	finalPS  servers.PublisherStats
@@ -205,7 +209,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	r.failc = make(chan struct{})
 	defer r.stopClients() // idempotent; also on panic
 	r.rec = newRecorder(s.Clients, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
-	if r.s0, err = r.snap(ctx); err != nil {
+	if r.s0, err = r.snapWith(ctx, r.ctl.gc); err != nil {
 		return nil, nil, fmt.Errorf("server %s: %w", r.srv.URL, err)
 	}
 	if r.s0.srv.Publisher.Running {
@@ -230,14 +234,25 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			r.cut(PhaseConnect)
 			return r.finish()
 		}
+		if r.serverDied() {
+			return r.finish()
+		}
 		return nil, nil, err
 	}
-	if err := r.measure(ctx); err != nil {
-		if ctx.Err() == nil {
+	err = r.idle(ctx)
+	if err == nil {
+		err = r.measure(ctx)
+	}
+	if err != nil {
+		switch {
+		case ctx.Err() != nil:
+			r.cut(r.phase.Load().(Phase))
+		case r.serverDied():
+			// Keep what was measured: the record says the server died.
+		default:
 			r.stopPublisher()
 			return nil, nil, err
 		}
-		r.cut(r.phase.Load().(Phase))
 	}
 	return r.finish()
 }
@@ -368,8 +383,9 @@ func (r *runner) connect(ctx context.Context) error {
 			seen = st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
 		}
 		if seen >= want {
-			r.s1 = st
-			return nil
+			// Memory with every client connected, after a collection.
+			r.s1, err = r.ctl.gc(ctx)
+			return err
 		}
 		if time.Now().After(deadline) {
 			what := "streams or held polls"
@@ -387,6 +403,34 @@ func (r *runner) connect(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// idle measures the cost of holding the connections with nothing
+// published: a snapshot, the idle interval, a snapshot.
+func (r *runner) idle(ctx context.Context) error {
+	r.setPhase(PhaseIdle)
+	var err error
+	if r.i0, err = r.snap(ctx); err != nil {
+		return err
+	}
+	if err := r.sleepUntil(ctx, r.i0.at.Add(r.s.Idle)); err != nil {
+		return err
+	}
+	r.i1, err = r.snap(ctx)
+	return err
+}
+
+// serverDied reports whether the server child ended on its own (and keeps
+// how): the run then ends with what it measured, marked failed.
+func (r *runner) serverDied() bool {
+	if r.srv == nil || r.srv.Died == nil {
+		return false
+	}
+	dead, how := r.srv.Died()
+	if dead && r.died == "" {
+		r.died = how
+	}
+	return dead
 }
 
 // measure starts the publisher and takes the window's snapshots at its
@@ -534,13 +578,22 @@ func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 // snap takes the clients' counters and this process's CPU time at once,
 // then the server's /stats.
 func (r *runner) snap(ctx context.Context) (snap, error) {
+	return r.snapWith(ctx, r.ctl.stats)
+}
+
+// snapWith is snap with the server's side taken by stats (GET /stats, or
+// POST /control/gc for a memory sample).
+func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (servers.Stats, error)) (snap, error) {
 	var sn snap
 	sn.at = time.Now()
 	sn.c = r.rec.snapshot()
 	u, sy := servers.ProcessCPU()
 	sn.cpu = u + sy
+	if busy, total, err := proc.MachineCPU(); err == nil {
+		sn.machine = [2]uint64{busy, total}
+	}
 	sn.ctrl0 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
-	st, err := r.ctl.stats(ctx)
+	st, err := stats(ctx)
 	if err != nil {
 		return sn, err
 	}
@@ -629,7 +682,7 @@ func (r *runner) progress() Progress {
 		p.Remaining = max(0, time.Until(time.Unix(0, end)))
 	} else {
 		left := float64(r.s.Clients-p.Connected) / r.s.ConnectRate
-		p.Remaining = time.Duration(left*float64(time.Second)) + r.s.Warmup + r.s.Duration
+		p.Remaining = time.Duration(left*float64(time.Second)) + r.s.Idle + r.s.Warmup + r.s.Duration
 	}
 	return p
 }

@@ -36,6 +36,7 @@ func small(transport string) Scenario {
 	s.Duration = 400 * time.Millisecond
 	s.Drain = 5 * time.Second
 	s.Spin = 0
+	s.Idle = 100 * time.Millisecond
 	return s
 }
 

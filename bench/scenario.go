@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"pushbench/event"
+	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
 )
@@ -35,6 +36,11 @@ type Scenario struct {
 	Hold time.Duration
 	// ConnectRate bounds new subscriptions per second in the connect phase.
 	ConnectRate float64
+	// Idle is the interval measured after every client is connected and
+	// before the publisher starts, for the idle cost of holding the
+	// connections (0: the default, 1 s, or two poll intervals for an
+	// interval transport, whichever is longer).
+	Idle time.Duration
 
 	Warmup   time.Duration // events published before the window, not recorded
 	Duration time.Duration // the measured window
@@ -65,6 +71,30 @@ func DefaultScenario() Scenario {
 	}
 }
 
+// Record is s as a result record states it (the run-specific fields, such
+// as pinning and source addresses, are left for the run to fill in).
+func (s Scenario) Record() results.Scenario {
+	sc := results.Scenario{
+		Transport:   s.Transport,
+		Clients:     s.Clients,
+		Rate:        s.Rate,
+		Payload:     s.Payload,
+		DurationNs:  int64(s.Duration),
+		WarmupNs:    int64(s.Warmup),
+		HoldNs:      int64(s.Hold),
+		IdleNs:      int64(s.Idle),
+		ConnectRate: s.ConnectRate,
+		DrainNs:     int64(s.Drain),
+		Schedule:    s.Schedule,
+		Ring:        s.Ring,
+		SourceAddrs: 1,
+	}
+	if transport.HasInterval(s.Transport) {
+		sc.IntervalNs = int64(s.Interval)
+	}
+	return sc
+}
+
 // Limits on a scenario that are about the harness, not the machine.
 const (
 	// MaxRate is the publisher's own limit (servers.PublishConfig.Validate).
@@ -75,8 +105,9 @@ const (
 )
 
 // WithDefaults returns s with derived zero fields filled in: the ring (room
-// for four poll intervals' worth of events, at least 1024) and the drain
-// limit (5 s plus two poll intervals for short polling).
+// for four poll intervals' worth of events, at least 1024), the drain
+// limit (5 s plus two poll intervals for short polling) and the idle
+// interval.
 func (s Scenario) WithDefaults() Scenario {
 	if s.Schedule == "" {
 		s.Schedule = servers.ScheduleConstant
@@ -95,6 +126,17 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.ConnectRate == 0 {
 		s.ConnectRate = 1000
+	}
+	if s.Idle == 0 {
+		s.Idle = time.Second
+		if transport.HasInterval(s.Transport) && s.Interval > 0 {
+			// Whole poll intervals, so every client polls as often in
+			// the idle interval as in the window.
+			s.Idle = max(s.Idle, 2*s.Interval)
+			if r := s.Idle % s.Interval; r != 0 {
+				s.Idle += s.Interval - r
+			}
+		}
 	}
 	return s
 }
@@ -171,6 +213,8 @@ func (s Scenario) Validate() error {
 		return bad("connect rate %v: must be a positive number of connections per second", s.ConnectRate)
 	case s.Warmup < 0:
 		return bad("warm-up %v: must not be negative", s.Warmup)
+	case s.Idle < 0:
+		return bad("idle %v: must not be negative", s.Idle)
 	case s.Duration <= 0:
 		return bad("duration %v: the measured window must be positive", s.Duration)
 	case s.Drain < 0:

@@ -133,7 +133,7 @@ func cellEstimate(s bench.Scenario) time.Duration {
 	if transport.HasInterval(s.Transport) {
 		last += s.Interval
 	}
-	return d + max(s.Warmup+s.Duration-half, last)
+	return d + s.Idle + max(s.Warmup+s.Duration-half, last)
 }
 
 // coord is a point of the matrix without the transport.
@@ -533,11 +533,12 @@ func (c *Comparison) Run(ctx context.Context, stdout, stderr io.Writer) error {
 				return err
 			}
 			recorded++
-			st.Status = "done"
-			if rec.Partial {
-				st.Status = "partial"
-			} else {
+			switch results.StatusOf(rec) {
+			case results.StatusOK:
+				st.Status = "done"
 				info.CellsDone++
+			default:
+				st.Status = results.StatusOf(rec) // partial or failed, record kept
 			}
 			if len(rec.FailedChecks()) > 0 {
 				badChecks++
@@ -556,10 +557,21 @@ func (c *Comparison) Run(ctx context.Context, stdout, stderr io.Writer) error {
 				fmt.Fprintf(stderr, "pushbench compare: interrupted during cell %d/%d %s\n", i+1, len(c.Cells), cell.Name())
 				break
 			}
-			if rec == nil {
-				st.Status = "error"
-			}
 			st.Error = report.OneLine(runErr)
+			if rec == nil {
+				// No measurement: the cell still gets a record, so that
+				// every report shows it with its reason.
+				st.Status = "error"
+				stub := results.Record{
+					Schema: results.Schema, Scenario: cell.S.Record(), Status: results.StatusError,
+					Error: st.Error, Env: info.Env, Checks: map[string]results.Check{},
+					StartedAt: t0.UTC().Format(time.RFC3339), FinishedAt: time.Now().UTC().Format(time.RFC3339),
+				}
+				if err := results.AppendRecord(records, stub); err != nil {
+					return err
+				}
+				recorded++
+			}
 			failed = append(failed, fmt.Sprintf("%s: %s", cell.Name(), st.Error))
 			fmt.Fprintf(stderr, "%s %s: error: %s\n", tag, cell.Name(), st.Error)
 		}
@@ -591,7 +603,7 @@ func (c *Comparison) Run(ctx context.Context, stdout, stderr io.Writer) error {
 	case interrupted:
 		kept := ""
 		if n := recorded - info.CellsDone; n > 0 {
-			kept = fmt.Sprintf(" and %d partial", n)
+			kept = fmt.Sprintf(" and %d partial, failed or errored (kept with their status)", n)
 		}
 		errs = append(errs, fmt.Errorf("interrupted: %d of %d cells done%s, results kept in %s", info.CellsDone, len(c.Cells), kept, c.Out))
 	case len(failed) > 0:

@@ -116,9 +116,14 @@ func TestPlanLimits(t *testing.T) {
 func TestChildDied(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "dies")
-	writeScript(t, script, `echo "pushbench serve: listening on http://127.0.0.1:9"; echo "fatal: out of luck" >&2; kill -9 $$`)
+	die := filepath.Join(dir, "die")
+	// The stand-in dies once told to (the file exists), after it listened.
+	writeScript(t, script, `echo "pushbench serve: listening on http://127.0.0.1:9"; while [ ! -e `+die+` ]; do sleep 0.01; done; echo "fatal: out of luck" >&2; kill -9 $$`)
 	srv, err := ChildLauncher(script, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
 	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(die, nil, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	deadline := time.Now().Add(10 * time.Second)
@@ -149,5 +154,18 @@ func TestChildDied(t *testing.T) {
 	}
 	if dead, how := srv.Died(); dead {
 		t.Errorf("a child Stop ended is reported dead: %s", how)
+	}
+}
+
+func TestParseProcStat(t *testing.T) {
+	busy, total, err := parseProcStat("cpu  100 5 50 800 20 3 2 10 7 0\ncpu0 1 2 3 4\n")
+	if err != nil || total != 990 || busy != 170 {
+		t.Errorf("parseProcStat = %d busy of %d, %v; want 170 of 990", busy, total, err)
+	}
+	if _, _, err := parseProcStat("intr 1 2 3\n"); err == nil {
+		t.Error("no cpu line: no error")
+	}
+	if busy, total, err := MachineCPU(); err != nil || busy > total || total == 0 {
+		t.Errorf("MachineCPU = %d of %d, %v", busy, total, err)
 	}
 }

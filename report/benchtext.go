@@ -27,10 +27,21 @@ import (
 // configuration lines are written again whenever the environment changes.
 // The iteration count is 1: each line is one measured cell; repeats of a
 // cell become benchstat samples.
+//
+// A cell whose numbers are not clean (loss, a failed self-check, a
+// partial, failed or errored run) is left out, so benchstat never compares
+// such a figure, and listed after the lines with why, on lines benchstat
+// ignores.
 func WriteBenchText(w io.Writer, recs []results.Record) error {
 	var b strings.Builder
 	var last map[string]string
-	for i, r := range sortedRecords(recs) {
+	var left []string
+	i := 0
+	for _, r := range sortedRecords(recs) {
+		if is := issues(r); hasBad(is) {
+			left = append(left, fmt.Sprintf("#   %s: %s", CellName(r.Scenario), issueText(is)))
+			continue
+		}
 		conf := map[string]string{
 			"goos":   orUnknown(r.Env.OS),
 			"goarch": orUnknown(r.Env.Arch),
@@ -43,18 +54,23 @@ func WriteBenchText(w io.Writer, recs []results.Record) error {
 			}
 		}
 		last = conf
-		if i == 0 {
+		if i++; i == 1 {
 			for _, m := range metrics {
-				if m.higher {
+				if m.higher && m.unit != "" {
 					fmt.Fprintf(&b, "Unit %s better=higher\n", m.unit)
 				}
 			}
 		}
 		fmt.Fprintf(&b, "BenchmarkCompare/%s \t 1", CellName(r.Scenario))
 		for _, m := range metrics {
-			fmt.Fprintf(&b, " \t %s %s", benchValue(m.value(r)), m.unit)
+			if m.unit != "" {
+				fmt.Fprintf(&b, " \t %s %s", benchValue(m.value(r)), m.unit)
+			}
 		}
 		b.WriteByte('\n')
+	}
+	if len(left) > 0 {
+		fmt.Fprintf(&b, "# Left out (their figures are not clean): %s\n%s\n", Plural(len(left), "cell"), strings.Join(left, "\n"))
 	}
 	_, err := io.WriteString(w, b.String())
 	return err

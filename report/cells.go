@@ -102,11 +102,19 @@ type metric func(r *results.Record) float64
 // value returns the median of m over the cell's records: repeats of a cell
 // are summarised by their median, which one outlier cannot drag.
 func (c *cell) value(m metric) float64 {
-	vs := make([]float64, len(c.recs))
-	for i, r := range c.recs {
-		vs[i] = m(r)
+	return median(c.values(m))
+}
+
+// values returns m of every record of the cell that measured something (a
+// cell that ended in an error has no figures).
+func (c *cell) values(m metric) []float64 {
+	vs := make([]float64, 0, len(c.recs))
+	for _, r := range c.recs {
+		if results.StatusOf(r) != results.StatusError {
+			vs = append(vs, m(r))
+		}
 	}
-	return median(vs)
+	return vs
 }
 
 func median(vs []float64) float64 {
@@ -129,6 +137,8 @@ type matrix struct {
 	head     coord // the headline coordinates, see headline
 	// primaryInterval is the most common short-poll interval.
 	primaryInterval int64
+	// planned is how many records the run planned (run.json; 0: unknown).
+	planned int
 }
 
 func newMatrix(recs []results.Record) *matrix {

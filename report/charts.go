@@ -37,7 +37,8 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 		charts = append(charts, chart{Name: name, Title: f.title, HowTo: howTo, fig: f})
 	}
 	const latencyHow = "Read up from a percentile to its delivery latency; lower is better. " +
-		"Each step right is ten times rarer (x = 1/(1−q)), so the right end is the tail a busy client sees."
+		"Each step right is ten times rarer (x = 1/(1−q)), so the right end is the tail a busy client sees. " +
+		"A curve ends at the highest percentile its independent events support (1/(1−q) ≤ events): a cell of 10 events stops at 90%."
 	for _, lc := range m.latencyCoords() {
 		add(lc.name, latencyHow, func() (*figure, error) { return m.latencyPercentiles(lc.at, lc.what) })
 	}
@@ -53,6 +54,9 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 	add("cpu-per-event",
 		"Server CPU time (user + sys, publisher excluded) per delivered event. Lower is better; polling's cost per event falls as more events share each poll.",
 		m.cpuPerEvent)
+	add("idle-cost-per-conn",
+		"Server CPU per connection per second of holding it with nothing published, measured before each window: polling pays it on every poll, push transports only keep a socket. Lower is better.",
+		m.idleCostPerConn)
 	add("memory-per-conn",
 		"Server resident memory per connected client: (RSS with all clients − RSS before) ÷ clients. Runs with fewer than 10 clients are left out when larger ones exist (a few connections vanish in page-size noise); bars below zero are noise too. Lower is better.",
 		m.memoryPerConn)
@@ -160,6 +164,19 @@ func compareFloat(a, b float64) int {
 }
 
 // mergedHistogram merges the histograms of a cell's records (repeats).
+// events is the number of independent events the cell's latencies rest on
+// (repeats add theirs); 0 when a record does not say.
+func (c *cell) events() uint64 {
+	var n uint64
+	for _, r := range c.recs {
+		if r.Events == 0 {
+			return 0
+		}
+		n += r.Events
+	}
+	return n
+}
+
 func (c *cell) mergedHistogram() (*hdrhistogram.Histogram, error) {
 	var h *hdrhistogram.Histogram
 	for _, r := range c.recs {
@@ -195,10 +212,15 @@ const maxInverse = 1e6
 
 // percentileCurve samples h at x = 1/(1−q) from 1 to min(count, 10⁶), 24
 // points per decade. q = 100% is not drawn: its x is infinite.
-func percentileCurve(h *hdrhistogram.Histogram) (xs, ys []float64) {
+// percentileCurve samples h's percentiles up to 1/(1−q) = events (every
+// value when events is 0: the sample size is unknown).
+func percentileCurve(h *hdrhistogram.Histogram, events uint64) (xs, ys []float64) {
 	n := float64(h.TotalCount())
 	if n == 0 {
 		return nil, nil
+	}
+	if events > 0 {
+		n = math.Min(n, float64(events))
 	}
 	xmax := math.Min(n, maxInverse)
 	const perDecade = 24
@@ -237,7 +259,7 @@ func (m *matrix) latencyPercentiles(at coord, what string) (*figure, error) {
 		if h == nil || h.TotalCount() == 0 {
 			continue
 		}
-		xs, ys := percentileCurve(h)
+		xs, ys := percentileCurve(h, c.events())
 		cv := curve{v: c.v, xs: xs, ys: ys}
 		for _, pl := range percentileLabels {
 			if pl.x <= xs[len(xs)-1] {
@@ -450,9 +472,15 @@ func (m *matrix) bytesPerEvent() (*figure, error) {
 // perEventVsRate draws one metric against event rate at the headline
 // payload.
 func (m *matrix) perEventVsRate(title string, spec lineSpec) (*figure, error) {
-	at, cells := m.slice(dimRate, func(c coord) bool { return c.Payload == m.head.Payload })
 	spec.x, spec.xLabel, spec.xTicks = dimRate, "event rate (events/s, log scale)", tickNumber
-	title += " — " + describe(at, dimRate)
+	return m.lineChart(title, spec)
+}
+
+// lineChart draws spec.y against spec.x, one line per variant, at the
+// headline payload and the slice of the matrix with the most x values.
+func (m *matrix) lineChart(title string, spec lineSpec) (*figure, error) {
+	at, cells := m.slice(spec.x, func(c coord) bool { return c.Payload == m.head.Payload })
+	title += " — " + describe(at, spec.x)
 	p, ss := m.linePanel(spec, cells)
 	if !anyPositive(allYs(ss)) {
 		return &figure{title: title, panels: []*plot.Plot{noData("", "every value is 0")}}, nil
@@ -475,6 +503,14 @@ func (m *matrix) cpuPerEvent() (*figure, error) {
 	return m.perEventVsRate("Server CPU per delivered event vs event rate", lineSpec{
 		yLabel: "server CPU time per delivered event (log scale)", yTicks: tickMicros,
 		y: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent },
+	})
+}
+
+func (m *matrix) idleCostPerConn() (*figure, error) {
+	return m.lineChart("Idle cost: server CPU per connection per second, nothing published", lineSpec{
+		x: dimClients, xLabel: "clients (log scale)", xTicks: tickNumber,
+		yLabel: "server CPU per connection-second (log scale)", yTicks: tickMicros,
+		y: func(r *results.Record) float64 { return r.Server.IdleCPUUsPerConnS },
 	})
 }
 

@@ -224,7 +224,14 @@ func (m *matrix) problemFindings() []finding {
 		if n == 1 {
 			what = "The cell"
 		}
+		if m.planned > n {
+			what = fmt.Sprintf("All %d recorded cells", n)
+		}
 		out = append(out, finding{text: what + " delivered every expected event exactly once, in order, and passed every self-check."})
+	}
+	if m.planned > n {
+		out = append(out, finding{text: fmt.Sprintf("%d of the %d planned cells have no record (the run was interrupted or stopped early; run.json lists each cell's status): what this report says covers the %d that do.",
+			m.planned-n, m.planned, n), bad: true})
 	}
 	if len(warned) > 0 {
 		out = append(out, finding{text: "To note: " + strings.Join(warned, "; ") + "."})

@@ -131,13 +131,13 @@ a{color:#0059a0}
 {{- end}}
 
 <h2 id="results">Results</h2>
-<p>One row per cell. Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections per delivered event; CPU is the server's user + sys time per delivered event; RSS is per connected client. Rows with a problem are red. docs/results.md defines every figure; summary.csv has all of them.</p>
+<p>One row per cell. Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections per delivered event; CPU is the server's user + sys time per delivered event, and net of idle the same less the cost of holding the connections idle for the window; RSS is per connected client, after a GC. A percentile that rests on fewer independent events than it needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point. With repeats, each figure is the median with the range in brackets. Rows with a problem are red; a cell that measured nothing shows —. docs/results.md defines every figure; summary.csv has all of them.</p>
 <div class="tablewrap">
 <table>
 <thead><tr>{{range $i, $h := .Header}}<th{{if eq $h "notes"}} class="notes"{{end}}>{{$h}}</th>{{end}}</tr></thead>
 <tbody>
 {{- range .Rows}}
-<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td>{{range .Figures}}<td>{{.}}</td>{{end}}<td class="notes">{{.Notes}}</td></tr>
+<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td>{{range .Figures}}<td>{{.}}</td>{{end}}<td>{{.Floor}}</td><td class="notes">{{.Notes}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -213,9 +213,8 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 	for _, c := range r.charts {
 		page.Charts = append(page.Charts, htmlChart{Title: c.Title, HowTo: c.HowTo, PNG: c.Name + ".png", SVG: c.Name + ".svg"})
 	}
-	recs := sortedRecords(r.recs)
-	for i, row := range r.rows {
-		st, _ := transportStyle(recs[i].Scenario.Transport)
+	for _, row := range r.rows {
+		st, _ := transportStyle(row.name)
 		page.Rows = append(page.Rows, htmlRow{row: row, Swatch: cssColor(st.color)})
 	}
 	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, results.RecordsFile, results.ResultFile, results.RunInfoFile} {

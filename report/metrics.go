@@ -1,6 +1,7 @@
 package report
 
 import (
+	"fmt"
 	"pushbench/results"
 	"pushbench/transport"
 )
@@ -10,9 +11,9 @@ import (
 // the one-line summary (line). Values are in the unit's base (ns, bytes,
 // counts), so the same number goes to bench.txt and, formatted, to people.
 type metricDef struct {
-	// unit is the bench.txt unit. Units with "ns" are rescaled by
-	// benchstat (p99-ns is shown as p99-sec), units with "B" are
-	// binary-scaled.
+	// unit is the bench.txt unit ("" = not in bench.txt). Units with
+	// "ns" are rescaled by benchstat (p99-ns is shown as p99-sec), units
+	// with "B" are binary-scaled.
 	unit string
 	// higher: higher is better (benchstat assumes lower otherwise).
 	higher bool
@@ -27,7 +28,13 @@ type metricDef struct {
 	// applies says whether the figure means something for r's transport
 	// (nil: always); where it does not, tables leave the cell empty.
 	applies func(r *results.Record) bool
+	// needs is the number of independent events a percentile needs to be
+	// a figure: 1/(1−q). Below it the value is only bounded by the
+	// maximum, and is shown so.
+	needs uint64
 }
+
+func hasIdle(r *results.Record) bool { return r.Scenario.IdleNs > 0 }
 
 func polls(r *results.Record) bool { return r.Requests > 0 && transport.IsPoll(r.Scenario.Transport) }
 
@@ -39,9 +46,9 @@ func ns(f func(r *results.Record) int64) func(r *results.Record) float64 {
 // table and the one-line summary show them.
 var metrics = []metricDef{
 	{unit: "p50-ns", column: "p50", line: "p50", value: ns(func(r *results.Record) int64 { return r.Latency.P50 }), format: fmtDuration},
-	{unit: "p90-ns", value: ns(func(r *results.Record) int64 { return r.Latency.P90 }), format: fmtDuration},
-	{unit: "p99-ns", column: "p99", line: "p99", value: ns(func(r *results.Record) int64 { return r.Latency.P99 }), format: fmtDuration},
-	{unit: "p99.9-ns", column: "p99.9", line: "p99.9", value: ns(func(r *results.Record) int64 { return r.Latency.P999 }), format: fmtDuration},
+	{unit: "p90-ns", needs: 10, value: ns(func(r *results.Record) int64 { return r.Latency.P90 }), format: fmtDuration},
+	{unit: "p99-ns", column: "p99", line: "p99", needs: 100, value: ns(func(r *results.Record) int64 { return r.Latency.P99 }), format: fmtDuration},
+	{unit: "p99.9-ns", column: "p99.9", line: "p99.9", needs: 1000, value: ns(func(r *results.Record) int64 { return r.Latency.P999 }), format: fmtDuration},
 	{unit: "max-ns", column: "max", line: "max", value: ns(func(r *results.Record) int64 { return r.Latency.Max }), format: fmtDuration},
 	{unit: "mean-ns", value: func(r *results.Record) float64 { return r.Latency.Mean }, format: fmtDuration},
 	{unit: "down-B/event", column: "down B/event", line: "down", lineUnit: "B/event",
@@ -54,15 +61,24 @@ var metrics = []metricDef{
 		format: fmtPercent, applies: polls},
 	{unit: "srv-cpu-ns/event", column: "server CPU/event", line: "server CPU", lineUnit: "/event",
 		value: func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, format: fmtDuration},
+	{unit: "srv-cpu-net-ns/event", column: "net of idle", line: "net of idle",
+		value: func(r *results.Record) float64 { return r.Server.CPUUsPerEventNet * 1e3 }, format: fmtDuration, applies: hasIdle},
+	{unit: "srv-idle-cpu-ns/conn-s", column: "idle CPU/conn·s", line: "idle", lineUnit: "/conn·s",
+		value: func(r *results.Record) float64 { return r.Server.IdleCPUUsPerConnS * 1e3 }, format: fmtDuration, applies: hasIdle},
 	{unit: "cli-cpu-ns/event", line: "client CPU", lineUnit: "/event",
 		value: func(r *results.Record) float64 { return r.Client.CPUUsPerEvent * 1e3 }, format: fmtDuration},
 	{unit: "srv-rss-B/conn", column: "server RSS/conn", line: "server RSS", lineUnit: "/conn",
 		value: func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }, format: fmtBytes},
+	{unit: "srv-rss-loaded-B/conn", value: func(r *results.Record) float64 { return r.Server.RSSBytesPerConnLoaded }, format: fmtBytes},
+	{unit: "kernel-sock-B/conn", value: func(r *results.Record) float64 { return r.Server.KernelSocketBytesPerConn }, format: fmtBytes},
 	{unit: "srv-heap-B/conn", value: func(r *results.Record) float64 { return r.Server.HeapBytesPerConn }, format: fmtBytes},
 	{unit: "srv-goroutines/conn", value: func(r *results.Record) float64 { return r.Server.GoroutinesPerConn }, format: fmtSig},
 	{unit: "deliveries/s", higher: true, column: "deliveries/s", line: "deliveries", lineUnit: "/s",
 		value: func(r *results.Record) float64 { return r.DeliveriesPerS }, format: fmtSig},
 	{unit: "lost/expected", value: lostShare, format: fmtPercent},
+	{unit: "pub-lag-p99-ns", column: "pub lag p99", value: func(r *results.Record) float64 { return float64(r.Publisher.LagP99Ns) }, format: fmtDuration},
+	{column: "events", value: func(r *results.Record) float64 { return float64(r.Events) }, format: fmtSig,
+		applies: func(r *results.Record) bool { return r.Events > 0 }},
 }
 
 func lostShare(r *results.Record) float64 {
@@ -72,10 +88,17 @@ func lostShare(r *results.Record) float64 {
 	return float64(r.Lost) / float64(r.Expected)
 }
 
-// show formats m for r, or "" where it does not apply.
+// show formats m for r: "" where it does not apply, "—" for a cell that
+// measured nothing, and a percentile that rests on fewer independent
+// events than it needs as the bound it is: "≤ 3.2 ms (max, n=10)".
 func (m metricDef) show(r *results.Record) string {
-	if m.applies != nil && !m.applies(r) {
+	switch {
+	case results.StatusOf(r) == results.StatusError:
+		return "—"
+	case m.applies != nil && !m.applies(r):
 		return ""
+	case m.needs > 0 && r.Events > 0 && r.Events < m.needs:
+		return fmt.Sprintf("≤ %s (max, n=%d)", fmtDuration(float64(r.Latency.Max)), r.Events)
 	}
 	return m.format(m.value(r))
 }

@@ -138,7 +138,10 @@ type report struct {
 
 func newReport(recs []results.Record, info *results.RunInfo) *report {
 	m := newMatrix(recs)
-	return &report{recs: recs, info: info, m: m, rows: rows(recs), findings: m.findings()}
+	if info != nil {
+		m.planned = info.CellsPlanned
+	}
+	return &report{recs: recs, info: info, m: m, rows: rows(m), findings: m.findings()}
 }
 
 // runLine is one line describing the run; Code is shown as code.

@@ -12,6 +12,7 @@ import (
 	"strings"
 
 	"pushbench/results"
+	"pushbench/transport"
 )
 
 // issue is something a reader must not miss about a cell.
@@ -25,6 +26,13 @@ func issues(r *results.Record) []issue {
 	var out []issue
 	bad := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), true}) }
 	warn := func(format string, args ...any) { out = append(out, issue{fmt.Sprintf(format, args...), false}) }
+	switch results.StatusOf(r) {
+	case results.StatusError:
+		bad("no result: %s", orDash(r.Error))
+		return out
+	case results.StatusFailed:
+		bad("failed: %s", orDash(r.Error))
+	}
 	switch {
 	case r.Expected == 0 && r.Delivered == 0:
 		bad("nothing expected or delivered")
@@ -99,8 +107,11 @@ type row struct {
 	Transport, Clients, Rate, Payload string
 	// Figures are the metric columns (columns()), formatted.
 	Figures []string
-	Notes   string
-	Bad     bool
+	// Floor is p50 / p99 as multiples of the floor cell's (push cells).
+	Floor string
+	Notes string
+	name  string // the transport's registry name
+	Bad   bool
 	// GroupStart marks the first row of a scenario (clients, rate, payload).
 	GroupStart bool
 }
@@ -112,12 +123,12 @@ var tableHeader = func() []string {
 	for _, m := range columns() {
 		h = append(h, m.column)
 	}
-	return append(h, "notes")
+	return append(h, "p50 / p99 × floor", "notes")
 }()
 
 func (r row) cells() []string {
 	out := append([]string{r.Transport, r.Clients, r.Rate, r.Payload}, r.Figures...)
-	return append(out, r.Notes)
+	return append(out, r.Floor, r.Notes)
 }
 
 // sortedRecords orders records by scenario, then transport, so that the
@@ -137,29 +148,104 @@ func sortedRecords(recs []results.Record) []*results.Record {
 	return out
 }
 
-func rows(recs []results.Record) []row {
-	var out []row
-	var prev *results.Record
-	for _, r := range sortedRecords(recs) {
-		group := prev == nil || coordOf(prev.Scenario) != coordOf(r.Scenario)
-		prev = r
-		is := issues(r)
-		var figures []string
-		for _, m := range columns() {
-			figures = append(figures, m.show(r))
+// rows is one table row per cell: its figures, or with repeats each
+// figure's median and, where the repeats differ, their range
+// ("1.2 ms [1.1–1.4 ms]"); push transports' p50 and p99 also as multiples
+// of the floor cell at the same point.
+func rows(m *matrix) []row {
+	cells := slices.Clone(m.cells)
+	slices.SortStableFunc(cells, func(a, b *cell) int {
+		if c := compareCoords(a.at, b.at); c != 0 {
+			return c
 		}
+		return compareVariants(a.v, b.v)
+	})
+	var out []row
+	for i, c := range cells {
+		var is []issue
+		for _, r := range c.recs {
+			for _, x := range issues(r) {
+				if !slices.Contains(is, x) {
+					is = append(is, x)
+				}
+			}
+		}
+		var figures []string
+		for _, mt := range columns() {
+			figures = append(figures, c.show(mt))
+		}
+		first := c.recs[0]
 		out = append(out, row{
-			Transport:  variantOf(r.Scenario).Label(),
-			Clients:    strconv.Itoa(r.Scenario.Clients),
-			Rate:       fmtRate(r.Scenario.Rate),
-			Payload:    strconv.Itoa(r.Scenario.Payload) + " B",
+			Transport:  c.v.Label(),
+			Clients:    strconv.Itoa(c.at.Clients),
+			Rate:       fmtRate(c.at.Rate),
+			Payload:    strconv.Itoa(c.at.Payload) + " B",
 			Figures:    figures,
+			Floor:      m.floorMultiple(c),
 			Notes:      issueText(is),
 			Bad:        hasBad(is),
-			GroupStart: group,
+			GroupStart: i == 0 || cells[i-1].at != c.at,
+			name:       first.Scenario.Transport,
 		})
 	}
 	return out
+}
+
+// show formats metric mt over the cell's records: the one record's
+// figure, or the median of the repeats with their range.
+func (c *cell) show(mt metricDef) string {
+	var shown []*results.Record
+	for _, r := range c.recs {
+		if results.StatusOf(r) != results.StatusError {
+			shown = append(shown, r)
+		}
+	}
+	if len(shown) <= 1 {
+		return mt.show(c.recs[0])
+	}
+	if mt.applies != nil && !mt.applies(shown[0]) {
+		return ""
+	}
+	var events uint64
+	for _, r := range shown {
+		events += r.Events
+	}
+	if mt.needs > 0 && events > 0 && events < mt.needs {
+		// The repeats' events together still do not support it.
+		return mt.show(shown[0]) + fmt.Sprintf(" (n=%d over %d repeats)", events, len(shown))
+	}
+	vs := c.values(mt.value)
+	med, lo, hi := median(vs), slices.Min(vs), slices.Max(vs)
+	out := mt.format(med)
+	if a, b := mt.format(lo), mt.format(hi); a != b {
+		out += " [" + a + "–" + b + "]"
+	}
+	return out
+}
+
+// floorMultiple gives a push cell's p50 and p99 as multiples of the floor
+// cell's at the same point ("1.14× / 1.12×"), or "".
+func (m *matrix) floorMultiple(c *cell) string {
+	t, _ := transport.Lookup(c.v.Transport)
+	if t.Kind != transport.Stream || t.Floor {
+		return ""
+	}
+	var floor *cell
+	for _, o := range m.at(c.at) {
+		if isFloor(o.v.Transport) {
+			floor = o
+		}
+	}
+	if floor == nil {
+		return ""
+	}
+	p50 := func(r *results.Record) float64 { return float64(r.Latency.P50) }
+	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
+	f50, f99 := floor.value(p50), floor.value(p99)
+	if !(f50 > 0 && f99 > 0) || !(c.value(p50) > 0) {
+		return ""
+	}
+	return fmtRatio(c.value(p50)/f50) + " / " + fmtRatio(c.value(p99)/f99)
 }
 
 // WriteSummaryMarkdown writes summary.md: the run, its environment, what
@@ -201,8 +287,11 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 	}
 	b.WriteString("\n## Results\n\n")
 	b.WriteString("Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections, " +
-		"down + up, per delivered event; CPU is the server's user + sys time per delivered event; RSS is per connected client. " +
-		"docs/results.md defines every figure.\n\n")
+		"down + up, per delivered event; CPU is the server's user + sys time per delivered event, and net of idle the same less the cost of holding " +
+		"the connections idle for the window; RSS is per connected client, after a GC. A percentile that rests on fewer independent events than it " +
+		"needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each " +
+		"push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point: the least any push can cost on this machine. " +
+		"With repeats, each figure is the median with the range in brackets. docs/results.md defines every figure.\n\n")
 	b.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
 	for _, r := range rep.rows {

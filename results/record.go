@@ -20,7 +20,21 @@ const Schema = "pushbench.result/v1"
 type Record struct {
 	Schema   string   `json:"schema"`
 	Scenario Scenario `json:"scenario"`
-	Latency  Latency  `json:"latency_ns"`
+	// Status is "ok" (the run went to its end; its checks may still have
+	// failed), "partial" (interrupted; the figures cover what was
+	// measured), "failed" (ended by an error, such as the server dying;
+	// what was measured until then is kept) or "error" (nothing was
+	// measured: only the scenario and Error). Empty in records written
+	// before the field existed: read it through StatusOf.
+	Status string `json:"status"`
+	// Error is why a failed or errored cell ended, one line.
+	Error   string  `json:"error,omitempty"`
+	Latency Latency `json:"latency_ns"`
+
+	// Events is the number of independent events published in the
+	// window: the sample size of every latency percentile (clients only
+	// multiply the deliveries of each event).
+	Events uint64 `json:"events"`
 
 	Expected   uint64 `json:"expected"`     // events × clients that should have arrived
 	Delivered  uint64 `json:"delivered"`    // distinct (client, event) deliveries
@@ -41,6 +55,15 @@ type Record struct {
 
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 
+	// MachineCPUUtilisation is the whole machine's CPU use over the window
+	// (/proc/stat, every process): above 90% every latency includes
+	// queueing for a core.
+	MachineCPUUtilisation float64 `json:"machine_cpu_utilisation"`
+	// ClockDriftNs is how far the wall clock moved against the monotonic
+	// clock over the run; latency is computed from wall-clock stamps of
+	// two processes.
+	ClockDriftNs int64 `json:"clock_drift_ns"`
+
 	Publisher Publisher `json:"publisher"`
 
 	// Checks are the self-checks; a failed one is named in the summary line.
@@ -58,6 +81,26 @@ type Record struct {
 
 	StartedAt  string `json:"started_at"`  // RFC 3339
 	FinishedAt string `json:"finished_at"` // RFC 3339
+}
+
+// Statuses of a record.
+const (
+	StatusOK      = "ok"
+	StatusPartial = "partial"
+	StatusFailed  = "failed"
+	StatusError   = "error"
+)
+
+// StatusOf returns r's status, deriving it for records written before the
+// field existed.
+func StatusOf(r *Record) string {
+	switch {
+	case r.Status != "":
+		return r.Status
+	case r.Partial:
+		return StatusPartial
+	}
+	return StatusOK
 }
 
 // FailedChecks returns the names of r's failed self-checks, sorted.
@@ -81,6 +124,7 @@ type Scenario struct {
 	DurationNs  int64   `json:"duration_ns"` // measured window
 	WarmupNs    int64   `json:"warmup_ns"`
 	HoldNs      int64   `json:"hold_ns"`      // long-poll hold timeout
+	IdleNs      int64   `json:"idle_ns"`      // idle interval measured before the publisher starts
 	ConnectRate float64 `json:"connect_rate"` // new connections per second
 	DrainNs     int64   `json:"drain_ns"`     // bound on the drain phase
 	Schedule    string  `json:"schedule"`     // constant or poisson
@@ -120,20 +164,39 @@ type Wire struct {
 
 // Server is the server process's cost.
 type Server struct {
-	CPUUsPerEvent     float64 `json:"cpu_us_per_event"` // (user+sys − publisher thread) ÷ deliveries
+	CPUUsPerEvent float64 `json:"cpu_us_per_event"` // (user+sys − publisher thread) ÷ deliveries: gross
+	// CPUUsPerEventNet is CPUUsPerEvent less the idle cost of holding the
+	// connections for the window (IdleCPUUsPerConnS × clients × window):
+	// what delivering the events cost.
+	CPUUsPerEventNet float64 `json:"cpu_us_per_event_net"`
+	// IdleCPUUsPerConnS is CPU µs per connection per second of holding
+	// it with nothing published (measured before the publisher starts):
+	// polling pays here, push transports should not.
+	IdleCPUUsPerConnS float64 `json:"idle_cpu_us_per_conn_s"`
 	CPUUs             float64 `json:"cpu_us"`           // user+sys over the measured window
 	PublisherCPUUs    float64 `json:"publisher_cpu_us"` // publisher thread, excluded above
+	// Memory per connection: (with every client connected − before the
+	// first), each sample taken after a GC and debug.FreeOSMemory.
 	RSSBytesPerConn   float64 `json:"rss_bytes_per_conn"`
 	HeapBytesPerConn  float64 `json:"heap_bytes_per_conn"`
 	GoroutinesPerConn float64 `json:"goroutines_per_conn"`
-	SlowDisconnects   uint64  `json:"slow_disconnects"`
-	Stalls            uint64  `json:"stalls"`
+	// The same at the window's end, under traffic, without a GC.
+	RSSBytesPerConnLoaded  float64 `json:"rss_bytes_per_conn_loaded"`
+	HeapBytesPerConnLoaded float64 `json:"heap_bytes_per_conn_loaded"`
+	// KernelSocketBytesPerConn is the kernel's TCP socket memory
+	// (/proc/net/sockstat, machine-wide, so both ends of each connection
+	// when the clients share the machine) with every client connected
+	// less before, ÷ clients.
+	KernelSocketBytesPerConn float64 `json:"kernel_socket_bytes_per_conn"`
+	SlowDisconnects          uint64  `json:"slow_disconnects"`
+	Stalls                   uint64  `json:"stalls"`
 }
 
 // Client is the load generator's cost.
 type Client struct {
-	CPUUsPerEvent float64 `json:"cpu_us_per_event"`
-	CPUUs         float64 `json:"cpu_us"`
+	CPUUsPerEvent     float64 `json:"cpu_us_per_event"`
+	CPUUs             float64 `json:"cpu_us"`
+	IdleCPUUsPerConnS float64 `json:"idle_cpu_us_per_conn_s"` // the load generator's idle cost per connection
 	// CPUUtilisation is CPU time ÷ (wall time × CPUs available to the load
 	// generator); near 1 means the clients could not keep up.
 	CPUUtilisation float64 `json:"cpu_utilisation"`
@@ -148,6 +211,11 @@ type Publisher struct {
 	LagP99Ns  int64  `json:"lag_p99_ns"`
 	LagMaxNs  int64  `json:"lag_max_ns"`
 	Behind    uint64 `json:"behind"` // events published > 1 ms late
+	// LateThresholdNs is the lateness the publisher_on_schedule check
+	// judged against: max(100 µs, 5% of the cell's p50); Late counts the
+	// events published later than that.
+	LateThresholdNs int64  `json:"late_threshold_ns"`
+	Late            uint64 `json:"late"`
 }
 
 // Check is one self-check's verdict.
