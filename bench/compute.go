@@ -213,7 +213,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 
 	m.fillMemory(rec)
 	m.fillIdle(rec)
-	windowOK := m.Measured && m.Load.Marks[markEnd].taken() && m.Server[markEnd].Stats.TimeNs != 0
+	windowOK := m.Measured && m.Load.Marks[markEnd].taken() && (m.Server[markEnd].Stats.TimeNs != 0 || m.Died != "")
 	if windowOK {
 		m.fillWindow(rec, d)
 	}
@@ -307,7 +307,10 @@ func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 		rec.Wire.DownBytesPerClientSec = float64(c.Down) / clientSec
 		rec.Wire.UpBytesPerClientSec = float64(c.Up) / clientSec
 	}
-	rec.Wire.ServerOutBytes, rec.Wire.ServerInBytes = serverBytes(m.Server[markStart], m.Server[markEnd])
+	srvOK := m.Server[markEnd].Stats.TimeNs != 0 // not after the server died
+	if srvOK {
+		rec.Wire.ServerOutBytes, rec.Wire.ServerInBytes = serverBytes(m.Server[markStart], m.Server[markEnd])
+	}
 
 	rec.Requests = c.Requests
 	rec.RequestsPerEvent = perEvent(float64(c.Requests))
@@ -321,6 +324,9 @@ func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 	// reports the publisher thread's CPU live, so the two snapshots
 	// bracket exactly the window's share.
 	p0, p1 := m.Server[markStart].Stats.Process, m.Server[markEnd].Stats.Process
+	if !srvOK {
+		p1 = p0
+	}
 	srvCPU := time.Duration(p1.CPUUserNs+p1.CPUSysNs) - time.Duration(p0.CPUUserNs+p0.CPUSysNs)
 	pubCPU := max(0, time.Duration(p1.PublisherCPU-p0.PublisherCPU))
 	rec.Server.CPUUs = us(srvCPU)
@@ -355,6 +361,9 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	}
 	if m.Partial {
 		check("complete", false, "interrupted during %s: the figures cover only what was measured", m.CutPhase)
+	}
+	if m.Died != "" {
+		check("server_alive", false, "the server died during %s: %s", m.DiedPhase, m.Died)
 	}
 	if !m.Measured {
 		return
@@ -421,9 +430,6 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 
 	if n := m.Load.Failed; n > 0 {
 		check("clients_alive", false, "%d clients gave up; first: %s", n, m.Load.FailErr)
-	}
-	if m.Died != "" {
-		check("server_alive", false, "the server died during %s: %s", m.DiedPhase, m.Died)
 	}
 }
 

@@ -186,6 +186,11 @@ func edRun(b *testing.B, c edCase) {
 		r.deliver(b, timer)
 	}
 	r.resetHistograms()
+	if r.held {
+		// Count from and to the same state, every next poll held, so
+		// that the window holds exactly one request per client and event.
+		r.awaitHeld(b)
+	}
 	before := r.snapshot()
 
 	b.ReportAllocs()
@@ -193,6 +198,9 @@ func edRun(b *testing.B, c edCase) {
 		r.deliver(b, timer)
 	}
 	elapsed := b.Elapsed()
+	if r.held {
+		r.awaitHeld(b)
+	}
 	after := r.snapshot()
 
 	lat, err := r.latency()

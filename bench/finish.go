@@ -69,7 +69,7 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	switch {
 	case r.died != "":
 		return rec, hist, fmt.Errorf("the server died during %s (%s) with %d of %d clients connected; the record keeps what was measured until then",
-			r.phase.Load().(Phase), r.died, r.connected.Load(), s.Clients)
+			r.diedPhase, r.died, r.connected.Load(), s.Clients)
 	case r.partial:
 		return rec, hist, fmt.Errorf("interrupted during %s; partial result: %w", r.cutPhase, context.Canceled)
 	}
@@ -100,7 +100,7 @@ func (r *runner) measurement() Measurement {
 	}
 	if r.died != "" {
 		m.Died = r.died
-		m.DiedPhase = r.phase.Load().(Phase)
+		m.DiedPhase = r.diedPhase
 		m.Connected.TimeNs = 0 // no memory figure unless it was taken
 		if r.s1.TimeNs != 0 {
 			m.Connected = r.s1

@@ -136,20 +136,21 @@ type runner struct {
 	failed    atomic.Int64
 	failc     chan struct{}
 
-	base     uint64 // first seq of the run
-	winEnd   atomic.Int64
-	s0       snap          // before any client connected (after a GC)
-	s1       servers.Stats // all clients connected (after a GC)
-	i0, i1   snap          // the idle interval's edges
-	died     string        // how the server child died, if it did
-	sEnd     snap          // after the drain, before the clients stop
-	startPS  servers.PublisherStats
-	finalPS  servers.PublisherStats
-	ws, we   snap
-	measured bool // the window's start snapshot was taken
-	partial  bool
-	cutPhase Phase
-	drained  bool
+	base      uint64 // first seq of the run
+	winEnd    atomic.Int64
+	s0        snap          // before any client connected (after a GC)
+	s1        servers.Stats // all clients connected (after a GC)
+	i0, i1    snap          // the idle interval's edges
+	died      string        // how the server child died, if it did
+	diedPhase Phase         // and during which phase
+	sEnd      snap          // after the drain, before the clients stop
+	startPS   servers.PublisherStats
+	finalPS   servers.PublisherStats
+	ws, we    snap
+	measured  bool // the window's start snapshot was taken
+	partial   bool
+	cutPhase  Phase
+	drained   bool
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -428,7 +429,7 @@ func (r *runner) serverDied() bool {
 	}
 	dead, how := r.srv.Died()
 	if dead && r.died == "" {
-		r.died = how
+		r.died, r.diedPhase = how, r.phase.Load().(Phase)
 	}
 	return dead
 }
@@ -480,7 +481,9 @@ func (r *runner) measure(ctx context.Context) error {
 	} else {
 		r.setPhase(PhaseWarmup)
 		if err := r.sleepUntil(ctx, winStart.Add(-half)); err != nil {
-			r.cut(PhaseWarmup)
+			if ctx.Err() != nil {
+				r.cut(PhaseWarmup)
+			}
 			return err
 		}
 		if r.ws, err = r.snap(ctx); err != nil {
@@ -490,6 +493,12 @@ func (r *runner) measure(ctx context.Context) error {
 		r.setPhase(PhaseWindow)
 	}
 	if err := r.sleepUntil(ctx, winEnd.Add(-half)); err != nil {
+		if errors.Is(err, errServerDied) {
+			// The window ends now, on the clients' side only: the
+			// server can no longer be asked.
+			r.we = r.clientSnap()
+			return err
+		}
 		// Interrupted: the window ends now.
 		r.cut(PhaseWindow)
 		r.we, _ = r.snapCleanup()
@@ -560,6 +569,11 @@ func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Tim
 	}
 }
 
+// errServerDied ends a run whose server child died.
+var errServerDied = errors.New("the server died")
+
+// sleepUntil waits until t, ctx's end or the server's death, whichever
+// comes first.
 func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 	d := time.Until(t)
 	if d <= 0 {
@@ -567,9 +581,18 @@ func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
+	var exited <-chan struct{}
+	if r.srv != nil {
+		exited = r.srv.Exited
+	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
+	case <-exited:
+		if r.serverDied() {
+			return errServerDied
+		}
+		return errors.New("the server exited")
 	case <-timer.C:
 		return nil
 	}
@@ -581,9 +604,8 @@ func (r *runner) snap(ctx context.Context) (snap, error) {
 	return r.snapWith(ctx, r.ctl.stats)
 }
 
-// snapWith is snap with the server's side taken by stats (GET /stats, or
-// POST /control/gc for a memory sample).
-func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (servers.Stats, error)) (snap, error) {
+// clientSnap is a snapshot of the clients' side alone.
+func (r *runner) clientSnap() snap {
 	var sn snap
 	sn.at = time.Now()
 	sn.c = r.rec.snapshot()
@@ -592,6 +614,13 @@ func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (serv
 	if busy, total, err := proc.MachineCPU(); err == nil {
 		sn.machine = [2]uint64{busy, total}
 	}
+	return sn
+}
+
+// snapWith is snap with the server's side taken by stats (GET /stats, or
+// POST /control/gc for a memory sample).
+func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (servers.Stats, error)) (snap, error) {
+	sn := r.clientSnap()
 	sn.ctrl0 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
 	st, err := stats(ctx)
 	if err != nil {

@@ -37,6 +37,9 @@ type Server struct {
 	PID int
 	// Stop ends the server and waits for it. It is safe to call more than once.
 	Stop func() error
+	// Exited is closed when the server process has ended (nil when the
+	// launcher cannot tell).
+	Exited <-chan struct{}
 	// Died reports whether the server ended on its own, before Stop, and
 	// how and when ("killed by signal 9 (killed) at 15:04:05.000"). Nil
 	// when the launcher cannot tell (a server given by URL).
@@ -148,7 +151,7 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 		}
 	}()
 
-	srv := &Server{PID: c.cmd.Process.Pid, Stop: c.stop, Died: c.died}
+	srv := &Server{PID: c.cmd.Process.Pid, Stop: c.stop, Died: c.died, Exited: c.exited}
 	timer := time.NewTimer(childReadyTimeout)
 	defer timer.Stop()
 	select {
@@ -196,17 +199,18 @@ func (c *child) died() (bool, string) {
 		how = c.waitErr.Error()
 	}
 	how += " at " + c.exitedAt.Format("15:04:05.000")
-	if tail := strings.TrimSpace(c.stderr.String()); tail != "" {
-		how += "; its last words: " + strings.Join(strings.Fields(lastLine(tail)), " ")
+	if last := c.stderr.lastLine(); last != "" {
+		how += "; its last words: " + last
 	}
 	return true, how
 }
 
-func lastLine(s string) string {
-	if i := strings.LastIndexByte(s, '\n'); i >= 0 {
-		return s[i+1:]
-	}
-	return s
+// lastLine is the last non-empty line written, "" if none.
+func (t *tailBuffer) lastLine() string {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	lines := strings.Split(strings.TrimSpace(string(t.b)), "\n")
+	return strings.Join(strings.Fields(lines[len(lines)-1]), " ")
 }
 
 // stop sends SIGTERM to the child's process group, then SIGKILL if it has
