@@ -147,17 +147,15 @@ func TestComparePlans(t *testing.T) {
 		want []string
 	}{
 		{
-			// The clients sweep at 1/s and 64 B, then every rate × both
-			// payloads at 100 clients; (100, 1/s, 64 B) once.
+			// The clients sweep at 10/s and 64 B, then every rate × both
+			// payloads at 100 clients; (100, 10/s, 64 B) once.
 			name: "default",
 			want: expandPlan([]string{
-				"c=1 r=1 p=64 warmup=1s window=10s",
-				"c=100 r=1 p=64 warmup=1s window=10s",
-				"c=1000 r=1 p=64 warmup=1s window=10s",
-				"c=100 r=0.2 p=64 warmup=5s window=15s",
+				"c=1 r=10 p=64 warmup=1s window=10s",
 				"c=100 r=10 p=64 warmup=1s window=10s",
+				"c=1000 r=10 p=64 warmup=1s window=10s",
+				"c=100 r=1 p=64 warmup=1s window=10s",
 				"c=100 r=100 p=64 warmup=1s window=10s",
-				"c=100 r=0.2 p=4096 warmup=5s window=15s",
 				"c=100 r=1 p=4096 warmup=1s window=10s",
 				"c=100 r=10 p=4096 warmup=1s window=10s",
 				"c=100 r=100 p=4096 warmup=1s window=10s",
