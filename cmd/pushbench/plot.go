@@ -18,8 +18,9 @@ import (
 // results, without running anything, and prints where index.html is.
 func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("plot", flag.ContinueOnError)
+	readme := fs.String("readme", "", "instead of redrawing, write the README's measured-figures block from DIR into this README file (between its reference-run markers); - prints it")
 	fs.Usage = func() {
-		fmt.Fprintln(fs.Output(), "usage: pushbench plot DIR")
+		fmt.Fprintln(fs.Output(), "usage: pushbench plot [--readme FILE] DIR")
 		fmt.Fprintln(fs.Output(), "Redraws the report of a run folder from its results.jsonl (or result.json) and run.json:")
 		fmt.Fprintln(fs.Output(), "charts as PNG and SVG, summary.md, summary.csv, bench.txt, one .hgrm per cell and index.html.")
 		fs.PrintDefaults()
@@ -52,6 +53,9 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	if err := ctx.Err(); err != nil {
 		return err
 	}
+	if *readme != "" {
+		return writeReadme(*readme, dir, stdout)
+	}
 
 	err = report.Report(dir)
 	index := filepath.Join(dir, report.IndexFile)
@@ -62,4 +66,33 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 		return fmt.Errorf("report of %s is incomplete: %s", dir, report.OneLine(err))
 	}
 	return nil
+}
+
+// writeReadme writes the README block generated from the run folder dir
+// into the README at path (or to stdout for "-"), linking the folder
+// relative to the README.
+func writeReadme(path, dir string, stdout io.Writer) error {
+	rel := dir
+	if path != "-" {
+		if r, err := filepath.Rel(filepath.Dir(path), dir); err == nil {
+			rel = r
+		}
+	}
+	section, err := report.ReadmeSection(dir, filepath.ToSlash(rel))
+	if err != nil {
+		return usagef("plot: --readme: %s", report.OneLine(err))
+	}
+	if path == "-" {
+		_, err := io.WriteString(stdout, section)
+		return err
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return usagef("plot: --readme: %s", report.OneLine(err))
+	}
+	updated, err := report.ReplaceReadmeSection(string(old), section)
+	if err != nil {
+		return usagef("plot: --readme %s: %s", path, report.OneLine(err))
+	}
+	return os.WriteFile(path, []byte(updated), 0o644)
 }
