@@ -57,42 +57,46 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 // and a few warm-up events are not measured.
 //
 // Polling transports first wait, before each publish, so that the event
-// meets the clients in the state steady polling would: the wait depends on
-// the transport's kind in the registry (transport.Lookup), not its name.
+// meets the clients in the state steady polling would. The wait depends on
+// the transport's kind in the registry (transport.Lookup), not its name:
 //
 //   - Stream (sse, ws, tcp): no wait; the event goes into N open streams.
 //   - Held poll (Kind Poll, not Interval: longpoll): wait until every
 //     client's next poll is held at the server — the clients have written
 //     their next requests (Counters.Requests) and the server's
 //     Stats().Transports[name].Active is N — or fail after edOpTimeout.
-//     The event then wakes N held polls. Without the wait it could instead
-//     meet a client's next request before the server had it, which would
-//     then find the event waiting and be answered at once: a fresh poll,
-//     not a held one woken.
+//     The event then wakes N held polls. Without the wait it could meet a
+//     client's next request before the server held it, which would find
+//     the event waiting and be answered at once: a fresh poll, not a held
+//     one woken.
 //   - Interval poll (shortpoll-T): the clients' grids are spread evenly
 //     over T (clients.Config.PollOrigin, as `pushbench run` does), and the
 //     wait is a uniformly random delay in [0, T) from a PCG with a fixed
 //     seed (the draws repeat from run to run; where they fall on the grids
 //     depends on timing). Each event thus lands at a uniformly random phase
 //     of every client's grid, and a delivery's latency is the wait for that
-//     client's next poll, uniform on (0, T], plus the poll: p50 ≈ T/2.
-//     Without the delay every event was published just after a poll
-//     answered, and every latency was ≈ T.
+//     client's next poll, uniform on (0, T], plus how late its timer fires
+//     and the poll's round trip: p50 ≈ T/2 plus those. Without the delay
+//     every event was published just after a poll answered, and every
+//     latency was ≈ T.
 //
 // The benchmark timer is stopped during these waits: it runs from each
 // publish until the last client has parsed the event. So ns/op, B/op,
 // allocs/op and deliveries/s cover that span for every transport — for a
 // stream the fan-out of one event to N clients; for long polling the
-// wake-up of N held polls and their answers; for short polling the wait
-// for each client's next poll and its answer — plus whatever runs
-// meanwhile: the next requests of long pollers already served, the empty
-// polls of short pollers already served. Requests made during the waits
-// (long polling's re-polls of the last clients served, short polling's
-// empty polls in the delay) are in req/event and the wire columns, which
-// count everything between the first measured op's start and the last
-// one's end, but not in B/op and allocs/op. Short polling's ns/op and
-// deliveries/s are set by T, not by a cost: ns/op is hidden (reported as
-// 0), deliveries/s not reported, and T is part of the transport's name
+// wake-up of N held polls (the server idle until then, as between real
+// events) and their answers; for short polling the wait for each client's
+// next poll and its answer — plus whatever runs meanwhile: the next
+// requests of long pollers already served, the empty polls of short
+// pollers already served. Requests made during the waits (long polling's
+// re-polls of the last clients served, short polling's empty polls in the
+// delay) are in req/event and the wire columns but not in B/op and
+// allocs/op. Those columns count everything from just before the first
+// measured op to just after the last; for held polls both ends are in the
+// state every op starts from, every next poll held, so they hold exactly
+// one request per client and event. Short polling's ns/op and deliveries/s
+// are set by T, not by a cost: ns/op is hidden (reported as 0),
+// deliveries/s is not reported, and T is part of the transport's name
 // (transport=shortpoll-10ms).
 //
 // Metrics (deliveries = events × clients):
@@ -110,11 +114,13 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 //
 // req/event for short polling is the polls per event at the event rate
 // this loop sets: per client, the mean time between two publishes ÷ T.
-// At clients=1 that is ≈ 1 (the delay and the wait for the next poll add
-// up to T on average; the excess is the odd empty poll when the delay
-// crosses a tick); with more clients it approaches 1.5, as the clients
-// served early poll empty while the op waits for the last. It is not the
-// ratio at any other event rate (1 ÷ (rate × T) per client).
+// That is about 1.5 − 1/(2N) with N clients — the wait for the last
+// client's poll (T − T/(2N) on average, grids spread) plus the delay (T/2)
+// — plus the share of ops whose delay runs past the next tick because the
+// op ended late after one (timer lateness, round trip, serving N polls):
+// ≈ 1 at clients=1, ≈ 1.5 at clients=10, more where serving the clients
+// takes a good part of T; the excess over 1 is empty polls.
+// It is not the ratio at any other event rate (1 ÷ (rate × T) per client).
 //
 // What no op measures: queueing and batching under load (one event is in
 // flight at a time, so every answer and message carries exactly one event;
