@@ -120,7 +120,6 @@ func (m *matrix) bytesFinding() string {
 // latencyFinding lists p99 delivery latency per transport at one scenario,
 // best first.
 func (m *matrix) latencyFinding(at coord, lead string) string {
-	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
 	cells := slices.DeleteFunc(m.contenders(at), func(c *cell) bool { return !(c.value(p99) > 0) })
 	if len(cells) < 2 {
 		return ""
@@ -154,19 +153,8 @@ func isFloor(name string) bool {
 // push transport can cost on this machine (same publisher, hub, clients
 // and harness) it sits.
 func (m *matrix) floorFinding(at coord) string {
-	var floor *cell
-	for _, c := range m.at(at) {
-		if isFloor(c.v.Transport) {
-			floor = c
-		}
-	}
+	floor, f50, f99 := m.floorAt(at)
 	if floor == nil {
-		return ""
-	}
-	p50 := func(r *results.Record) float64 { return float64(r.Latency.P50) }
-	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
-	f50, f99 := floor.value(p50), floor.value(p99)
-	if !(f50 > 0 && f99 > 0) {
 		return ""
 	}
 	var parts []string
@@ -182,6 +170,27 @@ func (m *matrix) floorFinding(at coord) string {
 		s += fmt.Sprintf(" Push transports' p50 / p99 as multiples of the floor: %s.", joinAnd(parts))
 	}
 	return s
+}
+
+func p50(r *results.Record) float64 { return float64(r.Latency.P50) }
+func p99(r *results.Record) float64 { return float64(r.Latency.P99) }
+
+// floorAt returns the floor cell at a point with its p50 and p99, or nil
+// when there is none (or it has no latency).
+func (m *matrix) floorAt(at coord) (floor *cell, f50, f99 float64) {
+	for _, c := range m.at(at) {
+		if isFloor(c.v.Transport) {
+			floor = c
+		}
+	}
+	if floor == nil {
+		return nil, 0, 0
+	}
+	f50, f99 = floor.value(p50), floor.value(p99)
+	if !(f50 > 0 && f99 > 0) {
+		return nil, 0, 0
+	}
+	return floor, f50, f99
 }
 
 // costFinding states the cheapest and the dearest transport for one metric

@@ -230,19 +230,8 @@ func (m *matrix) floorMultiple(c *cell) string {
 	if t.Kind != transport.Stream || t.Floor {
 		return ""
 	}
-	var floor *cell
-	for _, o := range m.at(c.at) {
-		if isFloor(o.v.Transport) {
-			floor = o
-		}
-	}
-	if floor == nil {
-		return ""
-	}
-	p50 := func(r *results.Record) float64 { return float64(r.Latency.P50) }
-	p99 := func(r *results.Record) float64 { return float64(r.Latency.P99) }
-	f50, f99 := floor.value(p50), floor.value(p99)
-	if !(f50 > 0 && f99 > 0) || !(c.value(p50) > 0) {
+	floor, f50, f99 := m.floorAt(c.at)
+	if floor == nil || !(c.value(p50) > 0) {
 		return ""
 	}
 	return fmtRatio(c.value(p50)/f50) + " / " + fmtRatio(c.value(p99)/f99)

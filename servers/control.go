@@ -46,9 +46,7 @@ func (s *Server) accountPublisherCPU() {
 }
 
 func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodGet {
-		w.Header().Set("Allow", http.MethodGet)
-		fail(w, nil, http.StatusMethodNotAllowed, "/stats: method %s not allowed (want GET)", r.Method)
+	if !allow(w, r, http.MethodGet) {
 		return
 	}
 	writeJSON(w, s.Stats())
@@ -59,9 +57,7 @@ func (s *Server) handleStats(w http.ResponseWriter, r *http.Request) {
 // the RSS and heap in them are the live memory, not garbage awaiting a
 // collection.
 func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, nil, http.StatusMethodNotAllowed, "/control/gc: method %s not allowed (want POST)", r.Method)
+	if !allow(w, r, http.MethodPost) {
 		return
 	}
 	debug.FreeOSMemory() // runs a GC first
@@ -72,9 +68,7 @@ func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 // [&duration=D][&schedule=constant|poisson][&spin=D][&seed=S]. Parameters
 // may also come as a form body.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, nil, http.StatusMethodNotAllowed, "/control/start: method %s not allowed (want POST)", r.Method)
+	if !allow(w, r, http.MethodPost) {
 		return
 	}
 	c, err := s.parseStart(r)
@@ -136,12 +130,21 @@ func formValue[T any](f url.Values, key, want string, parse func(string) (T, err
 }
 
 func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
-	if r.Method != http.MethodPost {
-		w.Header().Set("Allow", http.MethodPost)
-		fail(w, nil, http.StatusMethodNotAllowed, "/control/stop: method %s not allowed (want POST)", r.Method)
+	if !allow(w, r, http.MethodPost) {
 		return
 	}
 	writeJSON(w, s.StopPublisher())
+}
+
+// allow answers 405 with an Allow header and returns false unless r uses
+// method.
+func allow(w http.ResponseWriter, r *http.Request, method string) bool {
+	if r.Method == method {
+		return true
+	}
+	w.Header().Set("Allow", method)
+	fail(w, nil, http.StatusMethodNotAllowed, "%s: method %s not allowed (want %s)", r.URL.Path, r.Method, method)
+	return false
 }
 
 func writeJSON(w http.ResponseWriter, v any) {
