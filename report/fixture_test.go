@@ -1,12 +1,17 @@
 package report
 
 import (
+	"bytes"
 	"flag"
 	"fmt"
+	"maps"
 	"math"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"reflect"
+	"slices"
+	"strings"
 	"testing"
 	"time"
 
@@ -19,7 +24,8 @@ var update = flag.Bool("update", false, "rewrite testdata fixtures and golden fi
 // simple models of each transport (short polling waits half an interval on
 // average and pays headers per poll, SSE and WebSocket pay a few bytes of
 // framing per event, ...), and each record carries a real encoded
-// histogram. `go test ./results -run TestFixtures -update` rewrites them.
+// histogram. `go test ./report -run TestFixtures -update` rewrites them; TestFixtures
+// checks that they are still exactly what the generator makes.
 
 var fixtureEnv = results.Env{
 	GoVersion: "go1.26.8", GOMAXPROCS: 2, NumCPU: 2, CPUModel: "AMD EPYC 7B13",
@@ -242,8 +248,24 @@ var fixtures = []struct {
 	{"onetransport", results.RecordsFile, oneTransportFixture},
 }
 
-// TestFixtures checks that the stored fixtures are what the generator
-// makes, and rewrites them with -update.
+// compareRunInfo is testdata/compare/run.json.
+func compareRunInfo() results.RunInfo {
+	return results.RunInfo{
+		Preset:       "fixture",
+		Command:      []string{"pushbench", "compare", "--out", "results/runs/fixture"},
+		Config:       []byte(`{"clients":[1,100,1000],"rates":[0.2,1,10,100],"payloads":[64,4096],"intervals":["1s","100ms"],"duration":"10s"}`),
+		Env:          fixtureEnv,
+		StartedAt:    "2026-01-15T10:00:00Z",
+		FinishedAt:   "2026-01-15T10:11:02Z",
+		CellsPlanned: 44,
+		CellsDone:    44,
+	}
+}
+
+// TestFixtures checks that the stored fixtures hold exactly the records
+// the generator makes, field by field, and that the comparison's run.json
+// is the one it writes; -update rewrites them. A change to synth or a
+// hand-edited fixture fails here, naming the first field that differs.
 func TestFixtures(t *testing.T) {
 	for _, fx := range fixtures {
 		path := filepath.Join("testdata", fx.dir, fx.file)
@@ -269,23 +291,147 @@ func TestFixtures(t *testing.T) {
 		if err != nil {
 			t.Fatalf("%s: %v (run with -update to create it)", path, err)
 		}
-		if len(got) != len(want) {
-			t.Fatalf("%s: %d records, generator makes %d (run with -update)", path, len(got), len(want))
+		if d := recordsDiff(got, want); d != "" {
+			t.Errorf("%s is not what the generator makes (run with -update if the change is intended): %s", path, d)
 		}
 	}
+
+	// run.json: the stored bytes are what WriteRunInfo writes for
+	// compareRunInfo.
+	path := filepath.Join("testdata", "compare", results.RunInfoFile)
 	if *update {
-		info := results.RunInfo{
-			Preset:       "fixture",
-			Command:      []string{"pushbench", "compare", "--out", "results/runs/fixture"},
-			Config:       []byte(`{"clients":[1,100,1000],"rates":[0.2,1,10,100],"payloads":[64,4096],"intervals":["1s","100ms"],"duration":"10s"}`),
-			Env:          fixtureEnv,
-			StartedAt:    "2026-01-15T10:00:00Z",
-			FinishedAt:   "2026-01-15T10:11:02Z",
-			CellsPlanned: 44,
-			CellsDone:    44,
-		}
-		if err := results.WriteRunInfo(filepath.Join("testdata", "compare", results.RunInfoFile), info); err != nil {
+		if err := results.WriteRunInfo(path, compareRunInfo()); err != nil {
 			t.Fatal(err)
 		}
 	}
+	fresh := filepath.Join(t.TempDir(), results.RunInfoFile)
+	if err := results.WriteRunInfo(fresh, compareRunInfo()); err != nil {
+		t.Fatal(err)
+	}
+	want, err := os.ReadFile(fresh)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if !bytes.Equal(got, want) {
+		t.Errorf("%s is not what the generator writes (run with -update):\n%s", path, firstDiff(string(got), string(want)))
+	}
+}
+
+// TestRecordsDiff: the comparison TestFixtures relies on sees a change in
+// any field, names it, and sees none between equal records.
+func TestRecordsDiff(t *testing.T) {
+	t.Parallel()
+	base := compareFixture()[:3]
+	clone := func() []results.Record {
+		out := slices.Clone(base)
+		for i := range out {
+			out[i].Checks = maps.Clone(out[i].Checks)
+		}
+		return out
+	}
+	if d := recordsDiff(clone(), base); d != "" {
+		t.Errorf("equal records differ: %s", d)
+	}
+	cases := []struct {
+		mut  func(rs []results.Record) []results.Record
+		want string
+	}{
+		{func(rs []results.Record) []results.Record { rs[1].Latency.P99++; return rs },
+			"record 2 (transport=longpoll/clients=1/rate=1/payload=64): Latency.P99: got "},
+		{func(rs []results.Record) []results.Record { rs[2].Wire.UpBytesPerEvent = 0.5; return rs },
+			"record 3 (transport=sse/clients=1/rate=1/payload=64): Wire.UpBytesPerEvent: got 0.5, want 0"},
+		{func(rs []results.Record) []results.Record { delete(rs[0].Checks, "no_loss"); return rs },
+			`Checks["no_loss"]: missing`},
+		{func(rs []results.Record) []results.Record {
+			rs[0].Checks["no_loss"] = results.Check{OK: false, Detail: "lost 1"}
+			return rs
+		}, `Checks["no_loss"].OK: got false, want true`},
+		{func(rs []results.Record) []results.Record { rs[0].Histogram += "x"; return rs }, "Histogram: got "},
+		{func(rs []results.Record) []results.Record { return rs[:2] }, "2 records, want 3"},
+	}
+	for _, c := range cases {
+		d := recordsDiff(c.mut(clone()), base)
+		if !strings.Contains(d, c.want) {
+			t.Errorf("recordsDiff = %q, want it to contain %q", d, c.want)
+		}
+	}
+}
+
+// recordsDiff returns "" if got and want are deeply equal, else where they
+// first differ: "record 3 (transport=sse/...): Latency.P99: got 1, want 2".
+func recordsDiff(got, want []results.Record) string {
+	if reflect.DeepEqual(got, want) {
+		return ""
+	}
+	for i := range min(len(got), len(want)) {
+		if d := valueDiff("", reflect.ValueOf(got[i]), reflect.ValueOf(want[i])); d != "" {
+			return fmt.Sprintf("record %d (%s): %s", i+1, CellName(want[i].Scenario), d)
+		}
+	}
+	if len(got) != len(want) {
+		return fmt.Sprintf("%d records, want %d", len(got), len(want))
+	}
+	return "the records differ, but not field by field (NaN?)"
+}
+
+// valueDiff returns the path of the first difference between got and want
+// (values of one type) and both values there, or "".
+func valueDiff(path string, got, want reflect.Value) string {
+	show := func(v reflect.Value) string {
+		s := fmt.Sprintf("%#v", v.Interface())
+		if len(s) > 60 {
+			s = s[:60] + "…"
+		}
+		return s
+	}
+	differ := func() string {
+		return fmt.Sprintf("%s: got %s, want %s", strings.TrimPrefix(path, "."), show(got), show(want))
+	}
+	switch got.Kind() {
+	case reflect.Struct:
+		for i := range got.NumField() {
+			if d := valueDiff(path+"."+got.Type().Field(i).Name, got.Field(i), want.Field(i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	case reflect.Map:
+		if got.IsNil() != want.IsNil() {
+			return differ()
+		}
+		keys := append(got.MapKeys(), want.MapKeys()...)
+		slices.SortFunc(keys, func(a, b reflect.Value) int { return strings.Compare(fmt.Sprint(a), fmt.Sprint(b)) })
+		for _, k := range keys {
+			kp := fmt.Sprintf("%s[%#v]", path, k.Interface())
+			g, w := got.MapIndex(k), want.MapIndex(k)
+			switch {
+			case !g.IsValid():
+				return fmt.Sprintf("%s: missing, want %s", strings.TrimPrefix(kp, "."), show(w))
+			case !w.IsValid():
+				return fmt.Sprintf("%s: got %s, want none", strings.TrimPrefix(kp, "."), show(g))
+			}
+			if d := valueDiff(kp, g, w); d != "" {
+				return d
+			}
+		}
+		return ""
+	case reflect.Slice:
+		if got.IsNil() != want.IsNil() || got.Len() != want.Len() {
+			return differ()
+		}
+		for i := range got.Len() {
+			if d := valueDiff(fmt.Sprintf("%s[%d]", path, i), got.Index(i), want.Index(i)); d != "" {
+				return d
+			}
+		}
+		return ""
+	}
+	if !reflect.DeepEqual(got.Interface(), want.Interface()) {
+		return differ()
+	}
+	return ""
 }
