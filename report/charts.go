@@ -169,12 +169,23 @@ func compareFloat(a, b float64) int {
 func (c *cell) events() uint64 {
 	var n uint64
 	for _, r := range c.recs {
+		if results.StatusOf(r) == results.StatusError {
+			continue
+		}
 		if r.Events == 0 {
 			return 0
 		}
 		n += r.Events
 	}
 	return n
+}
+
+// supports reports whether the cell's independent events support a
+// percentile that needs that many (true when the count is unknown: records
+// from before it was kept).
+func (c *cell) supports(needs uint64) bool {
+	n := c.events()
+	return needs == 0 || n == 0 || n >= needs
 }
 
 func (c *cell) mergedHistogram() (*hdrhistogram.Histogram, error) {

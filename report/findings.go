@@ -97,14 +97,14 @@ func (m *matrix) bytesFinding() string {
 	}
 	lo := rates[0]
 	poll, push, ratio := compare(lo)
-	if poll == nil {
+	if poll == nil || !(ratio > 0) || math.IsInf(ratio, 0) {
 		return ""
 	}
 	s := fmt.Sprintf("At %s and %s (%d B payload), %s moves %s the wire bytes per delivered event of %s (%s vs %s, down + up).",
 		rateLabel(lo), Plural(at.Clients, "client"), at.Payload, poll.v.Label(), fmtRatio(ratio), push.v.Label(),
 		fmtBytes(poll.value(perEvent)), fmtBytes(push.value(perEvent)))
 	if hi := rates[len(rates)-1]; hi != lo {
-		if poll2, push2, ratio2 := compare(hi); poll2 != nil && poll2.v == poll.v {
+		if poll2, push2, ratio2 := compare(hi); poll2 != nil && poll2.v == poll.v && ratio2 > 0 && !math.IsInf(ratio2, 0) {
 			s += fmt.Sprintf(" At %s the factor is %s (%s vs %s per event)", rateLabel(hi), fmtRatio(ratio2),
 				fmtBytes(poll2.value(perEvent)), fmtBytes(push2.value(perEvent)))
 			if ratio2 < ratio {
@@ -127,11 +127,11 @@ func (m *matrix) latencyFinding(at coord, lead string) string {
 	slices.SortStableFunc(cells, func(a, b *cell) int { return compareFloat(a.value(p99), b.value(p99)) })
 	var parts []string
 	for _, c := range cells {
-		parts = append(parts, fmt.Sprintf("%s for %s", fmtDuration(c.value(p99)), c.v.Label()))
+		parts = append(parts, fmt.Sprintf("%s for %s", c.p99Text(), c.v.Label()))
 	}
 	best, worst := cells[0], cells[len(cells)-1]
 	s := fmt.Sprintf("%s (%s), p99 delivery latency is %s.", lead, describe(at), joinAnd(parts))
-	if b := best.value(p99); b > 0 && worst.value(p99)/b >= 2 {
+	if b := best.value(p99); b > 0 && worst.value(p99)/b >= 2 && best.supports(100) && worst.supports(100) {
 		s += fmt.Sprintf(" The p99 of %s is %s that of %s.", worst.v.Label(), fmtRatio(worst.value(p99)/b), best.v.Label())
 	}
 	return s
@@ -162,10 +162,14 @@ func (m *matrix) floorFinding(at coord) string {
 		if t, _ := transport.Lookup(c.v.Transport); t.Kind != transport.Stream || !(c.value(p50) > 0) {
 			continue
 		}
-		parts = append(parts, fmt.Sprintf("%s %s / %s", c.v.Label(), fmtRatio(c.value(p50)/f50), fmtRatio(c.value(p99)/f99)))
+		if c.supports(100) && floor.supports(100) {
+			parts = append(parts, fmt.Sprintf("%s %s / %s", c.v.Label(), fmtRatio(c.value(p50)/f50), fmtRatio(c.value(p99)/f99)))
+		} else {
+			parts = append(parts, fmt.Sprintf("%s %s / too few events for a p99", c.v.Label(), fmtRatio(c.value(p50)/f50)))
+		}
 	}
 	s := fmt.Sprintf("The floor at %s — %s, the same event bytes over a bare TCP connection from the same publisher and hub — delivers with p50 %s and p99 %s.",
-		describe(at), floor.v.Label(), fmtDuration(f50), fmtDuration(f99))
+		describe(at), floor.v.Label(), fmtDuration(f50), floor.p99Text())
 	if len(parts) > 0 {
 		s += fmt.Sprintf(" Push transports' p50 / p99 as multiples of the floor: %s.", joinAnd(parts))
 	}
@@ -174,6 +178,15 @@ func (m *matrix) floorFinding(at coord) string {
 
 func p50(r *results.Record) float64 { return float64(r.Latency.P50) }
 func p99(r *results.Record) float64 { return float64(r.Latency.P99) }
+
+// p99Text is the cell's p99 for a sentence: the median, or the bound the
+// table gives when the events do not support a p99.
+func (c *cell) p99Text() string {
+	if c.supports(100) {
+		return fmtDuration(c.value(p99))
+	}
+	return c.show(metricByUnit("p99-ns"))
+}
 
 // floorAt returns the floor cell at a point with its p50 and p99, or nil
 // when there is none (or it has no latency).
@@ -196,7 +209,7 @@ func (m *matrix) floorAt(at coord) (floor *cell, f50, f99 float64) {
 // costFinding states the cheapest and the dearest transport for one metric
 // at one scenario.
 func (m *matrix) costFinding(at coord, what string, f metric, format func(float64) string) string {
-	cells := m.contenders(at)
+	cells := slices.DeleteFunc(m.contenders(at), func(c *cell) bool { return math.IsNaN(c.value(f)) })
 	if len(cells) < 2 {
 		return ""
 	}

@@ -200,19 +200,21 @@ func (c *cell) show(mt metricDef) string {
 			shown = append(shown, r)
 		}
 	}
-	if len(shown) <= 1 {
-		return mt.show(c.recs[0])
-	}
-	if mt.applies != nil && !mt.applies(shown[0]) {
+	switch {
+	case len(shown) == 0:
+		return mt.show(c.recs[0]) // "—": nothing measured
+	case len(shown) == 1:
+		return mt.show(shown[0])
+	case mt.applies != nil && !mt.applies(shown[0]):
 		return ""
-	}
-	var events uint64
-	for _, r := range shown {
-		events += r.Events
-	}
-	if mt.needs > 0 && events > 0 && events < mt.needs {
-		// The repeats' events together still do not support it.
-		return mt.show(shown[0]) + fmt.Sprintf(" (n=%d over %d repeats)", events, len(shown))
+	case !c.supports(mt.needs):
+		// The repeats' events together still do not support it: the
+		// bound is the largest maximum of them.
+		var most int64
+		for _, r := range shown {
+			most = max(most, r.Latency.Max)
+		}
+		return fmt.Sprintf("≤ %s (max, n=%d over %d repeats)", fmtDuration(float64(most)), c.events(), len(shown))
 	}
 	vs := c.values(mt.value)
 	med, lo, hi := median(vs), slices.Min(vs), slices.Max(vs)
@@ -233,6 +235,9 @@ func (m *matrix) floorMultiple(c *cell) string {
 	floor, f50, f99 := m.floorAt(c.at)
 	if floor == nil || !(c.value(p50) > 0) {
 		return ""
+	}
+	if !c.supports(100) || !floor.supports(100) {
+		return fmtRatio(c.value(p50)/f50) + " / n<100"
 	}
 	return fmtRatio(c.value(p50)/f50) + " / " + fmtRatio(c.value(p99)/f99)
 }
