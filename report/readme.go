@@ -3,6 +3,7 @@ package report
 import (
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -163,4 +164,33 @@ func ReplaceReadmeSection(readme, section string) (string, error) {
 		return "", fmt.Errorf("README: no %q … %q block", ReadmeBegin, ReadmeEnd)
 	}
 	return readme[:i+len(ReadmeBegin)] + "\n" + section + readme[j:], nil
+}
+
+// UpdateReadme writes the block generated from the run folder dir into the
+// README at path, between its markers (linking the folder relative to the
+// README), or prints it to w when path is "-".
+func UpdateReadme(path, dir string, w io.Writer) error {
+	rel := dir
+	if path != "-" {
+		if r, err := filepath.Rel(filepath.Dir(path), dir); err == nil {
+			rel = r
+		}
+	}
+	section, err := ReadmeSection(dir, filepath.ToSlash(rel))
+	if err != nil {
+		return err
+	}
+	if path == "-" {
+		_, err := io.WriteString(w, section)
+		return err
+	}
+	old, err := os.ReadFile(path)
+	if err != nil {
+		return err
+	}
+	updated, err := ReplaceReadmeSection(string(old), section)
+	if err != nil {
+		return fmt.Errorf("%s: %w", path, err)
+	}
+	return os.WriteFile(path, []byte(updated), 0o644)
 }

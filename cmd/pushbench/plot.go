@@ -69,30 +69,10 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 }
 
 // writeReadme writes the README block generated from the run folder dir
-// into the README at path (or to stdout for "-"), linking the folder
-// relative to the README.
+// into the README at path, or to stdout for "-".
 func writeReadme(path, dir string, stdout io.Writer) error {
-	rel := dir
-	if path != "-" {
-		if r, err := filepath.Rel(filepath.Dir(path), dir); err == nil {
-			rel = r
-		}
-	}
-	section, err := report.ReadmeSection(dir, filepath.ToSlash(rel))
-	if err != nil {
+	if err := report.UpdateReadme(path, dir, stdout); err != nil {
 		return usagef("plot: --readme: %s", report.OneLine(err))
 	}
-	if path == "-" {
-		_, err := io.WriteString(stdout, section)
-		return err
-	}
-	old, err := os.ReadFile(path)
-	if err != nil {
-		return usagef("plot: --readme: %s", report.OneLine(err))
-	}
-	updated, err := report.ReplaceReadmeSection(string(old), section)
-	if err != nil {
-		return usagef("plot: --readme %s: %s", path, report.OneLine(err))
-	}
-	return os.WriteFile(path, []byte(updated), 0o644)
+	return nil
 }

@@ -52,3 +52,27 @@ func TestReadmeMatchesReference(t *testing.T) {
 		}
 	}
 }
+
+// TestCLIStaysThin: the CLI only parses flags and calls packages; the
+// logic lives in those (design.md section 1). 700 non-test lines is the
+// budget.
+func TestCLIStaysThin(t *testing.T) {
+	files, err := filepath.Glob("*.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := 0
+	for _, f := range files {
+		if strings.HasSuffix(f, "_test.go") {
+			continue
+		}
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		lines += bytes.Count(b, []byte("\n"))
+	}
+	if lines >= 700 {
+		t.Errorf("cmd/pushbench has %d non-test lines, the budget is under 700: move logic into a package", lines)
+	}
+}
