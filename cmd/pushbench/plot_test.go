@@ -60,7 +60,7 @@ func TestPlotCmdHelp(t *testing.T) {
 	t.Parallel()
 	var stdout bytes.Buffer
 	err := plotCmd(context.Background(), []string{"--help"}, &stdout, &bytes.Buffer{})
-	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "usage: pushbench plot DIR") {
+	if !errors.Is(err, flag.ErrHelp) || !strings.Contains(stdout.String(), "usage: pushbench plot [--readme FILE] DIR") {
 		t.Errorf("--help: err %v, stdout %q", err, stdout.String())
 	}
 }
