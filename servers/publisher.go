@@ -185,11 +185,6 @@ func (p *Publisher) Stats() PublisherStats {
 	s.LagP50 = time.Duration(p.lag.ValueAtQuantile(50))
 	s.LagP99 = time.Duration(p.lag.ValueAtQuantile(99))
 	s.LagMax = time.Duration(p.lag.Max())
-	if !s.Running && s.Published > 0 {
-		if b, err := p.lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
-			s.LagHistogram = string(b)
-		}
-	}
 	return s
 }
 
@@ -205,6 +200,13 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 		p.mu.Lock()
 		p.running = false
 		p.stats.Running = false
+		// The lag distribution, encoded once per run (on this thread, so
+		// its CPU is the publisher's), not on every /stats.
+		if p.stats.Published > 0 {
+			if b, err := p.lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+				p.stats.LagHistogram = string(b)
+			}
+		}
 		p.stats.ThreadCPU = taskCPU(tid) - cpu0
 		p.tid = 0
 		p.mu.Unlock()
