@@ -19,6 +19,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"pushbench/netem"
 )
 
 // command is one subcommand.
@@ -34,6 +36,13 @@ func commands() []command {
 		{"run", "run one scenario and write its result", runCmd},
 		{"compare", "run a scenario matrix across transports and write a report", compareCmd},
 		{"plot", "redraw charts, summaries and index.html from a results folder", plotCmd},
+		{"emulate", "forward TCP through an emulated network (RTT, jitter, bandwidth)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			err := netem.Main(ctx, args, stdout, stderr)
+			if errors.As(err, new(netem.UsageError)) {
+				return usageError{err}
+			}
+			return err
+		}},
 	}
 }
 
