@@ -59,6 +59,15 @@ const (
 // listenPrefix is what `pushbench serve` prints once it accepts connections.
 const listenPrefix = "pushbench serve: listening on "
 
+// childKind tells apart the children startChild starts: the name in its
+// messages, the prefix of the line it prints once it accepts connections,
+// and the scheme put before what follows the prefix to make the URL ("" when
+// the line holds a whole URL, as serve's does).
+type childKind struct{ name, prefix, scheme string }
+
+// serverChild is `pushbench serve`.
+var serverChild = childKind{"server", listenPrefix, ""}
+
 // ChildLauncher starts `path serve --addr 127.0.0.1:0 --rate 0 ...` as a
 // child process (path: a pushbench binary, normally os.Executable()) and
 // reads its URL from the line it prints on stdout. The child gets its own
@@ -75,12 +84,13 @@ func ChildLauncher(path string, log io.Writer) Launcher {
 		if cfg.Hold > 0 {
 			args = append(args, "--hold", cfg.Hold.String())
 		}
-		return startChild(ctx, path, args, log)
+		return startChild(ctx, serverChild, path, args, log)
 	}
 }
 
 // child is a started server process.
 type child struct {
+	kind     childKind
 	cmd      *exec.Cmd
 	exited   chan struct{} // closed when Wait returned
 	waitErr  error
@@ -92,12 +102,12 @@ type child struct {
 	stopErr  error
 }
 
-func startChild(ctx context.Context, path string, args []string, log io.Writer) (*Server, error) {
+func startChild(ctx context.Context, kind childKind, path string, args []string, log io.Writer) (*Server, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
 	}
-	c := &child{exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
+	c := &child{kind: kind, exited: make(chan struct{}), stderr: &tailBuffer{max: 4096}}
 	lw := &SyncWriter{W: log}
 	c.cmd = exec.Command(path, args...)
 	c.cmd.Stdout = pw
@@ -125,7 +135,7 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 	pw.Close() // the child holds its own copy
 	if err != nil {
 		pr.Close()
-		return nil, fmt.Errorf("start server %s: %w", path, err)
+		return nil, fmt.Errorf("start %s %s: %w", kind.name, path, err)
 	}
 
 	// Read stdout until the listening line, then keep copying it so the
@@ -138,9 +148,9 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 		for sc.Scan() {
 			line := sc.Text()
 			if !found {
-				if i := strings.Index(line, listenPrefix); i >= 0 {
+				if i := strings.Index(line, kind.prefix); i >= 0 {
 					found = true
-					urlc <- strings.TrimSpace(line[i+len(listenPrefix):])
+					urlc <- kind.scheme + strings.TrimSpace(line[i+len(kind.prefix):])
 					continue
 				}
 			}
@@ -160,17 +170,17 @@ func startChild(ctx context.Context, path string, args []string, log io.Writer) 
 			srv.URL = u
 			if err := CheckLoopback(ctx, u); err != nil {
 				c.stop()
-				return nil, fmt.Errorf("server child: %w", err)
+				return nil, fmt.Errorf("%s child: %w", kind.name, err)
 			}
 			return srv, nil
 		}
 		<-c.exited
-		return nil, fmt.Errorf("server child exited before listening (%v): %s", c.waitErr, c.stderr.String())
+		return nil, fmt.Errorf("%s child exited before listening (%v): %s", kind.name, c.waitErr, c.stderr.String())
 	case <-c.exited:
-		return nil, fmt.Errorf("server child exited before listening (%v): %s", c.waitErr, c.stderr.String())
+		return nil, fmt.Errorf("%s child exited before listening (%v): %s", kind.name, c.waitErr, c.stderr.String())
 	case <-timer.C:
 		c.stop()
-		return nil, fmt.Errorf("server child printed no %q line within %v: %s", listenPrefix, childReadyTimeout, c.stderr.String())
+		return nil, fmt.Errorf("%s child printed no %q line within %v: %s", kind.name, kind.prefix, childReadyTimeout, c.stderr.String())
 	case <-ctx.Done():
 		c.stop()
 		return nil, ctx.Err()
@@ -220,7 +230,7 @@ func (c *child) stop() error {
 		if dead, how := c.died(); dead {
 			// It ended on its own: say so once, as Stop's error.
 			_ = syscall.Kill(-c.cmd.Process.Pid, syscall.SIGKILL)
-			c.stopErr = fmt.Errorf("server child (pid %d) %s", c.cmd.Process.Pid, how)
+			c.stopErr = fmt.Errorf("%s child (pid %d) %s", c.kind.name, c.cmd.Process.Pid, how)
 			return
 		}
 		c.stopping.Store(true)
@@ -236,7 +246,7 @@ func (c *child) stop() error {
 			case <-t.C:
 				_ = syscall.Kill(-pgid, syscall.SIGKILL)
 				<-c.exited
-				c.stopErr = fmt.Errorf("server child ignored SIGTERM for %v and was killed", childTermTimeout)
+				c.stopErr = fmt.Errorf("%s child ignored SIGTERM for %v and was killed", c.kind.name, childTermTimeout)
 				return
 			}
 		}
@@ -245,7 +255,7 @@ func (c *child) stop() error {
 		_ = syscall.Kill(-pgid, syscall.SIGKILL)
 		var ee *exec.ExitError
 		if c.waitErr != nil && !(errors.As(c.waitErr, &ee) && signalled(ee, syscall.SIGTERM)) {
-			c.stopErr = fmt.Errorf("server child: %w: %s", c.waitErr, c.stderr.String())
+			c.stopErr = fmt.Errorf("%s child: %w: %s", c.kind.name, c.waitErr, c.stderr.String())
 		}
 	})
 	return c.stopErr
