@@ -45,6 +45,9 @@ type ClientMark struct {
 	// MachineBusy and MachineTotal are the machine's CPU ticks
 	// (/proc/stat): busy and in all.
 	MachineBusy, MachineTotal uint64
+	// EmulatorCPU is the network emulator process's user+sys so far (the
+	// machine's, like the server: the same in every load generator's mark).
+	EmulatorCPU time.Duration
 }
 
 func (m ClientMark) taken() bool { return m.Wall != 0 }
@@ -86,6 +89,8 @@ type Measurement struct {
 	// the record is then marked failed.
 	Died      string
 	DiedPhase Phase
+
+	Probe probeResult // the round trip through the network emulator, measured before the run
 
 	Publisher servers.PublisherStats // at the end of the run
 	Server    [marks]ServerMark
@@ -335,6 +340,10 @@ func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 	// Net of the idle cost of holding the connections for the window.
 	idle := rec.Server.IdleCPUUsPerConnS * float64(s.Clients) * wall.Seconds()
 	rec.Server.CPUUsPerEventNet = perEvent(max(0, us(max(0, srvCPU-pubCPU))-idle))
+	if m.Scenario.Network.Emulated() && wall > 0 {
+		cpu := max(0, we.EmulatorCPU-ws.EmulatorCPU)
+		rec.Emulator = results.Emulator{CPUUs: us(cpu), CPUUtilisation: float64(cpu) / float64(wall)}
+	}
 	if busy, total := we.MachineBusy-ws.MachineBusy, we.MachineTotal-ws.MachineTotal; total > 0 && we.MachineTotal > ws.MachineTotal {
 		rec.MachineCPUUtilisation = float64(busy) / float64(total)
 	}
@@ -377,6 +386,10 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 		check("clock_stable", max(drift, -drift) < maxClockDrift,
 			"the wall clock moved %s against the monotonic clock over %s of the run (limit: under ±%s; latency is the difference of wall-clock stamps taken in two processes)",
 			report.Duration(float64(drift)), report.Duration(float64(last.Mono-first.Mono)), report.Duration(float64(maxClockDrift)))
+	}
+
+	if n := m.Scenario.Network; n.Emulated() && m.Probe.RTT > 0 {
+		m.networkCheck(rec, check, windowOK)
 	}
 
 	if windowOK && rec.MachineCPUUtilisation > 0 {
@@ -431,6 +444,33 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	if n := m.Load.Failed; n > 0 {
 		check("clients_alive", false, "%d clients gave up; first: %s", n, m.Load.FailErr)
 	}
+}
+
+// networkCheck is network_applied: the round trip measured through the
+// emulator matches the profile (its RTT plus the probe's bytes at the
+// emulated bandwidths) within 10% or 1 ms, and the emulator stayed under
+// 80% of a core over the window.
+func (m *Measurement) networkCheck(rec *results.Record, check func(string, bool, string, ...any), windowOK bool) {
+	n := m.Scenario.Network
+	want := n.RTT
+	if n.UpBps > 0 {
+		want += time.Duration(float64(m.Probe.Up*8) / float64(n.UpBps) * float64(time.Second))
+	}
+	if n.DownBps > 0 {
+		want += time.Duration(float64(m.Probe.Down*8) / float64(n.DownBps) * float64(time.Second))
+	}
+	rec.Scenario.Network.ProbeRTTNs, rec.Scenario.Network.ExpectedRTTNs = int64(m.Probe.RTT), int64(want)
+	diff := m.Probe.RTT - want
+	tol := max(want/10, time.Millisecond)
+	ok := max(diff, -diff) <= tol
+	detail := fmt.Sprintf("round trip through the emulator %s (median of %d), the profile gives %s (RTT %s + %d B up and %d B down at the emulated bandwidths); limit ±%s",
+		report.Duration(float64(m.Probe.RTT)), probeRounds, report.Duration(float64(want)), report.Duration(float64(n.RTT)), m.Probe.Up, m.Probe.Down, report.Duration(float64(tol)))
+	if windowOK {
+		u := rec.Emulator.CPUUtilisation
+		ok = ok && u <= maxEmulatorUtil
+		detail += fmt.Sprintf("; the emulator used %.0f%% of a core over the window (limit %.0f%%)", u*100, maxEmulatorUtil*100)
+	}
+	check("network_applied", ok, "%s", detail)
 }
 
 // lastMark is the latest client mark that was taken.

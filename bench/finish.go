@@ -39,6 +39,9 @@ const (
 	// maxClockDrift bounds the wall clock's drift against the monotonic
 	// clock over a run.
 	maxClockDrift = int64(100 * time.Microsecond)
+	// maxEmulatorUtil: above 80% of a core, the network emulator may be
+	// adding delay of its own.
+	maxEmulatorUtil = 0.8
 )
 
 // finish stops what still runs, gathers what was measured into a
@@ -94,6 +97,7 @@ func (r *runner) measurement() Measurement {
 		Publisher:   r.finalPS,
 		Connected:   r.s1,
 		Env:         proc.Environment(),
+		Probe:       r.probe,
 	}
 	if s.Schedule == servers.ScheduleConstant {
 		m.ConstantLo = r.base + constantEvents(s.Rate, s.Warmup)
@@ -115,7 +119,7 @@ func (r *runner) measurement() Measurement {
 	m.Load = LoadGen{Clients: s.Clients, CPUs: r.clientCPUs(), Final: r.rec.snapshot(), Failed: r.failed.Load()}
 	for i, sn := range snaps {
 		m.Server[i] = ServerMark{Stats: sn.srv, Ctrl0: sn.ctrl0, Ctrl1: sn.ctrl1}
-		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1]}
+		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1], EmulatorCPU: sn.emCPU}
 		if !sn.at.IsZero() {
 			m.Load.Marks[i].Wall = sn.at.UnixNano()
 			m.Load.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading

@@ -34,6 +34,10 @@ type Options struct {
 	Launch proc.Launcher
 	// ServerLog receives the child server's output (nil: discarded).
 	ServerLog io.Writer
+	// Emulate starts the network emulator when the scenario's network is
+	// emulated. Nil: a child process of this executable
+	// (proc.EmulatorLauncher), so that its CPU is its own.
+	Emulate proc.EmulatorStarter
 	// Pin pins the server's threads and this process's threads to disjoint
 	// CPU sets (needs a server child process and at least 2 CPUs).
 	Pin bool
@@ -105,6 +109,7 @@ type snap struct {
 	at      time.Time
 	c       Counts
 	cpu     time.Duration // this process, user+sys
+	emCPU   time.Duration // the network emulator's user+sys
 	machine [2]uint64     // the machine's busy and total CPU ticks (/proc/stat)
 	srv     servers.Stats
 	ctrl0   [2]uint64 // control connection up/down bytes before the /stats request
@@ -117,6 +122,8 @@ type runner struct {
 	started time.Time
 
 	srv      *proc.Server
+	em       *proc.Server // the network emulator in front of srv, if any
+	probe    probeResult
 	ctl      *control
 	lim      proc.Limits
 	rec      *recorder
@@ -189,6 +196,30 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			err = stopErr
 		}
 	}()
+
+	if s.Network.Emulated() {
+		start := r.opt.Emulate
+		if start == nil {
+			exe, err := os.Executable()
+			if err != nil {
+				return nil, nil, fmt.Errorf("find pushbench executable for the emulator child: %w", err)
+			}
+			start = proc.EmulatorLauncher(exe, r.opt.ServerLog)
+		}
+		if r.em, err = start(ctx, r.srv.URL, s.Network); err != nil {
+			return nil, nil, fmt.Errorf("start network emulator: %w", err)
+		}
+		defer func() {
+			if stopErr := r.em.Stop(); stopErr != nil && err == nil {
+				err = stopErr
+			}
+		}()
+		// Before the first snapshot, so that the probe's bytes are not
+		// counted in the run's.
+		if r.probe, err = probeRTT(ctx, r.em.URL, probeRounds); err != nil {
+			return nil, nil, fmt.Errorf("network emulator: %w", err)
+		}
+	}
 
 	u, _ := url.Parse(r.srv.URL)
 	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
@@ -290,7 +321,7 @@ func (r *runner) connect(ctx context.Context) error {
 	origin := time.Now()
 	for i := range r.subs {
 		sub, err := clients.New(s.Transport, clients.Config{
-			BaseURL:    r.srv.URL,
+			BaseURL:    r.clientURL(),
 			Since:      r.base - 1,
 			Interval:   s.Interval,
 			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
@@ -421,17 +452,32 @@ func (r *runner) idle(ctx context.Context) error {
 	return err
 }
 
+// clientURL is where the clients connect: the emulator when there is one.
+func (r *runner) clientURL() string {
+	if r.em != nil {
+		return r.em.URL
+	}
+	return r.srv.URL
+}
+
 // serverDied reports whether the server child ended on its own (and keeps
 // how): the run then ends with what it measured, marked failed.
 func (r *runner) serverDied() bool {
-	if r.srv == nil || r.srv.Died == nil {
-		return false
+	for _, c := range []struct {
+		who string
+		p   *proc.Server
+	}{{"the server", r.srv}, {"the network emulator", r.em}} {
+		if c.p == nil || c.p.Died == nil {
+			continue
+		}
+		if dead, how := c.p.Died(); dead {
+			if r.died == "" {
+				r.died, r.diedPhase = c.who+" "+how, r.phase.Load().(Phase)
+			}
+			return true
+		}
 	}
-	dead, how := r.srv.Died()
-	if dead && r.died == "" {
-		r.died, r.diedPhase = how, r.phase.Load().(Phase)
-	}
-	return dead
+	return false
 }
 
 // measure starts the publisher and takes the window's snapshots at its
@@ -581,21 +627,25 @@ func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 	}
 	timer := time.NewTimer(d)
 	defer timer.Stop()
-	var exited <-chan struct{}
+	var exited, emExited <-chan struct{}
 	if r.srv != nil {
 		exited = r.srv.Exited
+	}
+	if r.em != nil {
+		emExited = r.em.Exited
 	}
 	select {
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-exited:
-		if r.serverDied() {
-			return errServerDied
-		}
-		return errors.New("the server exited")
+	case <-emExited:
 	case <-timer.C:
 		return nil
 	}
+	if r.serverDied() {
+		return errServerDied
+	}
+	return errors.New("the server or the network emulator exited")
 }
 
 // snap takes the clients' counters and this process's CPU time at once,
@@ -611,6 +661,9 @@ func (r *runner) clientSnap() snap {
 	sn.c = r.rec.snapshot()
 	u, sy := servers.ProcessCPU()
 	sn.cpu = u + sy
+	if r.em != nil && r.em.PID > 0 {
+		sn.emCPU, _ = proc.PIDCPU(r.em.PID)
+	}
 	if busy, total, err := proc.MachineCPU(); err == nil {
 		sn.machine = [2]uint64{busy, total}
 	}

@@ -10,12 +10,14 @@
 package bench
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"math"
 	"time"
 
 	"pushbench/event"
+	"pushbench/netem"
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
@@ -52,6 +54,9 @@ type Scenario struct {
 	Ring     int    // the server's ring size K
 	// Spin is the publisher's spin before each event (servers.PublishConfig.Spin).
 	Spin time.Duration
+	// Network is the emulated network between the clients and the server
+	// (the zero value and "loopback": none, the clients dial the server).
+	Network netem.Profile
 }
 
 // DefaultScenario returns the defaults of `pushbench run`.
@@ -88,6 +93,10 @@ func (s Scenario) Record() results.Scenario {
 		Schedule:    s.Schedule,
 		Ring:        s.Ring,
 		SourceAddrs: 1,
+		Network: results.Network{
+			Name: cmp.Or(s.Network.Name, netem.Loopback), RTTNs: int64(s.Network.RTT), JitterNs: int64(s.Network.Jitter),
+			DownBps: s.Network.DownBps, UpBps: s.Network.UpBps,
+		},
 	}
 	if transport.HasInterval(s.Transport) {
 		sc.IntervalNs = int64(s.Interval)
@@ -225,6 +234,11 @@ func (s Scenario) Validate() error {
 		return bad("ring %d: the server needs room for at least one event", s.Ring)
 	case s.Spin < 0:
 		return bad("spin %v: must not be negative", s.Spin)
+	}
+	if s.Network.Emulated() {
+		if err := s.Network.Validate(); err != nil {
+			return bad("network: %v", err)
+		}
 	}
 	if n := constantEvents(s.Rate, s.Warmup+s.Duration) - constantEvents(s.Rate, s.Warmup); n == 0 {
 		return bad("duration %v is too short to contain one event at %v/s (one every %v)",

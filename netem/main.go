@@ -35,11 +35,7 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs.SetOutput(io.Discard)
 	listen := fs.String("listen", "127.0.0.1:0", "listen `address` on loopback (port 0 picks a free one)")
 	upstream := fs.String("upstream", "", "loopback `address` (host:port) of the server to forward to (required)")
-	network := fs.String("network", Loopback, "network profile: "+strings.Join(Names(), ", "))
-	rtt := fs.Duration("rtt", 0, "round-trip time to add, split half per direction (whole ms; default: the profile's)")
-	jitter := fs.Duration("jitter", 0, "how far the round trip may stray from --rtt either way (whole ms; default: the profile's)")
-	down := fs.String("down-bandwidth", "", "server-to-client `rate` per connection, e.g. 10mbit, 512kbit, or unlimited (default: the profile's)")
-	up := fs.String("up-bandwidth", "", "client-to-server `rate` per connection (default: the profile's)")
+	profile := AddFlags(fs)
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: pushbench emulate --upstream HOST:PORT [--network NAME] [--rtt D] [--jitter D]")
@@ -63,26 +59,10 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	if fs.NArg() > 0 {
 		return usagef("emulate: unexpected argument %q", fs.Arg(0))
 	}
-	set := map[string]bool{}
-	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
-	var rttP, jitterP *time.Duration
-	var downP, upP *string
-	if set["rtt"] {
-		rttP = rtt
-	}
-	if set["jitter"] {
-		jitterP = jitter
-	}
-	if set["down-bandwidth"] {
-		downP = down
-	}
-	if set["up-bandwidth"] {
-		upP = up
-	}
 	if *upstream == "" {
 		return usagef("emulate: --upstream HOST:PORT is required")
 	}
-	p, err := Resolve(*network, rttP, jitterP, downP, upP)
+	p, err := profile()
 	if err != nil {
 		return usagef("emulate: %v", err)
 	}
@@ -106,5 +86,36 @@ func Main(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	case <-e.Done():
 		e.Close()
 		return e.Err()
+	}
+}
+
+// AddFlags defines --network, --rtt, --jitter, --down-bandwidth and
+// --up-bandwidth on fs and returns the function that resolves them, after
+// fs.Parse, into a profile: the named one with the flags given overriding
+// its values.
+func AddFlags(fs *flag.FlagSet) func() (Profile, error) {
+	network := fs.String("network", Loopback, "network profile between clients and server: "+strings.Join(Names(), ", ")+" (docs/network.md)")
+	rtt := fs.Duration("rtt", 0, "round-trip time to add, split half per direction (whole ms; default: the profile's)")
+	jitter := fs.Duration("jitter", 0, "how far the round trip may stray from --rtt either way (whole ms; default: the profile's)")
+	down := fs.String("down-bandwidth", "", "server-to-client `rate` per connection, e.g. 10mbit, 512kbit, or unlimited (default: the profile's)")
+	up := fs.String("up-bandwidth", "", "client-to-server `rate` per connection (default: the profile's)")
+	return func() (Profile, error) {
+		set := map[string]bool{}
+		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		var rttP, jitterP *time.Duration
+		var downP, upP *string
+		if set["rtt"] {
+			rttP = rtt
+		}
+		if set["jitter"] {
+			jitterP = jitter
+		}
+		if set["down-bandwidth"] {
+			downP = down
+		}
+		if set["up-bandwidth"] {
+			upP = up
+		}
+		return Resolve(*network, rttP, jitterP, downP, upP)
 	}
 }

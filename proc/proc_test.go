@@ -169,3 +169,16 @@ func TestParseProcStat(t *testing.T) {
 		t.Errorf("MachineCPU = %d of %d, %v", busy, total, err)
 	}
 }
+
+func TestParsePIDStat(t *testing.T) {
+	line := "4242 (pushbench serve) S 1 4242 4242 0 -1 4194560 1234 0 0 0 250 37 0 0 20 0 9 0 100 1000 200 18446744073709551615"
+	if d, err := parsePIDStat(line); err != nil || d != 2870*time.Millisecond {
+		t.Errorf("parsePIDStat = %v, %v; want 2.87s (250 + 37 ticks)", d, err)
+	}
+	if _, err := parsePIDStat("garbage"); err == nil {
+		t.Error("garbage: no error")
+	}
+	if d, err := PIDCPU(os.Getpid()); err != nil || d < 0 {
+		t.Errorf("PIDCPU(self) = %v, %v", d, err)
+	}
+}

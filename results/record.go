@@ -55,6 +55,10 @@ type Record struct {
 
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 
+	// Emulator is the network emulator's cost over the window (zero
+	// without one): its own process, never charged to server or clients.
+	Emulator Emulator `json:"emulator"`
+
 	// MachineCPUUtilisation is the whole machine's CPU use over the window
 	// (/proc/stat, every process): above 90% every latency includes
 	// queueing for a core.
@@ -133,6 +137,25 @@ type Scenario struct {
 	ServerCPUs  string  `json:"server_cpus"`  // CPU list the server was pinned to ("" = not pinned)
 	ClientCPUs  string  `json:"client_cpus"`  // CPU list the load generator was pinned to
 	SourceAddrs int     `json:"source_addrs"` // loopback source addresses used
+	// Network is the emulated network between the clients and the server
+	// ("loopback", all zero: none).
+	Network Network `json:"network"`
+}
+
+// Network is an emulated network profile: RTT split half per direction,
+// jitter, and the bandwidth of each direction (0: unlimited).
+type Network struct {
+	Name     string `json:"name"`
+	RTTNs    int64  `json:"rtt_ns"`
+	JitterNs int64  `json:"jitter_ns"`
+	DownBps  int64  `json:"down_bps"`
+	UpBps    int64  `json:"up_bps"`
+	// ProbeRTTNs is the median round trip of a tiny request measured
+	// through the emulator before the run; ExpectedRTTNs is the profile's
+	// RTT plus that request's and answer's serialisation at the emulated
+	// bandwidths. The network_applied check compares them.
+	ProbeRTTNs    int64 `json:"probe_rtt_ns,omitempty"`
+	ExpectedRTTNs int64 `json:"expected_rtt_ns,omitempty"`
 }
 
 // Latency summarises delivery latency t_recv − t over the measured window,
@@ -199,6 +222,14 @@ type Client struct {
 	IdleCPUUsPerConnS float64 `json:"idle_cpu_us_per_conn_s"` // the load generator's idle cost per connection
 	// CPUUtilisation is CPU time ÷ (wall time × CPUs available to the load
 	// generator); near 1 means the clients could not keep up.
+	CPUUtilisation float64 `json:"cpu_utilisation"`
+}
+
+// Emulator is the network emulator process's CPU over the window.
+type Emulator struct {
+	CPUUs float64 `json:"cpu_us"`
+	// CPUUtilisation is its CPU ÷ wall time: of one core (it is one
+	// process; above 0.8 it may have been the bottleneck).
 	CPUUtilisation float64 `json:"cpu_utilisation"`
 }
 

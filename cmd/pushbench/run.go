@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pushbench/bench"
+	"pushbench/netem"
 	"pushbench/proc"
 	"pushbench/report"
 	"pushbench/results"
@@ -40,6 +41,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pin := fs.Bool("pin", false, "pin the server child and the load generator to disjoint CPU sets")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	serverCmd := fs.String("server-cmd", "", "pushbench binary to start as the server child (default: this executable)")
+	network := netem.AddFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: pushbench run [flags]")
 		fmt.Fprintln(fs.Output(), "Runs one scenario: connect, warm-up, measured window, drain; writes result.json, latency.hgrm and latency.hdr.")
@@ -65,6 +67,10 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Ring:        *ring,
 		Spin:        *spin,
 	}.WithDefaults()
+	var err error
+	if s.Network, err = network(); err != nil {
+		return usagef("run: %v", err)
+	}
 	if err := s.Validate(); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
 	}
