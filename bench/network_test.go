@@ -46,7 +46,7 @@ func TestRunThroughEmulator(t *testing.T) {
 		t.Errorf("min latency %v, want at least the one-way delay of 20ms", time.Duration(rec.Latency.Min))
 	}
 	n := rec.Scenario.Network
-	if n.Name != "test" || n.RTTNs != int64(40*time.Millisecond) || n.ExpectedRTTNs != int64(40*time.Millisecond) || n.ProbeRTTNs < int64(40*time.Millisecond) {
+	if n.Name != "rtt40ms" || n.RTTNs != int64(40*time.Millisecond) || n.ExpectedRTTNs != int64(40*time.Millisecond) || n.ProbeRTTNs < int64(40*time.Millisecond) {
 		t.Errorf("scenario.network = %+v", n)
 	}
 	if c, ok := rec.Checks["network_applied"]; !ok || !c.OK {

@@ -10,10 +10,10 @@
 package bench
 
 import (
-	"cmp"
 	"errors"
 	"fmt"
 	"math"
+	"strings"
 	"time"
 
 	"pushbench/event"
@@ -94,7 +94,7 @@ func (s Scenario) Record() results.Scenario {
 		Ring:        s.Ring,
 		SourceAddrs: 1,
 		Network: results.Network{
-			Name: cmp.Or(s.Network.Name, netem.Loopback), RTTNs: int64(s.Network.RTT), JitterNs: int64(s.Network.Jitter),
+			Name: networkID(s.Network), RTTNs: int64(s.Network.RTT), JitterNs: int64(s.Network.Jitter),
 			DownBps: s.Network.DownBps, UpBps: s.Network.UpBps,
 		},
 	}
@@ -102,6 +102,33 @@ func (s Scenario) Record() results.Scenario {
 		sc.IntervalNs = int64(s.Interval)
 	}
 	return sc
+}
+
+// networkID names a network for results: its profile's name when it is
+// that profile exactly, otherwise its values ("rtt100ms-down1mbit"), so
+// that two different networks never share a name.
+func networkID(p netem.Profile) string {
+	if base, err := netem.Lookup(p.Name); err == nil && base.RTT == p.RTT && base.Jitter == p.Jitter &&
+		base.DownBps == p.DownBps && base.UpBps == p.UpBps {
+		return p.Name
+	}
+	var parts []string
+	if p.RTT > 0 {
+		parts = append(parts, "rtt"+p.RTT.String())
+	}
+	if p.Jitter > 0 {
+		parts = append(parts, "jitter"+p.Jitter.String())
+	}
+	if p.DownBps > 0 {
+		parts = append(parts, "down"+netem.FormatRate(p.DownBps))
+	}
+	if p.UpBps > 0 {
+		parts = append(parts, "up"+netem.FormatRate(p.UpBps))
+	}
+	if len(parts) == 0 {
+		return netem.Loopback
+	}
+	return strings.Join(parts, "-")
 }
 
 // Limits on a scenario that are about the harness, not the machine.

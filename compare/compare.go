@@ -23,6 +23,7 @@ import (
 	"golang.org/x/term"
 
 	"pushbench/bench"
+	"pushbench/netem"
 	"pushbench/proc"
 	"pushbench/report"
 	"pushbench/results"
@@ -54,6 +55,9 @@ type Preset struct {
 	// minEvents stretches the window at low rates to hold at least this
 	// many events per client: window = max(duration, minEvents ÷ rate).
 	MinEvents int
+	// Networks are the emulated networks, each a dimension of the matrix
+	// (none: loopback only).
+	Networks []netem.Profile
 	// Idle is each cell's idle interval (0: the scenario's default).
 	Idle        time.Duration
 	Hold        time.Duration
@@ -90,7 +94,23 @@ func Presets() map[string]Preset {
 	quick.Duration = time.Second
 	quick.MinEvents = 1
 	quick.Idle = 200 * time.Millisecond
-	return map[string]Preset{"default": def, "quick": quick}
+	// networks: every transport over every network profile, at 10
+	// clients and 1 and 10 events/s: where each transport stands against
+	// the RTT and the link (5 s windows keep 60 cells near 10 minutes;
+	// their p99s rest on 50 events or fewer and say so).
+	networks := def
+	networks.Name = "networks"
+	networks.Intervals = []time.Duration{time.Second}
+	networks.Clients = []int{10}
+	networks.Rates = []float64{1, 10}
+	networks.Payloads = []int{64}
+	networks.CentreClients = 10
+	networks.Duration = 5 * time.Second
+	for _, n := range netem.Names() {
+		p, _ := netem.Lookup(n)
+		networks.Networks = append(networks.Networks, p)
+	}
+	return map[string]Preset{"default": def, "quick": quick, "networks": networks}
 }
 
 // Cell is one scenario of the plan; pass counts the repeats from 1.
@@ -102,16 +122,33 @@ type Cell struct {
 // Name is the cell's name in bench.txt style, e.g.
 // "transport=shortpoll-1s/clients=100/rate=1/payload=64".
 func (c Cell) Name() string {
-	return report.CellName(results.Scenario{
-		Transport: c.S.Transport, Clients: c.S.Clients, Rate: c.S.Rate, Payload: c.S.Payload,
-		IntervalNs: int64(c.S.Interval),
-	})
+	return report.CellName(c.S.Record())
+}
+
+// NetworkNames lists the profiles' names.
+func NetworkNames(ps []netem.Profile) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.Name)
+	}
+	return out
+}
+
+func networkNames(ps []netem.Profile) []string {
+	var out []string
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
 }
 
 // hasIntervals reports whether a transport of p polls on an interval grid.
 func (p Preset) hasIntervals() bool {
 	return slices.ContainsFunc(p.Transports, transport.HasInterval)
 }
+
+// probeRounds is bench's network probe: round trips timed before a cell.
+const probeRounds = 7
 
 // Estimates of a cell's wall time beyond its connect phase and its
 // publishing run: starting and stopping the server child, confirming the
@@ -137,6 +174,9 @@ func cellEstimate(s bench.Scenario) time.Duration {
 	}
 	if transport.HasInterval(s.Transport) {
 		last += s.Interval
+	}
+	if s.Network.Emulated() {
+		d += (probeRounds + 3) * s.Network.RTT // the probe, the connect and the drain
 	}
 	return d + s.Idle + max(s.Warmup+s.Duration-half, last)
 }
@@ -292,31 +332,43 @@ func sorted[T int | float64](vs []T) []T {
 // machine hits the transports of one point alike).
 func (p Preset) Plan() []Cell {
 	var cells []Cell
+	networks := p.Networks
+	if len(networks) == 0 {
+		networks = []netem.Profile{{Name: netem.Loopback}}
+	}
 	for pass := 1; pass <= p.Repeat; pass++ {
-		for _, at := range p.coords() {
-			for _, t := range p.Transports {
-				intervals := []time.Duration{0}
-				if transport.HasInterval(t) {
-					intervals = p.Intervals
-				}
-				for _, iv := range intervals {
-					s := bench.DefaultScenario()
-					s.Transport = t
-					s.Clients = at.clients
-					s.Rate = at.rate
-					s.Payload = at.payload
-					s.Interval = iv
-					s.Hold = p.Hold
-					s.Idle = p.Idle
-					s.ConnectRate = p.ConnectRate
-					s.Warmup, s.Duration = p.Timing(at.rate)
-					s.Drain = 0 // WithDefaults: 5 s, plus two intervals for short polling
-					cells = append(cells, Cell{S: s.WithDefaults(), Pass: pass})
-				}
+		for _, nw := range networks {
+			for _, at := range p.coords() {
+				p.planPoint(&cells, pass, nw, at)
 			}
 		}
 	}
 	return cells
+}
+
+// planPoint adds every transport variant at one point of one network.
+func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, at coord) {
+	for _, t := range p.Transports {
+		intervals := []time.Duration{0}
+		if transport.HasInterval(t) {
+			intervals = p.Intervals
+		}
+		for _, iv := range intervals {
+			s := bench.DefaultScenario()
+			s.Transport = t
+			s.Clients = at.clients
+			s.Rate = at.rate
+			s.Payload = at.payload
+			s.Interval = iv
+			s.Hold = p.Hold
+			s.Idle = p.Idle
+			s.ConnectRate = p.ConnectRate
+			s.Warmup, s.Duration = p.Timing(at.rate)
+			s.Drain = 0 // WithDefaults: 5 s, plus two intervals for short polling
+			s.Network = nw
+			*cells = append(*cells, Cell{S: s.WithDefaults(), Pass: pass})
+		}
+	}
 }
 
 // comparison is a parsed `pushbench compare`: the plan and where it goes.
@@ -364,6 +416,7 @@ type Config struct {
 	Preset        string       `json:"preset"`
 	Transports    []string     `json:"transports"`
 	Intervals     []string     `json:"shortpoll_intervals"`
+	Networks      []string     `json:"networks,omitempty"`
 	Clients       []int        `json:"clients"`
 	Rates         []float64    `json:"rates"`
 	Payloads      []int        `json:"payloads"`
@@ -406,6 +459,7 @@ func (c *Comparison) config(est time.Duration) Config {
 		CentreClients: centre(p.Clients, p.CentreClients),
 		CentreRate:    centre(p.Rates, p.CentreRate),
 		CentrePayload: slices.Min(p.Payloads),
+		Networks:      networkNames(p.Networks),
 		Warmup:        p.Warmup.String(),
 		Duration:      p.Duration.String(),
 		MinEvents:     p.MinEvents,
@@ -444,10 +498,10 @@ func (c *Comparison) PrintPlan(w io.Writer, est time.Duration) {
 	fmt.Fprintf(w, "pushbench compare: preset %s, %s, estimated %s; writing %s\n",
 		c.P.Name, report.Plural(len(c.Cells), "cell"), FmtWall(est), c.Out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "cell\ttransport\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
+	fmt.Fprintln(tw, "cell\ttransport\tnetwork\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
 	for i, cell := range c.Cells {
 		s := cell.S
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval), s.Clients,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval), s.Record().Network.Name, s.Clients,
 			strconv.FormatFloat(s.Rate, 'g', -1, 64), s.Payload, s.Warmup, s.Duration,
 			FmtWall(cellEstimate(s)))
 	}

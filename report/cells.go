@@ -64,14 +64,34 @@ func compareVariants(a, b variant) int {
 // CellName names the scenario cell of s the way bench.txt does, e.g.
 // "transport=ws/clients=100/rate=10/payload=64" or, for short polling,
 // "transport=shortpoll-1s/clients=100/rate=10/payload=64".
+//
+// An emulated network adds its key after the transport
+// ("transport=ws/network=4g/clients=..."), so that benchstat -col
+// /transport still compares the transports of one network.
 func CellName(s results.Scenario) string {
-	return fmt.Sprintf("transport=%s/clients=%d/rate=%s/payload=%d",
-		variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
+	nw := ""
+	if n := networkOf(s); n != "" {
+		nw = "/network=" + n
+	}
+	return fmt.Sprintf("transport=%s%s/clients=%d/rate=%s/payload=%d",
+		variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload)
+}
+
+// networkOf is the scenario's network name, "" for none (loopback).
+func networkOf(s results.Scenario) string {
+	if s.Network.Name == "" || s.Network.Name == "loopback" {
+		return ""
+	}
+	return s.Network.Name
 }
 
 // cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64".
 func cellFileStem(s results.Scenario) string {
-	return fmt.Sprintf("%s-c%d-r%s-p%d", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload)
+	nw := ""
+	if n := networkOf(s); n != "" {
+		nw = "-" + n
+	}
+	return fmt.Sprintf("%s%s-c%d-r%s-p%d", variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload)
 }
 
 // fmtRate writes an event rate the shortest exact way: 0.2, 1, 10.
@@ -79,14 +99,19 @@ func fmtRate(r float64) string {
 	return strconv.FormatFloat(r, 'g', -1, 64)
 }
 
-// coord is a point of the scenario matrix, without the transport.
+// coord is a point of the scenario matrix, without the transport: the
+// network (its name and RTT, "" for loopback) and the workload.
 type coord struct {
+	Network string
+	RTTNs   int64
 	Clients int
 	Rate    float64
 	Payload int
 }
 
-func coordOf(s results.Scenario) coord { return coord{s.Clients, s.Rate, s.Payload} }
+func coordOf(s results.Scenario) coord {
+	return coord{Network: networkOf(s), RTTNs: s.Network.RTTNs, Clients: s.Clients, Rate: s.Rate, Payload: s.Payload}
+}
 
 // cell is one scenario cell: every record of one variant at one coord
 // (several when the comparison repeated it).
@@ -182,6 +207,12 @@ func newMatrix(recs []results.Record) *matrix {
 }
 
 func compareCoords(a, b coord) int {
+	if c := cmp.Compare(a.RTTNs, b.RTTNs); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Network, b.Network); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.Clients, b.Clients); c != 0 {
 		return c
 	}
@@ -199,12 +230,23 @@ func (m *matrix) headline() coord {
 	clients := map[int]int{}
 	rates := map[float64]int{}
 	payloads := map[int]int{}
+	// The network: loopback when the run has it, else the one with the
+	// shortest RTT.
+	head := coord{Network: "-"}
 	for _, c := range m.cells {
 		clients[c.at.Clients]++
 		rates[c.at.Rate]++
 		payloads[c.at.Payload]++
+		if head.Network == "-" || c.at.Network == "" || (head.Network != "" && c.at.RTTNs < head.RTTNs) {
+			head.Network, head.RTTNs = c.at.Network, c.at.RTTNs
+		}
+	}
+	if head.Network == "-" {
+		head.Network = ""
 	}
 	return coord{
+		Network: head.Network,
+		RTTNs:   head.RTTNs,
 		Clients: mostCommon(clients, middle[int]),
 		Rate:    mostCommon(rates, middle[float64]),
 		Payload: mostCommon(payloads, func(tied []int) int { return slices.Min(tied) }),
@@ -263,6 +305,7 @@ const (
 	dimClients dim = iota
 	dimRate
 	dimPayload
+	dimRTT // the emulated network, by its RTT in ms
 )
 
 func (d dim) of(at coord) float64 {
@@ -271,6 +314,8 @@ func (d dim) of(at coord) float64 {
 		return float64(at.Clients)
 	case dimRate:
 		return at.Rate
+	case dimRTT:
+		return float64(at.RTTNs) / 1e6
 	}
 	return float64(at.Payload)
 }
@@ -283,6 +328,8 @@ func (d dim) without(at coord) coord {
 		at.Clients = 0
 	case dimRate:
 		at.Rate = 0
+	case dimRTT:
+		at.Network, at.RTTNs = "", 0
 	default:
 		at.Payload = 0
 	}
@@ -329,6 +376,9 @@ func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 		}
 		if k.Payload == head.Payload {
 			n++
+		}
+		if k.Network == head.Network {
+			n += 3 // the headline network first: every other chart is about it
 		}
 		return n
 	}
@@ -383,6 +433,9 @@ func describe(at coord, x ...dim) string {
 	}
 	if !slices.Contains(x, dimPayload) {
 		parts = append(parts, strconv.Itoa(at.Payload)+" B payload")
+	}
+	if at.Network != "" && !slices.Contains(x, dimRTT) {
+		parts = append(parts, at.Network+" network")
 	}
 	return strings.Join(parts, ", ")
 }

@@ -42,6 +42,11 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 	for _, lc := range m.latencyCoords() {
 		add(lc.name, latencyHow, func() (*figure, error) { return m.latencyPercentiles(lc.at, lc.what) })
 	}
+	if rtts := slices.DeleteFunc(distinct(m.cells, dimRTT), func(v float64) bool { return v <= 0 }); len(rtts) > 1 {
+		add("latency-vs-rtt",
+			"Median (left) and 99th percentile (right) delivery latency against the emulated network's round-trip time; the dotted line is RTT/2, the one-way delay no transport can beat. Push transports should ride it; polling pays its interval or a second trip on top.",
+			m.latencyVsRTT)
+	}
 	add("latency-vs-clients",
 		"Median (left) and 99th percentile (right) delivery latency as clients grow, same scale on both; lower is better, a rising line means the transport does not scale.",
 		m.latencyVsClients)
@@ -437,6 +442,52 @@ func (m *matrix) latencyVsClients() (*figure, error) {
 }
 
 var payloadLineStyle = draw.LineStyle{Color: payloadColor, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(1), vg.Points(3)}}
+
+// latencyVsRTT draws p50 and p99 against the emulated RTT (networks with
+// an RTT only), with the physical floor RTT/2.
+func (m *matrix) latencyVsRTT() (*figure, error) {
+	at, cells := m.slice(dimRTT, func(c coord) bool { return c.RTTNs > 0 })
+	title := "Delivery latency vs network round-trip time — " + describe(at, dimRTT)
+	base := lineSpec{xLabel: "round-trip time (ms, log scale)", yLabel: "delivery latency (log scale)", x: dimRTT,
+		xTicks: tickNumber, yTicks: tickDuration}
+	p50s, p99s := base, base
+	p50s.title, p50s.y = "median (p50)", p50
+	p99s.title, p99s.y = "99th percentile (p99)", p99
+	left, ls := m.linePanel(p50s, cells)
+	right, rs := m.linePanel(p99s, cells)
+	rtts := distinct(cells, dimRTT)
+	var floorYs []float64
+	for _, r := range rtts {
+		floorYs = append(floorYs, r*1e6/2)
+	}
+	if !anyPositive(allYs(ls, rs)) {
+		return &figure{title: title, panels: []*plot.Plot{noData("", "no latency recorded: every value is 0")}}, nil
+	}
+	lo, hi, floor := logRange(append(allYs(ls, rs), floorYs...))
+	for _, pn := range []struct {
+		p    *plot.Plot
+		spec lineSpec
+		ss   []series
+	}{{left, p50s, ls}, {right, p99s, rs}} {
+		if err := m.finishLogLog(pn.p, pn.spec, pn.ss, lo, hi, floor); err != nil {
+			return nil, err
+		}
+		pts := make(plotter.XYs, len(rtts))
+		for i, r := range rtts {
+			pts[i] = plotter.XY{X: r, Y: floorYs[i]}
+		}
+		ref, err := plotter.NewLine(pts)
+		if err != nil {
+			return nil, err
+		}
+		ref.LineStyle = payloadLineStyle
+		xlo, xhi := pn.p.X.Min, pn.p.X.Max
+		pn.p.Add(ref)
+		pn.p.X.Min, pn.p.X.Max, pn.p.Y.Min, pn.p.Y.Max = xlo, xhi, lo, hi
+	}
+	return &figure{title: title, panels: []*plot.Plot{left, right}, legend: m.legendFor(variantsOf(ls, rs)),
+		panelWidth: 5 * vg.Inch}, nil
+}
 
 func (m *matrix) bytesPerEvent() (*figure, error) {
 	payloads := distinct(m.cells, dimPayload)

@@ -180,14 +180,14 @@ var allTransports = []fixtureCell{
 func compareFixture() []results.Record {
 	var coords []coord
 	for _, n := range []int{1, 100, 1000} {
-		coords = append(coords, coord{n, 1, 64})
+		coords = append(coords, coord{Clients: n, Rate: 1, Payload: 64})
 	}
 	for _, p := range []int{64, 4096} {
 		for _, r := range []float64{0.2, 1, 10, 100} {
 			if p == 64 && r == 1 {
 				continue // already in the clients axis
 			}
-			coords = append(coords, coord{100, r, p})
+			coords = append(coords, coord{Clients: 100, Rate: r, Payload: p})
 		}
 	}
 	var recs []results.Record
@@ -230,7 +230,7 @@ func zeroFixture() []results.Record {
 // oneTransportFixture is SSE alone over clients and rates.
 func oneTransportFixture() []results.Record {
 	var recs []results.Record
-	for _, at := range []coord{{1, 1, 64}, {10, 1, 64}, {10, 10, 64}, {10, 50, 64}} {
+	for _, at := range []coord{{Clients: 1, Rate: 1, Payload: 64}, {Clients: 10, Rate: 1, Payload: 64}, {Clients: 10, Rate: 10, Payload: 64}, {Clients: 10, Rate: 50, Payload: 64}} {
 		recs = append(recs, synth(fixtureCell{"sse", 0, at.Clients, at.Rate, at.Payload}))
 	}
 	return recs

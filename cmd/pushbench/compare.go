@@ -2,10 +2,10 @@ package main
 
 import (
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
+	"maps"
 	"math"
 	"path/filepath"
 	"slices"
@@ -15,6 +15,7 @@ import (
 
 	"pushbench/bench"
 	"pushbench/compare"
+	"pushbench/netem"
 	"pushbench/proc"
 	"pushbench/transport"
 )
@@ -40,12 +41,14 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	ps := compare.Presets()
 	def, quickP := ps["default"], ps["quick"]
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
-	quick := fs.Bool("quick", false, "the quick preset: the same shape, tiny (under 90 s; used by CI)")
+	quick := fs.Bool("quick", false, "the quick preset: the same shape, tiny (under 90 s; used by CI); --preset quick")
+	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min)")
+	networks := fs.String("networks", "", "network profiles, comma-separated, each a dimension of the matrix (preset: loopback; networks: "+strings.Join(compare.NetworkNames(ps["networks"].Networks), ",")+")")
 	transports := fs.String("transports", "", "transports, comma-separated (preset: "+strings.Join(def.Transports, ",")+")")
-	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+joinInts(def.Clients)+"; quick "+joinInts(quickP.Clients)+")")
-	rates := fs.String("rates", "", "events/s of the rate sweep (preset: "+joinFloats(def.Rates)+"; quick "+joinFloats(quickP.Rates)+")")
-	payloads := fs.String("payloads", "", "payload sizes in bytes (preset: "+joinInts(def.Payloads)+")")
-	intervals := fs.String("intervals", "", "short-poll intervals, one variant each (preset: "+joinDurations(def.Intervals)+")")
+	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+compare.JoinInts(def.Clients)+"; quick "+compare.JoinInts(quickP.Clients)+")")
+	rates := fs.String("rates", "", "events/s of the rate sweep (preset: "+compare.JoinFloats(def.Rates)+"; quick "+compare.JoinFloats(quickP.Rates)+")")
+	payloads := fs.String("payloads", "", "payload sizes in bytes (preset: "+compare.JoinInts(def.Payloads)+")")
+	intervals := fs.String("intervals", "", "short-poll intervals, one variant each (preset: "+compare.JoinDurations(def.Intervals)+")")
 	duration := fs.Duration("duration", 0, fmt.Sprintf("base measured window (preset: %v; quick %v)", def.Duration, quickP.Duration))
 	minEvents := fs.Int("min-events", 0, fmt.Sprintf("stretch the window at low rates to hold this many events per client (preset: %d; quick %d; 0: no stretch)", def.MinEvents, quickP.MinEvents))
 	warmup := fs.Duration("warmup", 0, fmt.Sprintf("warm-up before each window (preset: %v; quick %v)", def.Warmup, quickP.Warmup))
@@ -81,34 +84,42 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	set := map[string]bool{}
 	fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 
-	p := def
+	p, ok := ps[*preset]
+	if !ok {
+		return nil, usagef("compare: --preset %q: unknown (want %s)", *preset, strings.Join(slices.Sorted(maps.Keys(ps)), ", "))
+	}
 	if *quick {
 		p = quickP
 	}
 	var err error
+	if *networks != "" {
+		if p.Networks, err = compare.ParseList("networks", *networks, netem.Lookup); err != nil {
+			return nil, usageError{err}
+		}
+	}
 	if *transports != "" {
-		if p.Transports, err = parseTransports(*transports); err != nil {
-			return nil, err
+		if p.Transports, err = compare.ParseTransports(*transports); err != nil {
+			return nil, usageError{err}
 		}
 	}
 	if *clientsL != "" {
-		if p.Clients, err = parseList("clients", *clientsL, strconv.Atoi); err != nil {
-			return nil, err
+		if p.Clients, err = compare.ParseList("clients", *clientsL, strconv.Atoi); err != nil {
+			return nil, usageError{err}
 		}
 	}
 	if *rates != "" {
-		if p.Rates, err = parseList("rates", *rates, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
-			return nil, err
+		if p.Rates, err = compare.ParseList("rates", *rates, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
+			return nil, usageError{err}
 		}
 	}
 	if *payloads != "" {
-		if p.Payloads, err = parseList("payloads", *payloads, strconv.Atoi); err != nil {
-			return nil, err
+		if p.Payloads, err = compare.ParseList("payloads", *payloads, strconv.Atoi); err != nil {
+			return nil, usageError{err}
 		}
 	}
 	if *intervals != "" {
-		if p.Intervals, err = parseList("intervals", *intervals, time.ParseDuration); err != nil {
-			return nil, err
+		if p.Intervals, err = compare.ParseList("intervals", *intervals, time.ParseDuration); err != nil {
+			return nil, usageError{err}
 		}
 		for _, iv := range p.Intervals {
 			if iv <= 0 {
@@ -146,10 +157,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		return nil, usagef("compare: --repeat %d: need at least one pass", *repeat)
 	}
 	p.Repeat = *repeat
-	if *quick {
-		p.Name = "quick"
-	}
-	if set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
+	if set["networks"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
 		set["duration"] || set["min-events"] || set["warmup"] || set["hold"] || set["connect-rate"] || set["repeat"] {
 		p.Name += " (with overrides)"
 	}
@@ -174,73 +182,4 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		return nil, usageError{fmt.Errorf("compare: --out %w", err)}
 	}
 	return c, nil
-}
-
-// parseTransports parses a comma-separated transport list into display
-// order without duplicates.
-func parseTransports(list string) ([]string, error) {
-	names, err := parseList("transports", list, func(s string) (string, error) {
-		if !slices.Contains(transport.Names(), s) {
-			return "", fmt.Errorf("unknown transport (want %s)", strings.Join(transport.Names(), ", "))
-		}
-		return s, nil
-	})
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for _, t := range transport.Names() {
-		if slices.Contains(names, t) {
-			out = append(out, t)
-		}
-	}
-	return out, nil
-}
-
-// parseList parses a comma-separated list of flag name with parse,
-// dropping duplicates.
-func parseList[T comparable](name, list string, parse func(string) (T, error)) ([]T, error) {
-	var out []T
-	for _, f := range strings.Split(list, ",") {
-		f = strings.TrimSpace(f)
-		if f == "" {
-			return nil, usagef("compare: --%s %q: empty list element", name, list)
-		}
-		v, err := parse(f)
-		if err != nil {
-			var ne *strconv.NumError
-			if errors.As(err, &ne) {
-				err = ne.Err
-			}
-			return nil, usagef("compare: --%s: %q: %v", name, f, err)
-		}
-		if !slices.Contains(out, v) {
-			out = append(out, v)
-		}
-	}
-	return out, nil
-}
-
-func joinInts(vs []int) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = strconv.Itoa(v)
-	}
-	return strings.Join(s, ",")
-}
-
-func joinFloats(vs []float64) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = strconv.FormatFloat(v, 'g', -1, 64)
-	}
-	return strings.Join(s, ",")
-}
-
-func joinDurations(vs []time.Duration) string {
-	s := make([]string, len(vs))
-	for i, v := range vs {
-		s[i] = v.String()
-	}
-	return strings.Join(s, ",")
 }
