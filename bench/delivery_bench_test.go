@@ -13,6 +13,7 @@ import (
 	"math/rand/v2"
 	"runtime"
 	"runtime/pprof"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -22,6 +23,7 @@ import (
 
 	"pushbench/clients"
 	"pushbench/event"
+	"pushbench/netem"
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
@@ -30,10 +32,49 @@ import (
 var edLarge = flag.Bool("pushbench.large", false,
 	"BenchmarkDelivery: add clients=1000 (short polling at interval=100ms there)")
 
+// edNetworks is what BenchmarkDelivery runs on: loopback, then the profiles
+// -pushbench.networks adds.
+var edNetworks, _ = edParseNetworks("")
+
+func init() {
+	flag.Func("pushbench.networks",
+		"BenchmarkDelivery: comma-separated network `profiles` to run on besides loopback, each through an "+
+			"emulator in this process: "+strings.Join(netem.Names(), ", ")+" (docs/network.md)",
+		func(s string) (err error) {
+			edNetworks, err = edParseNetworks(s)
+			return err
+		})
+}
+
+// edParseNetworks parses -pushbench.networks: profile names, comma-separated
+// (spaces and empty items ignored, loopback implied). It returns loopback
+// and then the named profiles in netem's table order, each once, so that the
+// order of the sub-benchmarks does not depend on how the list was written.
+func edParseNetworks(s string) ([]netem.Profile, error) {
+	want := map[string]bool{}
+	for _, name := range strings.Split(s, ",") {
+		if name = strings.TrimSpace(name); name == "" {
+			continue
+		}
+		if _, err := netem.Lookup(name); err != nil {
+			return nil, err
+		}
+		want[name] = true
+	}
+	var ps []netem.Profile
+	for _, p := range netem.Profiles() {
+		if p.Name == netem.Loopback || want[p.Name] {
+			ps = append(ps, p)
+		}
+	}
+	return ps, nil
+}
+
 // edOpTimeout bounds the wait for one event to reach every client (plus the
 // poll interval), and the wait for held polls before it, so that a broken
 // transport fails the benchmark instead of hanging it. edSetupTimeout bounds
-// connecting and tearing down.
+// connecting and tearing down. On an emulated network both grow with the
+// profile (edCase.opTimeout, edCase.setupTimeout).
 const (
 	edOpTimeout    = 10 * time.Second
 	edSetupTimeout = 30 * time.Second
@@ -47,6 +88,29 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 // BenchmarkDelivery measures delivery over real loopback connections:
 // an in-process server (servers.New, Listen on 127.0.0.1:0, Serve) and N
 // real subscribers (clients.New), all in this process.
+//
+// The network between them is a dimension of its own, named right after
+// the transport (transport=ws/network=lan/clients=10/payload=256) so that
+// `benchstat -col /transport` compares the transports on each network's
+// rows. By default there is only network=loopback: the clients dial the
+// server directly. -pushbench.networks=lan,4g (netem profile names,
+// comma-separated; docs/network.md; an unknown name is a flag error) adds
+// those networks: for each, a netem emulator (netem.New, on 127.0.0.1:0)
+// sits in front of the server and delays and throttles each direction of
+// every connection per the profile. The clients dial the emulator; the
+// benchmark publishes into the hub and reads the server's Stats directly.
+// Unlike `pushbench run`, where the emulator is a child process of its own
+// whose CPU is measured apart, here it runs in this process: its CPU and
+// allocations are in B/op and allocs/op, and it competes with the server
+// and the clients for the CPUs (its timers fire late when it lacks one,
+// which shows as latency). Every latency then includes the profile's
+// delay and serialisation time: at least the downstream half of the RTT
+// for a pushed event or a held poll woken, a whole RTT for a short poll.
+// The per-op and set-up timeouts grow by 3 × (RTT + jitter), and the per-op
+// one also by payload × clients × 8 / downstream bits per second (more
+// than needed: each connection has its own bandwidth). The emulator is
+// closed at the end of the sub-benchmark, after the clients and before the
+// server.
 //
 // One op is one event: the benchmark loop builds it as the publisher does
 // (scheduled time t = now), publishes it into the hub directly, and waits
@@ -64,7 +128,7 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 //   - Held poll (Kind Poll, not Interval: longpoll): wait until every
 //     client's next poll is held at the server — the clients have written
 //     their next requests (Counters.Requests) and the server's
-//     Stats().Transports[name].Active is N — or fail after edOpTimeout.
+//     Stats().Transports[name].Active is N — or fail after the op timeout.
 //     The event then wakes N held polls. Without the wait it could meet a
 //     client's next request before the server held it, which would find
 //     the event waiting and be answered at once: a fresh poll, not a held
@@ -109,8 +173,8 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 //	req/event          HTTP requests (polls, stream GETs) ÷ deliveries
 //	deliveries/s       deliveries ÷ timed wall time (higher is better;
 //	                   benchstat needs "Unit deliveries/s better=higher")
-//	B/op, allocs/op    the whole process — server and clients — per event,
-//	                   while timed
+//	B/op, allocs/op    the whole process — server, clients and an emulated
+//	                   network's emulator — per event, while timed
 //
 // req/event for short polling is the polls per event at the event rate
 // this loop sets: per client, the mean time between two publishes ÷ T.
@@ -126,15 +190,16 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 // flight at a time, so every answer and message carries exactly one event;
 // `pushbench run` publishes open loop); the server or the clients alone
 // (both ends share this process and its CPUs, so every figure is their sum
-// and includes their contention); a network other than loopback; more
-// than 100 clients without -pushbench.large.
+// and includes their contention); a real network (an emulated one has no
+// loss, a bandwidth per connection and free connection set-up: "Limits" in
+// docs/network.md); more than 100 clients without -pushbench.large.
 //
 // Client counts are 1, 10 and 100 by default so that the package's
 // benchmarks finish in bounded time; -pushbench.large adds 1000. Each
 // sub-benchmark fails if the process has more goroutines after its teardown
 // than before its setup.
 func BenchmarkDelivery(b *testing.B) {
-	for _, c := range edCases(*edLarge) {
+	for _, c := range edCases(*edLarge, edNetworks) {
 		b.Run(c.name(), func(b *testing.B) { edRun(b, c) })
 	}
 }
@@ -142,6 +207,7 @@ func BenchmarkDelivery(b *testing.B) {
 // edCase is one sub-benchmark.
 type edCase struct {
 	transport string
+	network   netem.Profile // loopback: no emulator
 	clients   int
 	payload   int
 	interval  time.Duration // short polling only
@@ -150,30 +216,60 @@ type edCase struct {
 // name is the sub-benchmark's name. Short polling's interval is part of its
 // transport value (transport=shortpoll-10ms), as in results' bench.txt: a
 // separate /interval= key would put short polling on rows of its own, and
-// `benchstat -col /transport` would compare it with nothing.
+// `benchstat -col /transport` would compare it with nothing. The network
+// comes right after the transport (BenchmarkDelivery).
 func (c edCase) name() string {
-	return fmt.Sprintf("transport=%s/clients=%d/payload=%d", transport.VariantName(c.transport, c.interval), c.clients, c.payload)
+	return fmt.Sprintf("transport=%s/network=%s/clients=%d/payload=%d",
+		transport.VariantName(c.transport, c.interval), c.network.Name, c.clients, c.payload)
 }
 
-func edCases(large bool) []edCase {
+// opTimeout bounds the wait for one event to reach every client, and for
+// held polls before it: edOpTimeout and the poll interval, and on an
+// emulated network 3 × (RTT + jitter) (a poll's or a lagging re-poll's round
+// trips, late timers) plus the time to send every client's copy of the
+// payload at the downstream rate one after the other.
+func (c edCase) opTimeout() time.Duration {
+	d := edOpTimeout + c.interval
+	if c.network.Emulated() {
+		d += 3 * (c.network.RTT + c.network.Jitter)
+		if c.network.DownBps > 0 {
+			d += time.Duration(int64(c.payload) * int64(c.clients) * 8 * int64(time.Second) / c.network.DownBps)
+		}
+	}
+	return d
+}
+
+// setupTimeout bounds connecting and tearing down: edSetupTimeout, and on
+// an emulated network 3 × (RTT + jitter) for the subscriptions' round trips.
+func (c edCase) setupTimeout() time.Duration {
+	d := edSetupTimeout
+	if c.network.Emulated() {
+		d += 3 * (c.network.RTT + c.network.Jitter)
+	}
+	return d
+}
+
+func edCases(large bool, networks []netem.Profile) []edCase {
 	counts := []int{1, 10, 100}
 	if large {
 		counts = append(counts, 1000)
 	}
 	var cs []edCase
 	for _, tr := range transport.Names() {
-		for _, n := range counts {
-			for _, p := range []int{256, 4096} {
-				c := edCase{transport: tr, clients: n, payload: p}
-				if transport.HasInterval(tr) {
-					// 1000 clients polling every 10 ms would be 100,000
-					// requests/s: more than a small machine serves.
-					c.interval = 10 * time.Millisecond
-					if n >= 1000 {
-						c.interval = 100 * time.Millisecond
+		for _, nw := range networks {
+			for _, n := range counts {
+				for _, p := range []int{256, 4096} {
+					c := edCase{transport: tr, network: nw, clients: n, payload: p}
+					if transport.HasInterval(tr) {
+						// 1000 clients polling every 10 ms would be 100,000
+						// requests/s: more than a small machine serves.
+						c.interval = 10 * time.Millisecond
+						if n >= 1000 {
+							c.interval = 100 * time.Millisecond
+						}
 					}
+					cs = append(cs, c)
 				}
-				cs = append(cs, c)
 			}
 		}
 	}
@@ -186,7 +282,7 @@ func edRun(b *testing.B, c edCase) {
 	b.Cleanup(func() { edCheckGoroutines(b, goroutines) })
 
 	r := edSetup(b, c)
-	timer := time.NewTimer(edOpTimeout)
+	timer := time.NewTimer(c.opTimeout())
 	defer timer.Stop()
 	for range edWarmup {
 		r.deliver(b, timer)
@@ -256,12 +352,14 @@ func edPoll(d time.Duration, cond func() bool) bool {
 	return true
 }
 
-// edRig is one sub-benchmark's server and clients.
+// edRig is one sub-benchmark's server, emulator (if any) and clients.
 type edRig struct {
 	c   edCase
 	srv *servers.Server
 	hub *servers.Hub
 	buf []byte // encode buffer
+
+	opTimeout time.Duration // c.opTimeout()
 
 	// The wait before each publish (BenchmarkDelivery): phase, a random
 	// delay drawn from rng (interval transports); held, until every
@@ -304,8 +402,9 @@ func (r *edRig) fail(err error) {
 	}
 }
 
-// edSetup starts the server and the clients and waits until every client is
-// subscribed; teardown is registered as a cleanup.
+// edSetup starts the server, the emulator if the network is emulated, and
+// the clients, and waits until every client is subscribed; teardown is
+// registered as a cleanup.
 func edSetup(b *testing.B, c edCase) *edRig {
 	b.Helper()
 	var srvLog edLog
@@ -326,15 +425,16 @@ func edSetup(b *testing.B, c edCase) *edRig {
 		b.Fatalf("unknown transport %q", c.transport)
 	}
 	r := &edRig{
-		c:      c,
-		srv:    srv,
-		hub:    srv.Hub(),
-		buf:    make([]byte, 0, c.payload),
-		phase:  info.Interval,
-		held:   info.Kind == transport.Poll && !info.Interval,
-		rng:    rand.New(rand.NewPCG(edPhaseSeed1, edPhaseSeed2)),
-		done:   make(chan struct{}, 1),
-		failed: make(chan error, 1),
+		c:         c,
+		srv:       srv,
+		hub:       srv.Hub(),
+		buf:       make([]byte, 0, c.payload),
+		opTimeout: c.opTimeout(),
+		phase:     info.Interval,
+		held:      info.Kind == transport.Poll && !info.Interval,
+		rng:       rand.New(rand.NewPCG(edPhaseSeed1, edPhaseSeed2)),
+		done:      make(chan struct{}, 1),
+		failed:    make(chan error, 1),
 	}
 	if r.phase && c.interval <= 0 {
 		b.Fatalf("%s needs an interval", c.transport)
@@ -344,15 +444,25 @@ func edSetup(b *testing.B, c edCase) *edRig {
 		r.shards[i] = &edShard{h: results.NewHistogram()}
 	}
 
+	setupTimeout := c.setupTimeout()
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
+	var em *netem.Emulator // set below if the network is emulated
 	b.Cleanup(func() {
-		// Clients first (they close their connections), then the server.
+		// Clients first (they close their connections), then the emulator
+		// (it cuts what is left and returns once every link has ended),
+		// then the server.
 		cancel()
-		if !edWait(&runs, edSetupTimeout) {
-			b.Errorf("clients still running %v after cancel", edSetupTimeout)
+		if !edWait(&runs, setupTimeout) {
+			b.Errorf("clients still running %v after cancel", setupTimeout)
 		}
-		sctx, scancel := context.WithTimeout(context.Background(), edSetupTimeout)
+		if em != nil {
+			_ = em.Close() // always nil
+			if err := em.Err(); err != nil {
+				b.Errorf("network emulator: %v", err)
+			}
+		}
+		sctx, scancel := context.WithTimeout(context.Background(), setupTimeout)
 		defer scancel()
 		if err := srv.Shutdown(sctx); err != nil {
 			b.Errorf("server shutdown: %v", err)
@@ -366,6 +476,14 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	})
 
 	url := "http://" + ln.Addr().String()
+	if c.network.Emulated() {
+		em = netem.New("127.0.0.1:0", ln.Addr().String(), c.network)
+		addr, err := em.Start()
+		if err != nil {
+			b.Fatalf("network emulator (%v): %v", c.network, err)
+		}
+		url = "http://" + addr
+	}
 	subs := make([]clients.Subscriber, c.clients)
 	// Short pollers' grids are spread evenly over one interval, as in
 	// bench/run.go: clients started together would otherwise poll in step.
@@ -389,7 +507,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 			}
 		})
 	}
-	timer := time.NewTimer(edSetupTimeout)
+	timer := time.NewTimer(setupTimeout)
 	defer timer.Stop()
 	for i, sub := range subs {
 		select {
@@ -397,7 +515,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 		case err := <-r.failed:
 			b.Fatal(err)
 		case <-timer.C:
-			b.Fatalf("client %d of %d not subscribed after %v", i, c.clients, edSetupTimeout)
+			b.Fatalf("client %d of %d not subscribed after %v", i, c.clients, setupTimeout)
 		}
 	}
 	// A stream is subscribed once its answer has arrived, which can be
@@ -406,11 +524,11 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	// land inside the measured window. A stream client sends nothing more,
 	// so wait until it has counted everything the server has read.
 	if info.Kind == transport.Stream {
-		if !edPoll(edSetupTimeout, func() bool {
+		if !edPoll(setupTimeout, func() bool {
 			return r.counters.BytesUp.Load() >= srv.Stats().Listener.BytesIn
 		}) {
 			b.Fatalf("clients counted %d bytes sent, the server %d received, after %v",
-				r.counters.BytesUp.Load(), srv.Stats().Listener.BytesIn, edSetupTimeout)
+				r.counters.BytesUp.Load(), srv.Stats().Listener.BytesIn, setupTimeout)
 		}
 	}
 	return r
@@ -477,14 +595,14 @@ func (r *edRig) deliver(b *testing.B, timer *time.Timer) {
 	if err := r.hub.Publish(&servers.Entry{Seq: seq, T: now.UnixNano(), Published: now.UnixNano(), Data: data}); err != nil {
 		b.Fatal(err)
 	}
-	timer.Reset(edOpTimeout + r.c.interval)
+	timer.Reset(r.opTimeout)
 	select {
 	case <-r.done:
 	case err := <-r.failed:
 		b.Fatal(err)
 	case <-timer.C:
 		b.Fatalf("event %d: %d of %d deliveries after %v", seq,
-			r.delivered.Load()-(r.target.Load()-int64(r.c.clients)), r.c.clients, edOpTimeout+r.c.interval)
+			r.delivered.Load()-(r.target.Load()-int64(r.c.clients)), r.c.clients, r.opTimeout)
 	}
 }
 
@@ -510,7 +628,7 @@ func (r *edRig) waitPhase(b *testing.B, timer *time.Timer) {
 func (r *edRig) awaitHeld(b *testing.B) {
 	want := int64(r.c.clients)
 	wantReqs := uint64(r.c.clients) * (r.hub.Head() + 1)
-	deadline := time.Now().Add(edOpTimeout)
+	deadline := time.Now().Add(r.opTimeout)
 	var held int64
 	for {
 		if r.counters.Requests.Load() >= wantReqs {
@@ -526,7 +644,7 @@ func (r *edRig) awaitHeld(b *testing.B) {
 		if time.Now().After(deadline) {
 			b.Fatalf("event %d: after %v only %d of %d clients' next polls are held at the server "+
 				"(%d of %d requests written), so the event cannot wake held polls",
-				r.hub.Head()+1, edOpTimeout, held, want, r.counters.Requests.Load(), wantReqs)
+				r.hub.Head()+1, r.opTimeout, held, want, r.counters.Requests.Load(), wantReqs)
 		}
 		runtime.Gosched()
 	}
@@ -595,4 +713,32 @@ func (l *edLog) String() string {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.buf.String()
+}
+
+// TestDeliveryNetworks: -pushbench.networks adds profiles after loopback in
+// netem's order, refuses an unknown name, and the network is named right
+// after the transport.
+func TestDeliveryNetworks(t *testing.T) {
+	ps, err := edParseNetworks(" 4g,lan,,loopback,lan ")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, p := range ps {
+		names = append(names, p.Name)
+	}
+	if got := strings.Join(names, ","); got != "loopback,lan,4g" {
+		t.Errorf("networks %s, want loopback,lan,4g", got)
+	}
+	if _, err := edParseNetworks("lan,5g"); err == nil || !strings.Contains(err.Error(), `unknown network "5g"`) {
+		t.Errorf("unknown network: err = %v", err)
+	}
+	if got := (edCase{transport: "ws", network: ps[1], clients: 1, payload: 256}).name(); got != "transport=ws/network=lan/clients=1/payload=256" {
+		t.Errorf("name %q", got)
+	}
+	// Per transport, every network's cases (3 client counts × 2 payloads).
+	cs := edCases(false, ps[:2])
+	if cs[5].network.Name != netem.Loopback || cs[6].network.Name != "lan" || cs[6].transport != cs[0].transport || cs[12].network.Name != netem.Loopback {
+		t.Errorf("cases in the wrong order: %s, %s, %s", cs[5].name(), cs[6].name(), cs[12].name())
+	}
 }
