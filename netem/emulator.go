@@ -15,6 +15,7 @@ import (
 	toxiproxy "github.com/Shopify/toxiproxy/v2"
 	"github.com/Shopify/toxiproxy/v2/stream"
 	"github.com/rs/zerolog"
+	zlog "github.com/rs/zerolog/log"
 )
 
 // dialTimeout bounds the emulator's connection to the upstream for each
@@ -65,6 +66,9 @@ func Toxics(p Profile) []Toxic {
 	}
 	return ts
 }
+
+// silenceGlobalLog silences zerolog's global logger once per process.
+var silenceGlobalLog sync.Once
 
 // Emulator forwards TCP connections from a loopback listen address to a
 // loopback upstream through Toxiproxy's toxics for a profile. It uses
@@ -134,6 +138,10 @@ func (e *Emulator) Start() (string, error) {
 	if err != nil {
 		return "", err
 	}
+	// Some toxics (bandwidth) log through zerolog's global logger, not
+	// the one given here ("BandwidthToxic was interrupted" at every cut):
+	// silence that one too.
+	silenceGlobalLog.Do(func() { zlog.Logger = zerolog.Nop() })
 	e.api = toxiproxy.NewServer(toxiproxy.NewMetricsContainer(nil), zerolog.Nop())
 	e.proxy = toxiproxy.NewProxy(e.api, "pushbench", ln.Addr().String(), e.upstream)
 	for _, t := range Toxics(e.profile) {
