@@ -47,6 +47,11 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 			"Median (left) and 99th percentile (right) delivery latency against the emulated network's round-trip time; the dotted line is RTT/2, the one-way delay no transport can beat. Push transports should ride it; polling pays its interval or a second trip on top.",
 			m.latencyVsRTT)
 	}
+	if pts := m.crossoverPoints(); len(pts) > 1 {
+		add("longpoll-vs-websocket",
+			"Long polling's median latency as a multiple of WebSocket's, against the event interval in round trips (interval ÷ RTT), one point per network and rate. Above 1 on the x axis events are rarer than a round trip and long polling keeps up (near 1×); below it each answer opens a blind window of one RTT while the next poll travels, and long polling falls behind.",
+			m.crossoverChart)
+	}
 	add("latency-vs-clients",
 		"Median (left) and 99th percentile (right) delivery latency as clients grow, same scale on both; lower is better, a rising line means the transport does not scale.",
 		m.latencyVsClients)
@@ -442,6 +447,62 @@ func (m *matrix) latencyVsClients() (*figure, error) {
 }
 
 var payloadLineStyle = draw.LineStyle{Color: payloadColor, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(1), vg.Points(3)}}
+
+// crossoverPoint is long polling against WebSocket at one point of the
+// matrix: the event interval in round trips and the p50 ratio.
+type crossoverPoint struct {
+	at            coord
+	intervalInRTT float64
+	ratio         float64
+}
+
+// crossoverPoints pairs long polling with WebSocket at every point with
+// an emulated RTT, sorted by interval ÷ RTT.
+func (m *matrix) crossoverPoints() []crossoverPoint {
+	var out []crossoverPoint
+	for _, c := range m.cells {
+		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) {
+			continue
+		}
+		ws := m.find(variant{Transport: "ws"}, c.at)
+		if ws == nil || !(ws.value(p50) > 0) || !(c.value(p50) > 0) {
+			continue
+		}
+		out = append(out, crossoverPoint{at: c.at, intervalInRTT: 1e9 / c.at.Rate / float64(c.at.RTTNs), ratio: c.value(p50) / ws.value(p50)})
+	}
+	slices.SortFunc(out, func(a, b crossoverPoint) int { return compareFloat(a.intervalInRTT, b.intervalInRTT) })
+	return out
+}
+
+func (m *matrix) crossoverChart() (*figure, error) {
+	pts := m.crossoverPoints()
+	title := "Where long polling crosses WebSocket — " + describe(coord{Clients: pts[0].at.Clients, Payload: pts[0].at.Payload}, dimRate, dimRTT)
+	p := newPanel("", "event interval ÷ RTT (log scale)", "long polling p50 ÷ WebSocket p50")
+	xy := make(plotter.XYs, len(pts))
+	var xs []float64
+	for i, pt := range pts {
+		xy[i] = plotter.XY{X: pt.intervalInRTT, Y: pt.ratio}
+		xs = append(xs, pt.intervalInRTT)
+	}
+	xlo, xhi, _ := logRange(xs)
+	setLog(&p.X, xlo, xhi, tickNumber)
+	st, _ := transportStyle("longpoll")
+	sc, err := plotter.NewScatter(xy)
+	if err != nil {
+		return nil, err
+	}
+	sc.GlyphStyle = st.glyphStyle()
+	p.Add(sc)
+	one, err := plotter.NewLine(plotter.XYs{{X: xlo, Y: 1}, {X: xhi, Y: 1}})
+	if err != nil {
+		return nil, err
+	}
+	one.LineStyle = payloadLineStyle
+	p.Add(one)
+	p.Y.Min = 0
+	p.X.Min, p.X.Max = xlo, xhi
+	return &figure{title: title, panels: []*plot.Plot{p}, legend: m.legendFor([]variant{{Transport: "longpoll"}})}, nil
+}
 
 // latencyVsRTT draws p50 and p99 against the emulated RTT (networks with
 // an RTT only), with the physical floor RTT/2.

@@ -56,8 +56,39 @@ func (m *matrix) findings() []finding {
 			add("%s", s)
 		}
 	}
+	if s := m.crossoverFinding(); s != "" {
+		add("%s", s)
+	}
 	out = append(out, m.problemFindings()...)
 	return out
+}
+
+// crossoverFinding names where long polling keeps up with WebSocket and
+// where it falls behind, from the measured pairs.
+func (m *matrix) crossoverFinding() string {
+	pts := m.crossoverPoints()
+	if len(pts) < 2 {
+		return ""
+	}
+	var behind, keeps []crossoverPoint
+	for _, pt := range pts {
+		switch {
+		case pt.ratio >= 1.5:
+			behind = append(behind, pt)
+		case pt.ratio <= 1.25:
+			keeps = append(keeps, pt)
+		}
+	}
+	if len(behind) == 0 || len(keeps) == 0 {
+		return ""
+	}
+	worst := slices.MaxFunc(behind, func(a, b crossoverPoint) int { return compareFloat(a.ratio, b.ratio) })
+	lastBehind := slices.MaxFunc(behind, func(a, b crossoverPoint) int { return compareFloat(a.intervalInRTT, b.intervalInRTT) })
+	firstKeeps := slices.MinFunc(keeps, func(a, b crossoverPoint) int { return compareFloat(a.intervalInRTT, b.intervalInRTT) })
+	return fmt.Sprintf("Long polling keeps up with WebSocket (p50 within 1.25×) from events %s round trips apart (%s, %s), and falls behind when they come closer: %s WebSocket's p50 at %s round trips (%s, %s), up to %s at %s round trips (%s).",
+		fmtSig(firstKeeps.intervalInRTT), firstKeeps.at.Network, rateLabel(firstKeeps.at.Rate),
+		fmtRatio(lastBehind.ratio), fmtSig(lastBehind.intervalInRTT), lastBehind.at.Network, rateLabel(lastBehind.at.Rate),
+		fmtRatio(worst.ratio), fmtSig(worst.intervalInRTT), worst.at.Network)
 }
 
 // bytesFinding compares short polling with the leanest push transport at the
