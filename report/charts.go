@@ -47,6 +47,11 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 			"Median (left) and 99th percentile (right) delivery latency against the emulated network's round-trip time; the dotted line is RTT/2, the one-way delay no transport can beat. Push transports should ride it; polling pays its interval or a second trip on top.",
 			m.latencyVsRTT)
 	}
+	if len(m.limitedCells()) > 0 {
+		add("link-time-per-event",
+			"Time each delivered event keeps the emulated link busy: its wire bytes down and up (headers, framing and all) at the link's bandwidth in each direction, by network. On a thin link every header byte is waiting time; polling pays a request per event up. Lower is better.",
+			m.linkTimePerEvent)
+	}
 	if pts := m.crossoverPoints(); len(pts) > 1 {
 		add("longpoll-vs-websocket",
 			"Long polling's median latency as a multiple of WebSocket's, against the event interval in round trips (interval ÷ RTT), one point per network and rate. Above 1 on the x axis events are rarer than a round trip and long polling keeps up (near 1×); below it each answer opens a blind window of one RTT while the next poll travels, and long polling falls behind.",
@@ -447,6 +452,81 @@ func (m *matrix) latencyVsClients() (*figure, error) {
 }
 
 var payloadLineStyle = draw.LineStyle{Color: payloadColor, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(1), vg.Points(3)}}
+
+// limitedCells are the cells at the headline workload on a network with a
+// bandwidth limit.
+func (m *matrix) limitedCells() []*cell {
+	var out []*cell
+	for _, c := range m.cells {
+		n := c.recs[0].Scenario.Network
+		if (n.DownBps > 0 || n.UpBps > 0) && c.at.Clients == m.head.Clients && c.at.Rate == m.head.Rate && c.at.Payload == m.head.Payload {
+			out = append(out, c)
+		}
+	}
+	return out
+}
+
+// linkTime is the time r's wire bytes per event take on its network's
+// links, in ms (a direction without a limit costs nothing here).
+func linkTime(r *results.Record) float64 {
+	n := r.Scenario.Network
+	var sec float64
+	if n.DownBps > 0 {
+		sec += r.Wire.DownBytesPerEvent * 8 / float64(n.DownBps)
+	}
+	if n.UpBps > 0 {
+		sec += r.Wire.UpBytesPerEvent * 8 / float64(n.UpBps)
+	}
+	return sec * 1e3
+}
+
+func (m *matrix) linkTimePerEvent() (*figure, error) {
+	cells := m.limitedCells()
+	title := "Link time per delivered event — " + describe(coord{Clients: m.head.Clients, Rate: m.head.Rate, Payload: m.head.Payload}, dimRTT)
+	var nets []string
+	for _, c := range cells {
+		if !slices.Contains(nets, c.at.Network) {
+			nets = append(nets, c.at.Network)
+		}
+	}
+	slices.SortFunc(nets, func(a, b string) int {
+		return compareCoords(coord{Network: a, RTTNs: rttOf(cells, a)}, coord{Network: b, RTTNs: rttOf(cells, b)})
+	})
+	vs, groups := byVariant(cells)
+	p := newPanel("", "network", "link time per event (ms)")
+	bars := &groupedBars{n: len(vs)}
+	hi := 0.0
+	for j, v := range vs {
+		st := m.styleOf(v)
+		for _, c := range groups[v] {
+			ms := c.value(linkTime)
+			if !finite(ms) {
+				continue
+			}
+			bars.bars = append(bars.bars, bar{cat: slices.Index(nets, c.at.Network), slot: j, value: ms, style: st})
+			hi = math.Max(hi, ms)
+		}
+	}
+	p.Add(bars)
+	p.NominalX(nets...)
+	p.X.Min, p.X.Max = -0.5, float64(len(nets))-0.5
+	p.Y.Min, p.Y.Max = 0, math.Max(hi*1.1, 0.001)
+	var legend []legendItem
+	for _, v := range vs {
+		st := m.styleOf(v)
+		legend = append(legend, legendItem{label: v.Label(), thumbs: []plot.Thumbnailer{boxThumb{st.color}, glyphThumb{whiteGlyph(st)}}})
+	}
+	return &figure{title: title, panels: []*plot.Plot{p}, legend: legend}, nil
+}
+
+func rttOf(cells []*cell, network string) int64 {
+	for _, c := range cells {
+		if c.at.Network == network {
+			return c.at.RTTNs
+		}
+	}
+	return 0
+}
 
 // crossoverPoint is long polling against WebSocket at one point of the
 // matrix: the event interval in round trips and the p50 ratio.

@@ -44,3 +44,19 @@ func TestCrossover(t *testing.T) {
 		t.Errorf("charts %v, want the crossover and latency-vs-rtt", names)
 	}
 }
+
+// TestLinkTime: an event's wire bytes at the link's rate each way.
+func TestLinkTime(t *testing.T) {
+	r := &results.Record{
+		Scenario: results.Scenario{Network: results.Network{Name: "4g", DownBps: 1_600_000, UpBps: 768_000}},
+		Wire:     results.Wire{DownBytesPerEvent: 200, UpBytesPerEvent: 96},
+	}
+	// 200 B × 8 ÷ 1.6 Mbit/s = 1 ms down; 96 B × 8 ÷ 768 kbit/s = 1 ms up.
+	if got := linkTime(r); got != 2 {
+		t.Errorf("linkTime = %v ms, want 2", got)
+	}
+	r.Scenario.Network.UpBps = 0 // no limit up: no time there
+	if got := linkTime(r); got != 1 {
+		t.Errorf("linkTime = %v ms, want 1", got)
+	}
+}

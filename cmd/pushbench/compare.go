@@ -43,6 +43,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "the quick preset: the same shape, tiny (under 90 s; used by CI); --preset quick")
 	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min)")
+	network := netem.AddFlags(fs)
 	networks := fs.String("networks", "", "network profiles, comma-separated, each a dimension of the matrix (preset: loopback; networks: "+strings.Join(compare.NetworkNames(ps["networks"].Networks), ",")+")")
 	transports := fs.String("transports", "", "transports, comma-separated (preset: "+strings.Join(def.Transports, ",")+")")
 	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+compare.JoinInts(def.Clients)+"; quick "+compare.JoinInts(quickP.Clients)+")")
@@ -96,6 +97,16 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		if p.Networks, err = compare.ParseList("networks", *networks, netem.Lookup); err != nil {
 			return nil, usageError{err}
 		}
+	}
+	if set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] {
+		if *networks != "" {
+			return nil, usagef("compare: --networks lists profiles; --network with --rtt, --jitter and the bandwidths gives one, not both")
+		}
+		nw, err := network()
+		if err != nil {
+			return nil, usagef("compare: %v", err)
+		}
+		p.Networks = []netem.Profile{nw}
 	}
 	if *transports != "" {
 		if p.Transports, err = compare.ParseTransports(*transports); err != nil {
@@ -157,7 +168,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		return nil, usagef("compare: --repeat %d: need at least one pass", *repeat)
 	}
 	p.Repeat = *repeat
-	if set["networks"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
+	if set["networks"] || set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
 		set["duration"] || set["min-events"] || set["warmup"] || set["hold"] || set["connect-rate"] || set["repeat"] {
 		p.Name += " (with overrides)"
 	}
