@@ -14,52 +14,12 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"pushbench/internal/testnet"
 )
 
-// upstream is a loopback TCP server for the tests: serve runs per
-// connection. Its cleanup closes every connection and waits for the
-// handlers.
-func upstream(t *testing.T, serve func(net.Conn)) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				serve(c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return ln.Addr().String()
-}
+// upstream is a loopback server standing in for the server.
+func upstream(t *testing.T, serve func(net.Conn)) string { return testnet.Serve(t, serve) }
 
 // noLeak checks, after every other cleanup of the test, that no goroutine
 // is left.
@@ -67,7 +27,7 @@ func noLeak(t *testing.T) {
 	t.Cleanup(func() { goleak.VerifyNone(t) })
 }
 
-func echo(c net.Conn) { _, _ = io.Copy(c, c) }
+func echo(c net.Conn) { testnet.Echo(c) }
 
 func startEmulator(t *testing.T, up string, p Profile) (*Emulator, string) {
 	t.Helper()

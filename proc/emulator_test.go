@@ -10,11 +10,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
+	"pushbench/internal/testnet"
 	"pushbench/netem"
 )
 
@@ -32,49 +32,9 @@ func pushbenchBinary(t *testing.T) string {
 	return bin
 }
 
-// echoServer is a loopback TCP echo server standing in for the server; its
-// cleanup closes every connection and waits for its goroutines.
-func echoServer(t *testing.T) string {
-	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var (
-		wg    sync.WaitGroup
-		mu    sync.Mutex
-		conns []net.Conn
-	)
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Add(1)
-			go func() {
-				defer wg.Done()
-				defer c.Close()
-				_, _ = io.Copy(c, c)
-			}()
-		}
-	}()
-	t.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return "http://" + ln.Addr().String()
-}
+// echoServer is a loopback TCP echo server standing in for the server: its
+// URL.
+func echoServer(t *testing.T) string { return "http://" + testnet.Serve(t, testnet.Echo) }
 
 // roundTrip sends a line through the emulator at srvURL and times its echo.
 func roundTrip(t *testing.T, srvURL string) time.Duration {
