@@ -144,7 +144,7 @@ func TestServerDied(t *testing.T) {
 	m := clean(t)
 	m.Died, m.DiedPhase = "killed by signal 9 (killed) at 12:00:03.000", PhaseWindow
 	rec, _ := Compute(m)
-	if rec.Status != results.StatusFailed || !strings.Contains(rec.Error, "died during window: killed by signal 9") {
+	if rec.Status != results.StatusFailed || !strings.Contains(rec.Error, "killed by signal 9 (killed) at 12:00:03.000 during window") {
 		t.Errorf("status %q error %q, want failed and how", rec.Status, rec.Error)
 	}
 	if c := rec.Checks["server_alive"]; c.OK || !strings.Contains(c.Detail, "signal 9") {

@@ -141,8 +141,11 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 	for i := range a.Marks {
 		a.Marks[i].Counts = a.Marks[i].Counts.add(b.Marks[i].Counts)
 		a.Marks[i].CPU += b.Marks[i].CPU
-		a.Marks[i].Wall = max(a.Marks[i].Wall, b.Marks[i].Wall)
-		a.Marks[i].Mono = max(a.Marks[i].Mono, b.Marks[i].Mono)
+		// One part's clock pair, so that wall and monotonic time stay
+		// of the same moment (the later one).
+		if b.Marks[i].Wall > a.Marks[i].Wall {
+			a.Marks[i].Wall, a.Marks[i].Mono = b.Marks[i].Wall, b.Marks[i].Mono
+		}
 		// The machine is one: its ticks are not added.
 	}
 	a.Final = a.Final.add(b.Final)
@@ -189,7 +192,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	switch {
 	case m.Died != "":
 		rec.Status = results.StatusFailed
-		rec.Error = fmt.Sprintf("the server died during %s: %s", m.DiedPhase, m.Died)
+		rec.Error = fmt.Sprintf("%s during %s", m.Died, m.DiedPhase)
 	case m.Partial:
 		rec.Status = results.StatusPartial
 	}
@@ -328,23 +331,23 @@ func (m *Measurement) fillWindow(rec *results.Record, d delivery) {
 	// against late timer wake-ups is not the transport's cost). The server
 	// reports the publisher thread's CPU live, so the two snapshots
 	// bracket exactly the window's share.
-	p0, p1 := m.Server[markStart].Stats.Process, m.Server[markEnd].Stats.Process
+	s0, s1 := m.Server[markStart].Stats, m.Server[markEnd].Stats
 	if !srvOK {
-		p1 = p0
+		s1 = s0
 	}
+	p0, p1 := s0.Process, s1.Process
 	srvCPU := time.Duration(p1.CPUUserNs+p1.CPUSysNs) - time.Duration(p0.CPUUserNs+p0.CPUSysNs)
-	pubCPU := max(0, time.Duration(p1.PublisherCPU-p0.PublisherCPU))
 	rec.Server.CPUUs = us(srvCPU)
-	rec.Server.PublisherCPUUs = us(pubCPU)
-	rec.Server.CPUUsPerEvent = perEvent(us(max(0, srvCPU-pubCPU)))
+	rec.Server.PublisherCPUUs = us(max(0, time.Duration(p1.PublisherCPU-p0.PublisherCPU)))
+	rec.Server.CPUUsPerEvent = perEvent(us(serverCPU(s0, s1)))
 	// Net of the idle cost of holding the connections for the window.
 	idle := rec.Server.IdleCPUUsPerConnS * float64(s.Clients) * wall.Seconds()
-	rec.Server.CPUUsPerEventNet = perEvent(max(0, us(max(0, srvCPU-pubCPU))-idle))
+	rec.Server.CPUUsPerEventNet = perEvent(max(0, us(serverCPU(s0, s1))-idle))
 	if m.Scenario.Network.Emulated() && wall > 0 {
 		cpu := max(0, we.EmulatorCPU-ws.EmulatorCPU)
 		rec.Emulator = results.Emulator{CPUUs: us(cpu), CPUUtilisation: float64(cpu) / float64(wall)}
 	}
-	if busy, total := we.MachineBusy-ws.MachineBusy, we.MachineTotal-ws.MachineTotal; total > 0 && we.MachineTotal > ws.MachineTotal {
+	if busy, total := we.MachineBusy-ws.MachineBusy, we.MachineTotal-ws.MachineTotal; we.MachineBusy >= ws.MachineBusy && we.MachineTotal > ws.MachineTotal {
 		rec.MachineCPUUtilisation = float64(busy) / float64(total)
 	}
 	t0 := m.Server[markStart].Stats.Transports[s.Transport]
@@ -464,7 +467,7 @@ func (m *Measurement) networkCheck(rec *results.Record, check func(string, bool,
 	tol := max(want/10, time.Millisecond)
 	ok := max(diff, -diff) <= tol
 	detail := fmt.Sprintf("round trip through the emulator %s (median of %d), the profile gives %s (RTT %s + %d B up and %d B down at the emulated bandwidths); limit ±%s",
-		report.Duration(float64(m.Probe.RTT)), probeRounds, report.Duration(float64(want)), report.Duration(float64(n.RTT)), m.Probe.Up, m.Probe.Down, report.Duration(float64(tol)))
+		report.Duration(float64(m.Probe.RTT)), ProbeRounds, report.Duration(float64(want)), report.Duration(float64(n.RTT)), m.Probe.Up, m.Probe.Down, report.Duration(float64(tol)))
 	if windowOK {
 		u := rec.Emulator.CPUUtilisation
 		ok = ok && u <= maxEmulatorUtil

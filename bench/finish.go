@@ -71,8 +71,8 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	rec, hist := Compute(m)
 	switch {
 	case r.died != "":
-		return rec, hist, fmt.Errorf("the server died during %s (%s) with %d of %d clients connected; the record keeps what was measured until then",
-			r.diedPhase, r.died, r.connected.Load(), s.Clients)
+		return rec, hist, fmt.Errorf("%s during %s, with %d of %d clients connected; the record keeps what was measured until then",
+			r.died, r.diedPhase, r.connected.Load(), s.Clients)
 	case r.partial:
 		return rec, hist, fmt.Errorf("interrupted during %s; partial result: %w", r.cutPhase, context.Canceled)
 	}
@@ -105,10 +105,6 @@ func (r *runner) measurement() Measurement {
 	if r.died != "" {
 		m.Died = r.died
 		m.DiedPhase = r.diedPhase
-		m.Connected.TimeNs = 0 // no memory figure unless it was taken
-		if r.s1.TimeNs != 0 {
-			m.Connected = r.s1
-		}
 		if m.Publisher.LastSeq == 0 {
 			// The server's last word is lost: the window ends at the
 			// newest event any client received.

@@ -12,8 +12,9 @@ import (
 	"time"
 )
 
-// probeRounds is how many round trips the network probe times.
-const probeRounds = 7
+// ProbeRounds is how many round trips the network probe times before a
+// cell (compare counts them in its time estimate).
+const ProbeRounds = 7
 
 // probeResult is what the probe measured through the emulator: the median
 // round trip of a tiny request and its answer, and the bytes each way of

@@ -216,7 +216,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		}()
 		// Before the first snapshot, so that the probe's bytes are not
 		// counted in the run's.
-		if r.probe, err = probeRTT(ctx, r.em.URL, probeRounds); err != nil {
+		if r.probe, err = probeRTT(ctx, r.em.URL, ProbeRounds); err != nil {
 			return nil, nil, fmt.Errorf("network emulator: %w", err)
 		}
 	}
@@ -266,7 +266,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			r.cut(PhaseConnect)
 			return r.finish()
 		}
-		if r.serverDied() {
+		if r.serverDiedWithin(deathGrace) {
 			return r.finish()
 		}
 		return nil, nil, err
@@ -279,15 +279,21 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		switch {
 		case ctx.Err() != nil:
 			r.cut(r.phase.Load().(Phase))
-		case r.serverDied():
+		case r.serverDiedWithin(deathGrace):
 			// Keep what was measured: the record says the server died.
 		default:
 			r.stopPublisher()
 			return nil, nil, err
 		}
 	}
+	// A death during the drain shows only as missing events: name it.
+	r.serverDied()
 	return r.finish()
 }
+
+// deathGrace bounds the wait for a child's exit after a request to it
+// failed.
+const deathGrace = 200 * time.Millisecond
 
 // cleanupCtx is for requests that must still go out after ctx ended.
 func cleanupCtx() (context.Context, context.CancelFunc) {
@@ -460,6 +466,29 @@ func (r *runner) clientURL() string {
 	return r.srv.URL
 }
 
+// serverDiedWithin is serverDied after waiting up to d for a child to be
+// reaped: a killed child's sockets close (and a request fails) before its
+// exit is seen.
+func (r *runner) serverDiedWithin(d time.Duration) bool {
+	var exited, emExited <-chan struct{}
+	if r.srv != nil {
+		exited = r.srv.Exited
+	}
+	if r.em != nil {
+		emExited = r.em.Exited
+	}
+	if exited != nil || emExited != nil {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		select {
+		case <-exited:
+		case <-emExited:
+		case <-t.C:
+		}
+	}
+	return r.serverDied()
+}
+
 // serverDied reports whether the server child ended on its own (and keeps
 // how): the run then ends with what it measured, marked failed.
 func (r *runner) serverDied() bool {
@@ -472,7 +501,7 @@ func (r *runner) serverDied() bool {
 		}
 		if dead, how := c.p.Died(); dead {
 			if r.died == "" {
-				r.died, r.diedPhase = c.who+" "+how, r.phase.Load().(Phase)
+				r.died, r.diedPhase = c.who+" died: "+how, r.phase.Load().(Phase)
 			}
 			return true
 		}

@@ -134,7 +134,8 @@ func NetworkNames(ps []netem.Profile) []string {
 	return out
 }
 
-func networkNames(ps []netem.Profile) []string {
+// networkDescriptions describes each profile with its values, for run.json.
+func networkDescriptions(ps []netem.Profile) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.String())
@@ -146,9 +147,6 @@ func networkNames(ps []netem.Profile) []string {
 func (p Preset) hasIntervals() bool {
 	return slices.ContainsFunc(p.Transports, transport.HasInterval)
 }
-
-// probeRounds is bench's network probe: round trips timed before a cell.
-const probeRounds = 7
 
 // Estimates of a cell's wall time beyond its connect phase and its
 // publishing run: starting and stopping the server child, confirming the
@@ -176,7 +174,7 @@ func cellEstimate(s bench.Scenario) time.Duration {
 		last += s.Interval
 	}
 	if s.Network.Emulated() {
-		d += (probeRounds + 3) * s.Network.RTT // the probe, the connect and the drain
+		d += time.Duration(bench.ProbeRounds+3) * s.Network.RTT // the probe, the connect and the drain
 	}
 	return d + s.Idle + max(s.Warmup+s.Duration-half, last)
 }
@@ -459,7 +457,7 @@ func (c *Comparison) config(est time.Duration) Config {
 		CentreClients: centre(p.Clients, p.CentreClients),
 		CentreRate:    centre(p.Rates, p.CentreRate),
 		CentrePayload: slices.Min(p.Payloads),
-		Networks:      networkNames(p.Networks),
+		Networks:      networkDescriptions(p.Networks),
 		Warmup:        p.Warmup.String(),
 		Duration:      p.Duration.String(),
 		MinEvents:     p.MinEvents,

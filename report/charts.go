@@ -187,20 +187,39 @@ func (c *cell) events() uint64 {
 		if results.StatusOf(r) == results.StatusError {
 			continue
 		}
-		if r.Events == 0 {
-			return 0
+		if r.Events == 0 && r.Status == "" {
+			return 0 // written before the count was kept: unknown
 		}
 		n += r.Events
 	}
 	return n
 }
 
-// supports reports whether the cell's independent events support a
-// percentile that needs that many (true when the count is unknown: records
-// from before it was kept).
+// supports reports whether every measured repeat of the cell rests on
+// enough independent events for a percentile that needs that many: the
+// figure shown is the median of the repeats' own percentiles, so each must
+// be one (true when the count is unknown: records from before it was
+// kept).
 func (c *cell) supports(needs uint64) bool {
-	n := c.events()
-	return needs == 0 || n == 0 || n >= needs
+	if needs == 0 || c.events() == 0 && !c.known() {
+		return true
+	}
+	for _, r := range c.recs {
+		if results.StatusOf(r) != results.StatusError && r.Events < needs {
+			return false
+		}
+	}
+	return true
+}
+
+// known reports whether the cell's records say how many events they rest on.
+func (c *cell) known() bool {
+	for _, r := range c.recs {
+		if r.Events == 0 && r.Status == "" {
+			return false
+		}
+	}
+	return true
 }
 
 func (c *cell) mergedHistogram() (*hdrhistogram.Histogram, error) {
@@ -541,8 +560,9 @@ type crossoverPoint struct {
 func (m *matrix) crossoverPoints() []crossoverPoint {
 	var out []crossoverPoint
 	for _, c := range m.cells {
-		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) {
-			continue
+		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) ||
+			c.at.Clients != m.head.Clients || c.at.Payload != m.head.Payload {
+			continue // one workload: only the interval and the RTT vary
 		}
 		ws := m.find(variant{Transport: "ws"}, c.at)
 		if ws == nil || !(ws.value(p50) > 0) || !(c.value(p50) > 0) {
@@ -556,7 +576,7 @@ func (m *matrix) crossoverPoints() []crossoverPoint {
 
 func (m *matrix) crossoverChart() (*figure, error) {
 	pts := m.crossoverPoints()
-	title := "Where long polling crosses WebSocket — " + describe(coord{Clients: pts[0].at.Clients, Payload: pts[0].at.Payload}, dimRate, dimRTT)
+	title := "Where long polling crosses WebSocket — " + describe(coord{Clients: m.head.Clients, Payload: m.head.Payload}, dimRate, dimRTT)
 	p := newPanel("", "event interval ÷ RTT (log scale)", "long polling p50 ÷ WebSocket p50")
 	xy := make(plotter.XYs, len(pts))
 	var xs []float64

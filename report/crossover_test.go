@@ -23,7 +23,12 @@ func TestCrossover(t *testing.T) {
 		rec("longpoll", "slow", 200, 10, 200), rec("ws", "slow", 200, 10, 100), // 0.5 RTTs: 2×
 		rec("longpoll", "slower", 400, 10, 500), rec("ws", "slower", 400, 10, 200), // 0.25 RTTs: 2.5×
 	}
-	m := newMatrix(recs)
+	// Another workload (1000 clients) at the same interval is not mixed in.
+	other := rec("longpoll", "fast", 20, 10, 90)
+	other.Scenario.Clients = 1000
+	otherWS := rec("ws", "fast", 20, 10, 30)
+	otherWS.Scenario.Clients = 1000
+	m := newMatrix(append(recs, other, otherWS, rec("longpoll", "fast", 20, 10, 11), rec("ws", "fast", 20, 10, 10)))
 	pts := m.crossoverPoints()
 	if len(pts) != 3 || pts[0].intervalInRTT != 0.25 || pts[0].ratio != 2.5 || pts[2].intervalInRTT != 5 || pts[2].ratio != 1.1 {
 		t.Fatalf("points %+v", pts)
@@ -31,6 +36,15 @@ func TestCrossover(t *testing.T) {
 	want := "Long polling keeps up with WebSocket (p50 within 1.25×) from events 5 round trips apart (fast, 10 events/s), and falls behind when they come closer: 2× WebSocket's p50 at 0.5 round trips (slow, 10 events/s), up to 2.5× at 0.25 round trips (slower)."
 	if got := m.crossoverFinding(); got != want {
 		t.Errorf("finding\n got %s\nwant %s", got, want)
+	}
+	// The table gets a network column once a cell is on one.
+	if h := header(m.hasNetworks()); h[1] != "network" {
+		t.Errorf("header %v, want a network column", h)
+	}
+	for _, r := range rows(m) {
+		if c := r.cells(); len(c) != len(header(true)) || c[1] == "" {
+			t.Errorf("row %v: %d cells for %d columns", c, len(c), len(header(true)))
+		}
 	}
 	charts, errs := m.charts()
 	if len(errs) > 0 {

@@ -137,7 +137,7 @@ a{color:#0059a0}
 <thead><tr>{{range $i, $h := .Header}}<th{{if eq $h "notes"}} class="notes"{{end}}>{{$h}}</th>{{end}}</tr></thead>
 <tbody>
 {{- range .Rows}}
-<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td><td>{{.Clients}}</td><td>{{.Rate}}</td><td>{{.Payload}}</td>{{range .Figures}}<td>{{.}}</td>{{end}}<td>{{.Floor}}</td><td class="notes">{{.Notes}}</td></tr>
+<tr class="{{if .GroupStart}}group{{end}}{{if .Bad}} bad{{end}}"><td><span class="swatch" style="background:{{.Swatch}}"></span>{{.Transport}}</td>{{range .Middle}}<td>{{.}}</td>{{end}}<td class="notes">{{.Notes}}</td></tr>
 {{- end}}
 </tbody>
 </table>
@@ -196,7 +196,7 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		Findings: r.findings,
 		Warnings: r.warnings,
 		Failures: checkFailures(r.recs),
-		Header:   tableHeader,
+		Header:   header(r.m.hasNetworks()),
 		HGRMs:    r.hgrms,
 	}
 	if r.info != nil && r.info.Preset != "" {

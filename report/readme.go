@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"errors"
 	"fmt"
 	"io"
@@ -54,13 +55,14 @@ func ReadmeSection(dir, rel string) (string, error) {
 	cols := []string{"p50", "p99", "down B/event", "up B/event", "req/event", "server CPU/event", "net of idle", "idle CPU/conn·s", "server RSS/conn", "p50 / p99 × floor"}
 	b.WriteString("| transport | " + strings.Join(cols, " | ") + " |\n|---|" + strings.Repeat("---|", len(cols)) + "\n")
 	for _, r := range rep.rows {
-		if r.Clients != fmt.Sprint(m.head.Clients) || r.Rate != fmtRate(m.head.Rate) || r.Payload != fmt.Sprintf("%d B", m.head.Payload) {
+		if r.Clients != fmt.Sprint(m.head.Clients) || r.Rate != fmtRate(m.head.Rate) || r.Payload != fmt.Sprintf("%d B", m.head.Payload) ||
+			r.Network != cmp.Or(m.head.Network, "loopback") {
 			continue
 		}
 		all := r.cells()
 		var cells []string
 		for _, c := range cols {
-			cells = append(cells, all[slices.Index(tableHeader, c)])
+			cells = append(cells, all[slices.Index(header(r.showNetwork), c)])
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", r.Transport, strings.Join(cells, " | "))
 	}

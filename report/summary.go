@@ -105,6 +105,10 @@ func checkFailures(recs []results.Record) []checkFailure {
 // row is one line of the summary table, formatted for people.
 type row struct {
 	Transport, Clients, Rate, Payload string
+	// Network is the cell's emulated network ("loopback" for none); it is
+	// a column only when the run has another one (showNetwork).
+	Network     string
+	showNetwork bool
 	// Figures are the metric columns (columns()), formatted.
 	Figures []string
 	// Floor is p50 / p99 as multiples of the floor cell's (push cells).
@@ -118,17 +122,36 @@ type row struct {
 
 // tableHeader is the summary table's header: the scenario, every metric
 // column, the notes.
-var tableHeader = func() []string {
-	h := []string{"transport", "clients", "rate (ev/s)", "payload"}
+var tableHeader = header(false)
+
+// header is the table's header, with a network column when the run has
+// more than the loopback.
+func header(network bool) []string {
+	h := []string{"transport"}
+	if network {
+		h = append(h, "network")
+	}
+	h = append(h, "clients", "rate (ev/s)", "payload")
 	for _, m := range columns() {
 		h = append(h, m.column)
 	}
 	return append(h, "p50 / p99 × floor", "notes")
-}()
+}
 
 func (r row) cells() []string {
-	out := append([]string{r.Transport, r.Clients, r.Rate, r.Payload}, r.Figures...)
+	out := []string{r.Transport}
+	if r.showNetwork {
+		out = append(out, r.Network)
+	}
+	out = append(append(out, r.Clients, r.Rate, r.Payload), r.Figures...)
 	return append(out, r.Floor, r.Notes)
+}
+
+// Middle is every cell between the transport and the notes (for the HTML
+// table, which styles those two).
+func (r row) Middle() []string {
+	c := r.cells()
+	return c[1 : len(c)-1]
 }
 
 // sortedRecords orders records by scenario, then transport, so that the
@@ -176,19 +199,26 @@ func rows(m *matrix) []row {
 		}
 		first := c.recs[0]
 		out = append(out, row{
-			Transport:  c.v.Label(),
-			Clients:    strconv.Itoa(c.at.Clients),
-			Rate:       fmtRate(c.at.Rate),
-			Payload:    strconv.Itoa(c.at.Payload) + " B",
-			Figures:    figures,
-			Floor:      m.floorMultiple(c),
-			Notes:      issueText(is),
-			Bad:        hasBad(is),
-			GroupStart: i == 0 || cells[i-1].at != c.at,
-			name:       first.Scenario.Transport,
+			Network:     cmp.Or(c.at.Network, "loopback"),
+			showNetwork: m.hasNetworks(),
+			Transport:   c.v.Label(),
+			Clients:     strconv.Itoa(c.at.Clients),
+			Rate:        fmtRate(c.at.Rate),
+			Payload:     strconv.Itoa(c.at.Payload) + " B",
+			Figures:     figures,
+			Floor:       m.floorMultiple(c),
+			Notes:       issueText(is),
+			Bad:         hasBad(is),
+			GroupStart:  i == 0 || cells[i-1].at != c.at,
+			name:        first.Scenario.Transport,
 		})
 	}
 	return out
+}
+
+// hasNetworks reports whether a cell of the run is on an emulated network.
+func (m *matrix) hasNetworks() bool {
+	return slices.ContainsFunc(m.cells, func(c *cell) bool { return c.at.Network != "" })
 }
 
 // show formats metric mt over the cell's records: the one record's
@@ -286,8 +316,9 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 		"needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each " +
 		"push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point: the least any push can cost on this machine. " +
 		"With repeats, each figure is the median with the range in brackets. docs/results.md defines every figure.\n\n")
-	b.WriteString("| " + strings.Join(tableHeader, " | ") + " |\n")
-	b.WriteString("|" + strings.Repeat("---|", len(tableHeader)) + "\n")
+	h := header(rep.m.hasNetworks())
+	b.WriteString("| " + strings.Join(h, " | ") + " |\n")
+	b.WriteString("|" + strings.Repeat("---|", len(h)) + "\n")
 	for _, r := range rep.rows {
 		cells := r.cells()
 		for i, c := range cells {

@@ -90,6 +90,9 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		return nil, usagef("compare: --preset %q: unknown (want %s)", *preset, strings.Join(slices.Sorted(maps.Keys(ps)), ", "))
 	}
 	if *quick {
+		if *preset != "default" {
+			return nil, usagef("compare: --quick is --preset quick; give one of them")
+		}
 		p = quickP
 	}
 	var err error
