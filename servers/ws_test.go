@@ -121,15 +121,16 @@ func TestWSSlowConsumer(t *testing.T) {
 	if st := ts.Stats().Transports[transport.WebSocket]; st.SlowDisconnects != 1 {
 		t.Fatalf("after %d events: ws stats %+v, want one slow disconnect", seq, st)
 	}
-	// Reading the slow connection now ends with its close (1008 if the
-	// frame got through before the write deadline) or a reset.
+	// Reading the slow connection now ends with its close: 1008 if the
+	// close frame got through before the write deadline, else 1006 (the
+	// connection ended without one) or a reset.
 	var err error
 	for err == nil {
 		_ = slow.SetReadDeadline(time.Now().Add(ioTimeout))
 		_, _, err = slow.ReadMessage()
 	}
-	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code != websocket.ClosePolicyViolation {
-		t.Fatalf("slow client closed with %d, want 1008", ce.Code)
+	if ce := (*websocket.CloseError)(nil); errors.As(err, &ce) && ce.Code != websocket.ClosePolicyViolation && ce.Code != websocket.CloseAbnormalClosure {
+		t.Fatalf("slow client closed with %d, want 1008 or 1006", ce.Code)
 	} else if ne := net.Error(nil); errors.As(err, &ne) && ne.Timeout() {
 		t.Fatalf("slow client still open: %v", err)
 	}
