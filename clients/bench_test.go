@@ -9,11 +9,11 @@ import (
 	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"pushbench/event"
+	"pushbench/internal/testnet"
 	"pushbench/transport"
 )
 
@@ -95,35 +95,8 @@ func rawServer(b *testing.B, name string, payload int) string {
 		stream = fmt.Appendf(nil, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: %d\r\n\r\n%s", len(body), body)
 	}
 
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		b.Fatal(err)
-	}
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			wg.Go(func() { serveRaw(c, name, stream) })
-		}
-	})
-	b.Cleanup(func() {
-		ln.Close()
-		mu.Lock()
-		for _, c := range conns {
-			c.Close()
-		}
-		mu.Unlock()
-		wg.Wait()
-	})
-	return "http://" + ln.Addr().String()
+	addr := testnet.Serve(b, func(c net.Conn) { serveRaw(c, name, stream) })
+	return "http://" + addr
 }
 
 func serveRaw(c net.Conn, name string, stream []byte) {

@@ -17,6 +17,7 @@ import (
 	"github.com/gorilla/websocket"
 
 	"pushbench/event"
+	"pushbench/internal/testnet"
 )
 
 // The fake server below speaks docs/protocol.md for one transport, driven by
@@ -326,34 +327,12 @@ func (c *countingServerConn) Write(p []byte) (int, error) {
 // accepted connection on the returned channel.
 func silentServer(t testing.TB) (string, <-chan struct{}) {
 	t.Helper()
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
 	accepted := make(chan struct{}, 16)
-	var wg sync.WaitGroup
-	var mu sync.Mutex
-	var conns []net.Conn
-	wg.Go(func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			mu.Lock()
-			conns = append(conns, c)
-			mu.Unlock()
-			accepted <- struct{}{}
-		}
+	addr := testnet.Serve(t, func(c net.Conn) {
+		accepted <- struct{}{}
+		_, _ = io.Copy(io.Discard, c) // never answers; ends when either side closes
 	})
-	t.Cleanup(func() {
-		ln.Close()
-		wg.Wait()
-		for _, c := range conns {
-			c.Close()
-		}
-	})
-	return "http://" + ln.Addr().String(), accepted
+	return "http://" + addr, accepted
 }
 
 // closedPort returns a base URL whose port refuses connections.
