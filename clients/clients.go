@@ -12,6 +12,7 @@ package clients
 
 import (
 	"context"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"maps"
@@ -24,6 +25,7 @@ import (
 
 	"pushbench/event"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // Batch is what one message or response brought: its events (oldest first;
@@ -46,7 +48,9 @@ type Subscriber interface {
 	// Run subscribes from Config.Since and hands every event after it to h
 	// until ctx is cancelled, reconnecting with resume and bounded backoff
 	// on errors. It returns nil when ctx ends, or the error that made it
-	// give up (backoff exhausted, or a 4xx answer that retrying cannot fix).
+	// give up (backoff exhausted, or an error that retrying cannot fix: a
+	// 4xx answer, a server certificate the roots do not verify, a server
+	// without HTTP/2 when it was asked for).
 	// Call it once per subscriber.
 	Run(ctx context.Context, h Handler) error
 	// Subscribed is closed once the first subscription is in place: a
@@ -98,6 +102,15 @@ type Config struct {
 	// MaxMessage bounds one message of a stream in bytes: an SSE event's
 	// data, a WebSocket message, a line (default 1 MiB + 1 KiB).
 	MaxMessage int
+	// HTTP is how the subscriber speaks HTTP: its request header profile
+	// and cookie, HTTP/1.1 or HTTP/2 (polls and SSE only), and whether it
+	// accepts compressed answers. The zero value is webhttp.Default(). TLS
+	// is used exactly when BaseURL is https; HTTP.TLS must agree with it.
+	HTTP webhttp.Options
+	// Roots are the certificates an https server's chain is verified
+	// against (a harness fills it from webhttp.TrustServer); nil: the
+	// system's roots.
+	Roots *x509.CertPool
 }
 
 // Counters are a subscriber's wire and request counts, safe for concurrent
@@ -109,8 +122,10 @@ type Config struct {
 //   - Requests: a poll or SSE GET when net/http has written it into a
 //     connection's write buffer (so its silent retry of an idempotent
 //     request on a kept-alive connection the server had just closed
-//     counts too); an upgrade (WebSocket and the like) when its
-//     connection is dialled, as it is written right after.
+//     counts too; over HTTP/2, when its HEADERS frame is written); an
+//     upgrade (WebSocket and the like) when its connection is dialled
+//     (over TLS: when its handshake is done), as it is written right
+//     after.
 //   - Reconnects: for polls, every TCP connection after the first (a cut
 //     that net/http hides by retrying shows only as a new connection);
 //     for streams, every stream opened after the first.
@@ -118,6 +133,25 @@ type Config struct {
 //     before a give-up or a 4xx. A stream the server ends on purpose (a
 //     clean end of stream between two messages; WebSocket: a close frame
 //     1000, 1001, 1008, 1012 or 1013) is a cut, not an error.
+//
+// Over TLS the bytes are counted below TLS: ciphertext, record headers and
+// the handshake included. The handshake counters split the handshake's
+// share off:
+//   - Handshakes: TLS handshakes completed; Resumed: those of them that
+//     resumed an earlier session of the subscriber (a TLS 1.3 PSK from the
+//     session ticket of an earlier connection), without a certificate.
+//   - HandshakeFailures: handshakes that failed (not those a cancel of the
+//     run interrupted); the attempt's error wraps webhttp.ErrTLSHandshake.
+//   - HandshakeBytesUp, HandshakeBytesDown: the bytes of each completed
+//     handshake's connection from the dial until the client's side of the
+//     handshake completed, per direction, summed (they are also in BytesUp
+//     and BytesDown). Down may include session tickets the server sent
+//     right behind its Finished, when they arrived in the same read.
+//   - HandshakeNs: the wall time of the completed handshakes, summed, from
+//     the ClientHello until the client's Finished (the TCP connect not
+//     included).
+//   - HTTP2Responses: poll answers and SSE streams that arrived over
+//     HTTP/2, to verify that a run asked to use it did.
 type Counters struct {
 	BytesDown      atomic.Uint64 // read from the server
 	BytesUp        atomic.Uint64 // written to the server
@@ -127,12 +161,22 @@ type Counters struct {
 	Dials          atomic.Uint64 // TCP connections opened
 	Errors         atomic.Uint64 // failed requests, broken streams, malformed messages
 	MissedTicks    atomic.Uint64 // short-poll ticks that passed without a poll (overruns)
+
+	Handshakes         atomic.Uint64 // TLS handshakes completed
+	Resumed            atomic.Uint64 // of those, resumed sessions
+	HandshakeFailures  atomic.Uint64 // TLS handshakes failed
+	HandshakeBytesUp   atomic.Uint64 // written during completed TLS handshakes
+	HandshakeBytesDown atomic.Uint64 // read during completed TLS handshakes
+	HandshakeNs        atomic.Uint64 // wall time of completed TLS handshakes, ns
+	HTTP2Responses     atomic.Uint64 // poll answers and SSE streams over HTTP/2
 }
 
-// CountingConn wraps a net.Conn and adds every byte read and written to c.
+// CountingConn wraps a net.Conn and adds every byte read and written to c,
+// and to counts of its own (Counted).
 type CountingConn struct {
 	net.Conn
-	c *Counters
+	c        *Counters
+	up, down atomic.Uint64 // this connection's bytes
 }
 
 // NewCountingConn wraps conn.
@@ -143,14 +187,20 @@ func NewCountingConn(conn net.Conn, c *Counters) *CountingConn {
 func (cc *CountingConn) Read(p []byte) (int, error) {
 	n, err := cc.Conn.Read(p)
 	cc.c.BytesDown.Add(uint64(n))
+	cc.down.Add(uint64(n))
 	return n, err
 }
 
 func (cc *CountingConn) Write(p []byte) (int, error) {
 	n, err := cc.Conn.Write(p)
 	cc.c.BytesUp.Add(uint64(n))
+	cc.up.Add(uint64(n))
 	return n, err
 }
+
+// Counted returns the bytes written to and read from this connection so
+// far.
+func (cc *CountingConn) Counted() (up, down uint64) { return cc.up.Load(), cc.down.Load() }
 
 // ErrGiveUp wraps the last error once the backoff is exhausted.
 var ErrGiveUp = errors.New("giving up after repeated failures")
@@ -163,6 +213,16 @@ func New(name string, cfg Config) (Subscriber, error) {
 		return nil, fmt.Errorf("%s: base URL %q: want http[s]://host[:port][/path]", name, cfg.BaseURL)
 	}
 	cfg.BaseURL = strings.TrimSuffix(cfg.BaseURL, "/")
+	if cfg.HTTP == (webhttp.Options{}) {
+		cfg.HTTP = webhttp.Default()
+	}
+	if err := cfg.HTTP.Validate(name); err != nil {
+		return nil, fmt.Errorf("%s: %w", name, err)
+	}
+	if https := u.Scheme == "https"; https != cfg.HTTP.TLS {
+		return nil, fmt.Errorf("%s: base URL %q is %s but the HTTP options say tls=%v (TLS is used exactly for https)",
+			name, cfg.BaseURL, u.Scheme, cfg.HTTP.TLS)
+	}
 	if cfg.Counters == nil {
 		cfg.Counters = new(Counters)
 	}
@@ -220,9 +280,12 @@ func Registered() []string {
 	return slices.Sorted(maps.Keys(registered))
 }
 
+// dialFunc is the signature of net.Dialer.DialContext.
+type dialFunc func(ctx context.Context, network, addr string) (net.Conn, error)
+
 // dialer returns a DialContext that dials from cfg.LocalAddr and counts
-// bytes and dials into cfg.Counters.
-func dialer(cfg Config) func(ctx context.Context, network, addr string) (net.Conn, error) {
+// bytes and dials into cfg.Counters. Its connections are *CountingConn.
+func dialer(cfg Config) dialFunc {
 	d := &net.Dialer{Timeout: 10 * time.Second, KeepAlive: -1}
 	if cfg.LocalAddr != nil {
 		d.LocalAddr = cfg.LocalAddr
@@ -235,4 +298,14 @@ func dialer(cfg Config) func(ctx context.Context, network, addr string) (net.Con
 		cfg.Counters.Dials.Add(1)
 		return NewCountingConn(conn, cfg.Counters), nil
 	}
+}
+
+// origin is the origin (scheme://host[:port]) of a base URL that New has
+// checked: what a same-origin page's requests carry in Origin and Referer.
+func origin(baseURL string) string {
+	u, err := url.Parse(baseURL)
+	if err != nil {
+		return ""
+	}
+	return u.Scheme + "://" + u.Host
 }

@@ -14,6 +14,7 @@ import (
 
 	"pushbench/event"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 func TestMain(m *testing.M) {
@@ -213,6 +214,7 @@ func one(seqs ...uint64) []batch {
 
 func TestNewValidates(t *testing.T) {
 	t.Parallel()
+	h2tls := webhttp.Options{HTTP: webhttp.HTTP2, TLS: true, Headers: webhttp.HeadersBrowser}
 	bad := []struct {
 		transport string
 		cfg       Config
@@ -224,6 +226,11 @@ func TestNewValidates(t *testing.T) {
 		{transport.WebSocket, Config{BaseURL: "http://127.0.0.1:1/?since=3"}, "base URL"},
 		{transport.ShortPoll, Config{BaseURL: "http://127.0.0.1:1"}, "interval"},
 		{transport.LongPoll, Config{BaseURL: "http://127.0.0.1:1", Backoff: Backoff{Min: time.Second, Max: time.Millisecond}}, "backoff"},
+		{transport.WebSocket, Config{BaseURL: "https://127.0.0.1:1", HTTP: h2tls}, "cannot run over HTTP/2"},
+		{transport.TCP, Config{BaseURL: "http://127.0.0.1:1", HTTP: webhttp.Options{HTTP: webhttp.HTTP2, Headers: webhttp.HeadersGo}}, "cannot run over HTTP/2"},
+		{transport.SSE, Config{BaseURL: "http://127.0.0.1:1", HTTP: webhttp.Options{HTTP: "3", Headers: webhttp.HeadersGo}}, "http"},
+		{transport.SSE, Config{BaseURL: "https://127.0.0.1:1"}, "tls=false"},
+		{transport.LongPoll, Config{BaseURL: "http://127.0.0.1:1", HTTP: h2tls}, "tls=true"},
 	}
 	for _, tc := range bad {
 		if _, err := New(tc.transport, tc.cfg); err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -234,8 +241,15 @@ func TestNewValidates(t *testing.T) {
 		if !Has(tr) {
 			t.Errorf("Has(%q) = false", tr)
 		}
-		if _, err := New(tr, Config{BaseURL: "https://127.0.0.1:8080/", Interval: time.Second}); err != nil {
+		tlsOn := webhttp.Browser()
+		tlsOn.TLS = true
+		if _, err := New(tr, Config{BaseURL: "https://127.0.0.1:8080/", Interval: time.Second, HTTP: tlsOn}); err != nil {
 			t.Errorf("New(%s): %v", tr, err)
+		}
+		if webhttp.UsesHTTP2(tr) {
+			if _, err := New(tr, Config{BaseURL: "https://127.0.0.1:8080/", Interval: time.Second, HTTP: h2tls}); err != nil {
+				t.Errorf("New(%s) with HTTP/2: %v", tr, err)
+			}
 		}
 	}
 	if Has("carrier-pigeon") {

@@ -4,13 +4,16 @@ import (
 	"context"
 	"fmt"
 	"io"
+	"net"
 	"net/http"
 	"net/http/httptrace"
 	"slices"
 	"strconv"
+	"sync"
 	"sync/atomic"
 
 	"pushbench/event"
+	"pushbench/webhttp"
 )
 
 // maxPollBody bounds one poll response. The protocol bounds a response by
@@ -18,13 +21,37 @@ import (
 // server, not a limit a real run should meet.
 const maxPollBody = 1 << 30
 
-// newHTTPClient returns the http.Client of one subscriber and its
-// transport: one connection at a time, kept alive, dialled through dialer
-// so that every byte is counted, no compression (so that bytes on the wire
-// are the bytes of the protocol), no proxy and no redirects.
-func newHTTPClient(cfg Config) (*http.Client, *http.Transport) {
-	tr := &http.Transport{
-		DialContext:         dialer(cfg),
+// httpClient is the HTTP client of one poll or SSE subscriber: one
+// connection at a time, kept alive, dialled through the counting dialer (and
+// over TLS through the subscriber's tlsDialer) so that every byte is
+// counted, no proxy, no redirects, and no transparent decompression — the
+// subscriber decodes gzip itself (decoder), so that the bytes on the wire
+// are the bytes the server sent.
+//
+// With HTTP/2 the transport speaks nothing else: over TLS it negotiates h2
+// with ALPN on the connections of the tlsDialer, without TLS it speaks h2c
+// with prior knowledge. Either way the subscriber keeps one connection, as
+// a browser tab does.
+type httpClient struct {
+	*http.Client
+	tr       *http.Transport
+	h2       bool
+	counters *Counters
+
+	mu   sync.Mutex
+	last net.Conn // the latest connection dialled
+	done bool     // closed: a connection dialled from now on is closed at once
+
+	// h1Answer: h2c only, a server answered the client's HTTP/2 preface
+	// in HTTP/1 (see h1Sniffer).
+	h1Answer atomic.Bool
+}
+
+func newHTTPClient(cfg Config) *httpClient {
+	c := &httpClient{h2: cfg.HTTP.HTTP == webhttp.HTTP2, counters: cfg.Counters}
+	dial := dialer(cfg)
+	c.tr = &http.Transport{
+		DialContext:         c.track(dial),
 		MaxConnsPerHost:     1,
 		MaxIdleConns:        1,
 		MaxIdleConnsPerHost: 1,
@@ -33,34 +60,138 @@ func newHTTPClient(cfg Config) (*http.Client, *http.Transport) {
 		// server's hold, and a stream for as long as the run. Every
 		// request carries Run's ctx, which bounds it instead.
 	}
-	return &http.Client{
-		Transport: tr,
+	if cfg.HTTP.TLS {
+		c.tr.DialTLSContext = c.track(newTLSDialer(cfg, dial, c.h2).DialTLSContext)
+	}
+	if c.h2 {
+		// net/http speaks HTTP/2 on the connections of a custom
+		// DialTLSContext when Protocols enables it and ALPN chose h2
+		// (the tlsDialer fails a connection where it did not); with
+		// UnencryptedHTTP2 alone it speaks h2c with prior knowledge on
+		// those of DialContext.
+		p := new(http.Protocols)
+		if cfg.HTTP.TLS {
+			p.SetHTTP2(true)
+		} else {
+			p.SetUnencryptedHTTP2(true)
+			c.tr.DialContext = c.track(func(ctx context.Context, network, addr string) (net.Conn, error) {
+				conn, err := dial(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &h1Sniffer{Conn: conn, h1: &c.h1Answer}, nil
+			})
+		}
+		c.tr.Protocols = p
+	}
+	c.Client = &http.Client{
+		Transport: c.tr,
 		CheckRedirect: func(*http.Request, []*http.Request) error {
 			return http.ErrUseLastResponse // a redirect is an error here
 		},
-	}, tr
+	}
+	return c
+}
+
+// track wraps dial so that the client knows its latest connection, which
+// close closes.
+func (c *httpClient) track(dial dialFunc) dialFunc {
+	return func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := dial(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		if c.done {
+			conn.Close()
+			return nil, net.ErrClosed
+		}
+		c.last = conn
+		return conn, nil
+	}
+}
+
+// do sends req and checks that the answer came over the HTTP version
+// asked for: an answer over HTTP/1.1 where HTTP/2 was asked is ErrNoHTTP2.
+// It counts answers over HTTP/2.
+func (c *httpClient) do(req *http.Request) (*http.Response, error) {
+	resp, err := c.Do(req)
+	if err != nil {
+		if c.h2 && c.h1Answer.Load() {
+			return nil, fmt.Errorf("%w: it answered the h2c preface (HTTP/2 with prior knowledge) in HTTP/1: %w", ErrNoHTTP2, err)
+		}
+		return nil, err
+	}
+	switch {
+	case resp.ProtoMajor == 2:
+		c.counters.HTTP2Responses.Add(1)
+	case c.h2:
+		// Not expected past the tlsDialer's check; a guard.
+		resp.Body.Close()
+		return nil, fmt.Errorf("%w: it answered over %s", ErrNoHTTP2, resp.Proto)
+	}
+	return resp, nil
+}
+
+// close releases the client's connections when Run returns. A connection
+// still finishing a response is closed by the transport once it would be
+// idle (CloseIdleConnections also marks later idle ones for closing until
+// the next request); an HTTP/2 connection whose last stream is still being
+// reset would not be, so the latest connection is closed outright, and one
+// still being dialled is closed once it is up.
+func (c *httpClient) close() {
+	c.tr.CloseIdleConnections()
+	c.mu.Lock()
+	last := c.last
+	c.last, c.done = nil, true
+	c.mu.Unlock()
+	if last != nil {
+		last.Close()
+	}
+}
+
+// h1Sniffer watches the first bytes an h2c connection reads: a server that
+// does not speak HTTP/2 answers the client's preface in HTTP/1 ("HTTP/1.1
+// 400 Bad Request" or the like), which the HTTP/2 framer would report only
+// as a malformed frame.
+type h1Sniffer struct {
+	net.Conn
+	h1   *atomic.Bool
+	seen []byte // the connection's first bytes read, up to 5
+}
+
+func (s *h1Sniffer) Read(p []byte) (int, error) {
+	n, err := s.Conn.Read(p)
+	if want := len("HTTP/"); len(s.seen) < want && n > 0 {
+		s.seen = append(s.seen, p[:min(n, want-len(s.seen))]...)
+		if string(s.seen) == "HTTP/" {
+			s.h1.Store(true)
+		}
+	}
+	return n, err
 }
 
 // poller is the state short and long polling share: one GET of path with
 // since=last per attempt, the response body parsed into one batch.
 type poller struct {
 	cfg    Config
-	url    string // base + path + "?since="
-	client *http.Client
-	tr     *http.Transport
+	url    string      // base + path + "?since="
+	header http.Header // every poll's: the profile's fetch() fields
+	client *httpClient
 	sess   session
 	sub    *signal
 	d      delivery
 	body   []byte // response buffer, reused across polls
+	gz     gunzip // for gzip answers, reused across polls
 }
 
 func newPoller(name, path string, cfg Config) poller {
-	client, tr := newHTTPClient(cfg)
 	return poller{
 		cfg:    cfg,
 		url:    cfg.BaseURL + path + "?since=",
-		client: client,
-		tr:     tr,
+		header: cfg.HTTP.RequestHeader(webhttp.Fetch, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
+		client: newHTTPClient(cfg),
 		sess:   session{name: name, backoff: cfg.Backoff, counters: cfg.Counters},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
@@ -76,7 +207,10 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("poll %s: %w", url, err)
 	}
-	resp, err := p.client.Do(req)
+	// Shared by every poll: neither the client nor the transport
+	// modifies a request's header.
+	req.Header = p.header
+	resp, err := p.client.do(req)
 	if err != nil {
 		return false, fmt.Errorf("poll %s: %w", url, err)
 	}
@@ -84,7 +218,11 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 	if resp.StatusCode != http.StatusOK {
 		return false, statusError(url, resp)
 	}
-	p.body, err = readBody(p.body[:0], resp.Body, resp.ContentLength, maxPollBody)
+	body, hint, err := p.gz.decode(resp)
+	if err != nil {
+		return false, &StatusError{URL: url, Code: resp.StatusCode, Reason: err.Error()}
+	}
+	p.body, err = readBody(p.body[:0], body, hint, maxPollBody)
 	if err != nil {
 		return false, fmt.Errorf("poll %s: read body: %w", url, err)
 	}
@@ -94,7 +232,7 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 		// still in sync; closing it anyway means the retry starts from
 		// a fresh one, as for the streams.
 		resp.Body.Close()
-		p.tr.CloseIdleConnections()
+		p.client.tr.CloseIdleConnections()
 		return false, fmt.Errorf("poll %s: %w", url, err)
 	}
 	p.sess.connected()
@@ -141,11 +279,8 @@ func countRequests(ctx context.Context, c *Counters, sub *signal, pollConns bool
 	return httptrace.WithClientTrace(ctx, trace)
 }
 
-// close releases the subscriber's idle connection when Run returns. A
-// connection still finishing a response is closed by the transport once it
-// would be idle: CloseIdleConnections also marks later idle ones for
-// closing until the next request.
-func (p *poller) close() { p.tr.CloseIdleConnections() }
+// close releases the subscriber's connection when Run returns.
+func (p *poller) close() { p.client.close() }
 
 // readBody appends r to buf until EOF, reusing and growing buf (at most to
 // about limit bytes); hint is the announced length, or -1.

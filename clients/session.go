@@ -28,10 +28,12 @@ func (e *StatusError) Error() string {
 	return fmt.Sprintf("%s: %d %s: %s", e.URL, e.Code, http.StatusText(e.Code), e.Reason)
 }
 
-// permanent reports whether err is an answer that a retry would only repeat.
+// permanent reports whether err is an answer that a retry would only
+// repeat: a StatusError below 500, a server certificate that failed
+// verification, or a server without HTTP/2 where it was asked for.
 func permanent(err error) bool {
 	var se *StatusError
-	return errors.As(err, &se) && se.Code < 500
+	return (errors.As(err, &se) && se.Code < 500) || badCertificate(err) || errors.Is(err, ErrNoHTTP2)
 }
 
 // statusError builds the StatusError for resp, reading the server's one-line

@@ -13,6 +13,7 @@ import (
 
 	"pushbench/event"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // sseFraming is the room an SSE message needs around its data beyond
@@ -30,11 +31,12 @@ const sseFraming = 64
 type sseSubscriber struct {
 	cfg    Config
 	url    string
-	client *http.Client
-	tr     *http.Transport
+	header http.Header // the profile's EventSource fields
+	client *httpClient
 	sess   session
 	sub    *signal
 	d      delivery
+	gz     gunzip // for gzip streams, reused across streams
 }
 
 var _ Subscriber = (*sseSubscriber)(nil)
@@ -44,12 +46,11 @@ func init() {
 }
 
 func newSSE(cfg Config) *sseSubscriber {
-	client, tr := newHTTPClient(cfg)
 	return &sseSubscriber{
 		cfg:    cfg,
 		url:    cfg.BaseURL + "/sse",
-		client: client,
-		tr:     tr,
+		header: cfg.HTTP.RequestHeader(webhttp.EventSource, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
+		client: newHTTPClient(cfg),
 		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
@@ -60,7 +61,7 @@ func (s *sseSubscriber) Subscribed() <-chan struct{} { return s.sub.ch }
 
 // Run streams until ctx ends. It must be called once.
 func (s *sseSubscriber) Run(ctx context.Context, h Handler) error {
-	defer s.tr.CloseIdleConnections()
+	defer s.client.close()
 	s.d.h = h
 	traced := countRequests(ctx, s.cfg.Counters, nil, false)
 	return s.sess.run(ctx, func(context.Context) (bool, error) {
@@ -83,11 +84,14 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 	if err != nil {
 		return false, fmt.Errorf("sse %s: %w", url, err)
 	}
-	req.Header.Set("Accept", "text/event-stream")
+	// The profile's fields carry Accept: text/event-stream (and, with
+	// Go's profile, nothing else unless a cookie or gzip is asked for).
+	req.Header = s.header.Clone()
 	if s.d.last > 0 {
+		// Set canonicalises it to Last-Event-Id; the length is the same.
 		req.Header.Set("Last-Event-ID", strconv.FormatUint(s.d.last, 10))
 	}
-	resp, err := s.client.Do(req)
+	resp, err := s.client.do(req)
 	if err != nil {
 		return false, fmt.Errorf("sse %s: %w", url, err)
 	}
@@ -101,10 +105,14 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		return false, &StatusError{URL: url, Code: resp.StatusCode,
 			Reason: fmt.Sprintf("Content-Type %q, want text/event-stream", resp.Header.Get("Content-Type"))}
 	}
+	decoded, _, err := s.gz.decode(resp)
+	if err != nil {
+		return false, &StatusError{URL: url, Code: resp.StatusCode, Reason: err.Error()}
+	}
 	s.sess.connected()
 	s.sub.fire()
 
-	body := &stickyErrReader{r: resp.Body}
+	body := &stickyErrReader{r: decoded}
 	r := sse.NewEventStreamReader(body, s.cfg.MaxMessage+sseFraming)
 	for {
 		msg, err := r.ReadEvent()

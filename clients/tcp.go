@@ -37,12 +37,12 @@ func init() {
 // pushbench-tcp, then one event or gap notice per line, resumed with since.
 type tcpSubscriber struct {
 	cfg    Config
-	url    string      // for errors: base + path + "?since="
-	addr   string      // host:port to dial
-	tls    *tls.Config // for an https base URL; nil for http
-	prefix []byte      // the request up to the resume point
-	suffix []byte      // the request after it
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
+	url    string     // for errors: base + path + "?since="
+	addr   string     // host:port to dial
+	tls    *tlsDialer // for an https base URL; nil for http
+	prefix []byte     // the request up to the resume point
+	suffix []byte     // the request after it
+	dial   dialFunc
 	sess   session
 	sub    *signal
 	d      delivery
@@ -69,7 +69,7 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 		d:    delivery{last: cfg.Since},
 	}
 	if u.Scheme == "https" {
-		t.tls = &tls.Config{ServerName: u.Hostname()}
+		t.tls = newTLSDialer(cfg, t.dial, false)
 		if port == "" {
 			port = "443"
 		}
@@ -77,6 +77,10 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 		port = "80"
 	}
 	t.addr = net.JoinHostPort(u.Hostname(), port)
+	// The floor transport sends the upgrade alone, whatever the header
+	// profile: no browser can open a raw TCP stream, so no browser
+	// fields (or cookie) belong on it, and its bytes stay the minimum
+	// that any transport over HTTP needs. TLS it does use.
 	t.prefix = []byte("GET " + u.EscapedPath() + info.Path + "?since=")
 	t.suffix = []byte(" HTTP/1.1\r\nHost: " + u.Host + "\r\nConnection: Upgrade\r\nUpgrade: " + tcpProtocol + "\r\n\r\n")
 	return t, nil
@@ -173,24 +177,32 @@ func partial(part []byte, err error) error {
 	return err
 }
 
-// upgrade dials the server and performs the upgrade to pushbench-tcp. The
-// handshake is bounded by tcpHandshakeTimeout, and a cancel of ctx during it
-// sets a past deadline on the connection to end it at once.
+// upgrade dials the server, runs the TLS handshake for an https base URL,
+// and performs the upgrade to pushbench-tcp. Both handshakes together are
+// bounded by tcpHandshakeTimeout, and a cancel of ctx during them sets a
+// past deadline on the connection to end them at once.
 func (t *tcpSubscriber) upgrade(ctx context.Context, url string) (net.Conn, error) {
 	raw, err := t.dial(ctx, "tcp", t.addr)
 	if err != nil {
 		return nil, fmt.Errorf("tcp %s: %w", url, err)
 	}
-	// The request is written right away (Counters: an upgrade is counted
-	// when its connection is dialled).
-	t.cfg.Counters.Requests.Add(1)
+	_ = raw.SetDeadline(time.Now().Add(tcpHandshakeTimeout))
+	stop := onCancel(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
 	conn := raw
 	if t.tls != nil {
-		conn = tls.Client(raw, t.tls)
+		var tc *tls.Conn
+		if tc, err = t.tls.handshake(ctx, raw); err == nil {
+			conn = tc
+		} else {
+			err = fmt.Errorf("tcp %s: %w", url, err)
+		}
 	}
-	_ = conn.SetDeadline(time.Now().Add(tcpHandshakeTimeout))
-	stop := onCancel(ctx, func() { _ = raw.SetDeadline(time.Unix(1, 0)) })
-	err = t.handshake(conn, url)
+	if err == nil {
+		// The request is written right away (Counters: an upgrade is
+		// counted when its connection is ready for it).
+		t.cfg.Counters.Requests.Add(1)
+		err = t.handshake(conn, url)
+	}
 	stop()
 	if err == nil {
 		err = ctx.Err()

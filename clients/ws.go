@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"net"
+	"net/http"
 	"strconv"
 	"strings"
 	"sync"
@@ -15,6 +16,7 @@ import (
 
 	"pushbench/event"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 const (
@@ -42,12 +44,18 @@ var wsNoWrites = new(sync.Pool)
 type wsSubscriber struct {
 	cfg    Config
 	url    string // ws[s]://host/ws?since=
-	dial   func(ctx context.Context, network, addr string) (net.Conn, error)
-	sess   session
-	sub    *signal
-	d      delivery
-	buf    []byte // message buffer, reused across messages and connections
-	closed []byte // our close frame's payload
+	dial   dialFunc
+	tls    *tlsDialer  // for a wss URL; nil for ws
+	header http.Header // the profile's upgrade fields
+	// compress: offer permessage-deflate. Chromium always offers it, so
+	// the browser profile does too (gorilla writes the offer itself);
+	// the server decides whether to accept.
+	compress bool
+	sess     session
+	sub      *signal
+	d        delivery
+	buf      []byte // message buffer, reused across messages and connections
+	closed   []byte // our close frame's payload
 }
 
 var _ Subscriber = (*wsSubscriber)(nil)
@@ -59,16 +67,25 @@ func init() {
 func newWebSocket(cfg Config) *wsSubscriber {
 	// New has checked that BaseURL is http or https.
 	base := "ws" + strings.TrimPrefix(cfg.BaseURL, "http")
-	return &wsSubscriber{
-		cfg:    cfg,
-		url:    base + "/ws?since=",
-		dial:   dialer(cfg),
-		sess:   session{name: transport.WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
-		sub:    newSignal(),
-		d:      delivery{last: cfg.Since},
-		buf:    make([]byte, 512),
-		closed: websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
+	w := &wsSubscriber{
+		cfg:      cfg,
+		url:      base + "/ws?since=",
+		dial:     dialer(cfg),
+		header:   cfg.HTTP.RequestHeader(webhttp.WebSocket, origin(cfg.BaseURL), false),
+		compress: cfg.HTTP.Headers == webhttp.HeadersBrowser || cfg.HTTP.Compress,
+		sess:     session{name: transport.WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sub:      newSignal(),
+		d:        delivery{last: cfg.Since},
+		buf:      make([]byte, 512),
+		closed:   websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 	}
+	if cfg.HTTP.TLS {
+		w.tls = newTLSDialer(cfg, w.dial, false)
+	}
+	if len(w.header) == 0 {
+		w.header = nil // gorilla's request as it always was
+	}
+	return w
 }
 
 func (w *wsSubscriber) Subscribed() <-chan struct{} { return w.sub.ch }
@@ -141,28 +158,41 @@ func (w *wsSubscriber) upgrade(ctx context.Context, url string) (*websocket.Conn
 		nc       net.Conn
 		canceled bool
 	)
+	// connected registers a connection that is ready for the upgrade
+	// request.
+	connected := func(c net.Conn, err error) (net.Conn, error) {
+		if err != nil {
+			return nil, err
+		}
+		mu.Lock()
+		defer mu.Unlock()
+		if canceled {
+			c.Close()
+			return nil, context.Canceled
+		}
+		nc = c
+		// Gorilla writes the upgrade request right away and has no
+		// hook for when it did: count it here.
+		w.cfg.Counters.Requests.Add(1)
+		return c, nil
+	}
 	d := websocket.Dialer{
 		NetDialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-			c, err := w.dial(ctx, network, addr)
-			if err != nil {
-				return nil, err
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if canceled {
-				c.Close()
-				return nil, context.Canceled
-			}
-			nc = c
-			// Gorilla writes the upgrade request right away and has
-			// no hook for when it did: count it here.
-			w.cfg.Counters.Requests.Add(1)
-			return c, nil
+			return connected(w.dial(ctx, network, addr))
 		},
-		HandshakeTimeout: wsHandshakeTimeout,
-		ReadBufferSize:   wsReadBuffer,
-		WriteBufferPool:  wsNoWrites,
+		HandshakeTimeout:  wsHandshakeTimeout,
+		ReadBufferSize:    wsReadBuffer,
+		WriteBufferPool:   wsNoWrites,
+		EnableCompression: w.compress,
 		// Proxy nil: load goes straight to the server under test.
+	}
+	if w.tls != nil {
+		// Gorilla leaves the handshake to this dialler (and so to the
+		// tlsDialer, which counts it); its ctx carries the
+		// HandshakeTimeout.
+		d.NetDialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			return connected(w.tls.DialTLSContext(ctx, network, addr))
+		}
 	}
 	stop := onCancel(ctx, func() {
 		mu.Lock()
@@ -172,7 +202,7 @@ func (w *wsSubscriber) upgrade(ctx context.Context, url string) (*websocket.Conn
 			_ = nc.SetDeadline(time.Unix(1, 0))
 		}
 	})
-	conn, resp, err := d.DialContext(ctx, url, nil)
+	conn, resp, err := d.DialContext(ctx, url, w.header)
 	stop()
 	if err != nil {
 		if errors.Is(err, websocket.ErrBadHandshake) && resp != nil {
