@@ -11,6 +11,11 @@
 // small for the "pad" key (1 to 8 bytes), spaces before the closing brace
 // make up the size instead; both forms are valid JSON.
 //
+// The padding is 'x' (PadX, the default) or deterministic pseudo-text
+// (PadText: "pad":"en ok channel true: offset status 23692 …"), which
+// compresses like the text of a real message where 'x' compresses to
+// nothing. Decode accepts any printable padding without '\' or '"'.
+//
 // A second message kind, the gap notice {"gap":[FROM,TO]}, tells a client
 // that events FROM..TO (inclusive) have left the server's ring and will never
 // be delivered to it. Loss is explicit, never silent.
@@ -18,6 +23,7 @@ package event
 
 import (
 	"bytes"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"strconv"
@@ -76,9 +82,16 @@ func CheckSize(size int) error {
 	return nil
 }
 
-// Append appends e encoded to exactly size bytes to dst and returns the
-// extended slice.
+// Append appends e encoded to exactly size bytes, padded with 'x', to dst
+// and returns the extended slice.
 func Append(dst []byte, e Event, size int) ([]byte, error) {
+	return AppendPad(dst, e, size, PadX)
+}
+
+// AppendPad is Append with the padding pad: the same size and the same
+// fields, only the bytes of the "pad" string differ. Encoding costs the
+// same for both: a copy from a precomputed buffer.
+func AppendPad(dst []byte, e Event, size int, pad Pad) ([]byte, error) {
 	if err := CheckSize(size); err != nil {
 		return dst, err
 	}
@@ -94,7 +107,11 @@ func Append(dst []byte, e Event, size int) ([]byte, error) {
 	switch {
 	case room >= padKeyLen:
 		dst = append(dst, prefixPad...)
-		dst = append(dst, padding[:room-padKeyLen]...)
+		if pad == PadText {
+			dst = append(dst, TextPad(e.Seq, room-padKeyLen)...)
+		} else {
+			dst = append(dst, padding[:room-padKeyLen]...)
+		}
 		dst = append(dst, '"')
 	default:
 		for range room {
@@ -104,12 +121,17 @@ func Append(dst []byte, e Event, size int) ([]byte, error) {
 	return append(dst, '}'), nil
 }
 
-// Encode returns e encoded to exactly size bytes.
+// Encode returns e encoded to exactly size bytes, padded with 'x'.
 func Encode(e Event, size int) ([]byte, error) {
+	return EncodePad(e, size, PadX)
+}
+
+// EncodePad returns e encoded to exactly size bytes with the padding pad.
+func EncodePad(e Event, size int, pad Pad) ([]byte, error) {
 	if err := CheckSize(size); err != nil {
 		return nil, err
 	}
-	return Append(make([]byte, 0, size), e, size)
+	return AppendPad(make([]byte, 0, size), e, size, pad)
 }
 
 // AppendGap appends the gap notice for g to dst.
@@ -151,16 +173,18 @@ func Decode(b []byte) (Event, error) {
 		if end < 0 {
 			return e, p.fail("unterminated padding")
 		}
-		// Our own padding is all 'x': compare it in one vectorised call
-		// (Decode runs once per event per client, and a per-byte loop
-		// cost 2.2 ns/byte); anything else is checked byte by byte.
+		// Our own padding, 'x' or the text of this seq, is compared in
+		// one vectorised call: Decode runs once per event per client,
+		// and a loop over the bytes cost about 1.8 ns each. A 256-byte
+		// event padded with text decoded in 360 ns with that loop and
+		// decodes in 135 ns now, as fast as one padded with 'x'
+		// (BenchmarkDecodeText). Anything else is checked eight bytes
+		// at a time (validPad: 210 ns for the same event).
 		pad := p.b[p.i : p.i+end]
-		if !bytes.Equal(pad, padding[:min(len(pad), len(padding))]) {
-			for _, c := range pad {
-				if c < 0x20 || c == '\\' || c >= 0x7f {
-					return e, p.fail("bad padding byte")
-				}
-			}
+		if !bytes.Equal(pad, padding[:min(len(pad), len(padding))]) &&
+			(len(pad) > MaxSize || !bytes.Equal(pad, TextPad(seq, len(pad)))) &&
+			!validPad(pad) {
+			return e, p.fail("bad padding byte")
 		}
 		p.i += end + 1
 	}
@@ -201,6 +225,46 @@ func DecodeGap(b []byte) (Gap, error) {
 
 // padding is MaxSize bytes of 'x', the padding Append writes.
 var padding = bytes.Repeat([]byte{'x'}, MaxSize)
+
+// padByte tells the bytes a padding string may hold: printable ASCII but
+// the backslash ('"' ends the string).
+var padByte = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = c != '\\'
+	}
+	return t
+}()
+
+// Byte-parallel constants for validPad.
+const (
+	ones  = 0x0101010101010101
+	highs = 0x8080808080808080
+)
+
+// validPad reports whether every byte of pad is one padByte allows,
+// eight bytes at a time with the bit tricks of "Bit Twiddling Hacks"
+// (a word has a byte below 0x20, above 0x7e, or equal to '\\'): 200 bytes
+// in 90 ns, where a loop over the bytes took 370 ns and a table 160 ns
+// (BenchmarkPadCheck).
+func validPad(pad []byte) bool {
+	i := 0
+	for ; i+8 <= len(pad); i += 8 {
+		x := binary.LittleEndian.Uint64(pad[i:])
+		below := (x - 0x20*ones) &^ x & highs         // a byte < 0x20
+		above := ((x + (0x7f-0x7e)*ones) | x) & highs // a byte > 0x7e
+		bs := x ^ '\\'*ones                           // a zero byte where x has '\\'
+		backslash := (bs - ones) &^ bs & highs
+		if below|above|backslash != 0 {
+			return false
+		}
+	}
+	for _, c := range pad[i:] {
+		if !padByte[c] {
+			return false
+		}
+	}
+	return true
+}
 
 type parser struct {
 	b []byte
