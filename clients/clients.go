@@ -122,7 +122,8 @@ type Config struct {
 //   - Requests: a poll or SSE GET when net/http has written it into a
 //     connection's write buffer (so its silent retry of an idempotent
 //     request on a kept-alive connection the server had just closed
-//     counts too; over HTTP/2, when its HEADERS frame is written); an
+//     counts too; over HTTP/2, when net/http hands it to the connection,
+//     see httpClient.countRequests); an
 //     upgrade (WebSocket and the like) when its connection is dialled
 //     (over TLS: when its handshake is done), as it is written right
 //     after.
@@ -192,9 +193,16 @@ func (cc *CountingConn) Read(p []byte) (int, error) {
 }
 
 func (cc *CountingConn) Write(p []byte) (int, error) {
+	// Counted before the write, so that no answer to these bytes can
+	// arrive before they are counted (net/http writes from a goroutine
+	// of its own); what a short write left unwritten is taken back.
+	cc.c.BytesUp.Add(uint64(len(p)))
+	cc.up.Add(uint64(len(p)))
 	n, err := cc.Conn.Write(p)
-	cc.c.BytesUp.Add(uint64(n))
-	cc.up.Add(uint64(n))
+	if short := uint64(len(p) - n); short > 0 {
+		cc.c.BytesUp.Add(-short)
+		cc.up.Add(-short)
+	}
 	return n, err
 }
 

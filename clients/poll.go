@@ -200,7 +200,7 @@ func newPoller(name, path string, cfg Config) poller {
 
 // poll sends one request and delivers its answer as one batch. It reports
 // progress when the server answered with a well-formed body, even an empty
-// one. ctx must carry the trace from countRequests.
+// one. ctx must carry the trace from httpClient.countRequests.
 func (p *poller) poll(ctx context.Context) (bool, error) {
 	url := p.url + strconv.FormatUint(p.d.last, 10)
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
@@ -246,35 +246,49 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 }
 
 // countRequests returns ctx with a trace that counts every request written
-// to a connection into c.Requests, and fires sub if it is not nil. Counting
-// writes rather than calls of Do includes the transport's own silent retry
-// of an idempotent request whose kept-alive connection the server had just
-// closed. The trace is attached once per Run, not per request.
+// to a connection into Counters.Requests, and fires sub if it is not nil.
+// Counting writes rather than calls of Do includes the transport's own
+// silent retry of an idempotent request whose kept-alive connection the
+// server had just closed. The trace is attached once per Run, not per
+// request.
+//
+// Over HTTP/2 a request is counted when the transport hands it to the
+// connection (GotConn, once per attempt, retries included), not when its
+// HEADERS frame is written: net/http reports that write from the stream's
+// writer goroutine, which may run only after the answer has been handed
+// back, so Requests would trail the answers. sub still fires on the write.
 //
 // With pollConns it also counts, for a poller, every new TCP connection
 // after the first as a reconnect: net/http silently retries a poll whose
 // kept-alive connection broke before the answer, so from the poller's side
 // a cut never shows up as a failed request — only as a fresh connection.
-func countRequests(ctx context.Context, c *Counters, sub *signal, pollConns bool) context.Context {
+// GotConn reports a connection's first request as not Reused under HTTP/2
+// too.
+func (c *httpClient) countRequests(ctx context.Context, sub *signal, pollConns bool) context.Context {
 	var hadConn atomic.Bool
+	counters, h2 := c.counters, c.h2
 	trace := &httptrace.ClientTrace{
 		// Called on the transport's write goroutine.
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err != nil {
 				return
 			}
-			c.Requests.Add(1)
+			if !h2 {
+				counters.Requests.Add(1)
+			}
 			if sub != nil {
 				sub.fire()
 			}
 		},
-	}
-	if pollConns {
-		trace.GotConn = func(info httptrace.GotConnInfo) {
-			if !info.Reused && hadConn.Swap(true) {
-				c.Reconnects.Add(1)
+		// Called on the goroutine of Do.
+		GotConn: func(info httptrace.GotConnInfo) {
+			if h2 {
+				counters.Requests.Add(1)
 			}
-		}
+			if pollConns && !info.Reused && hadConn.Swap(true) {
+				counters.Reconnects.Add(1)
+			}
+		},
 	}
 	return httptrace.WithClientTrace(ctx, trace)
 }

@@ -120,7 +120,7 @@ func (s *session) run(ctx context.Context, try attempt) error {
 
 // connected records that an attempt has connected (a stream is open, a poll
 // answered). For a stream, a connection after a failure or a cut is a
-// reconnect; pollers count new TCP connections instead (countRequests),
+// reconnect; pollers count new TCP connections instead (httpClient.countRequests),
 // since a failed poll on a connection that survives is no reconnect.
 func (s *session) connected() {
 	if s.stream && s.established && s.broken {

@@ -63,7 +63,7 @@ func (s *sseSubscriber) Subscribed() <-chan struct{} { return s.sub.ch }
 func (s *sseSubscriber) Run(ctx context.Context, h Handler) error {
 	defer s.client.close()
 	s.d.h = h
-	traced := countRequests(ctx, s.cfg.Counters, nil, false)
+	traced := s.client.countRequests(ctx, nil, false)
 	return s.sess.run(ctx, func(context.Context) (bool, error) {
 		return s.stream(traced)
 	})
