@@ -1,9 +1,12 @@
 package clients
 
 import (
+	"compress/gzip"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"io"
+	"log"
 	"net"
 	"net/http"
 	"net/http/httptest"
@@ -55,17 +58,32 @@ type answer struct {
 
 // request is what the fake saw of one poll or stream request.
 type request struct {
-	path        string
-	since       string // the since query value
-	hasSince    bool
-	lastEventID string
-	accept      string
+	path           string
+	since          string // the since query value
+	hasSince       bool
+	lastEventID    string
+	accept         string
+	acceptEncoding string
+	proto          string
+}
+
+// fakeOptions is how a fake speaks HTTP beyond plain HTTP/1.1.
+type fakeOptions struct {
+	// tls serves TLS with this configuration (ALPN as it says; nil:
+	// no TLS).
+	tls *tls.Config
+	// h2c also serves HTTP/2 with prior knowledge on a plain listener.
+	h2c bool
+	// gzip answers polls with gzip when the request accepts it.
+	gzip bool
 }
 
 // fake is a scripted protocol server on loopback.
 type fake struct {
 	url       string
 	transport string
+	opts      fakeOptions
+	ts        *httptest.Server
 	reqs      chan request // every request, in arrival order
 	closes    chan int     // close codes WebSocket clients sent
 	written   atomic.Uint64
@@ -78,7 +96,14 @@ type fake struct {
 
 func newFake(t testing.TB, name string, script ...answer) *fake {
 	t.Helper()
+	return newFakeWith(t, name, fakeOptions{}, script...)
+}
+
+// newFakeWith is newFake speaking HTTP as opts says.
+func newFakeWith(t testing.TB, name string, opts fakeOptions, script ...answer) *fake {
+	t.Helper()
 	f := &fake{
+		opts:      opts,
 		transport: name,
 		reqs:      make(chan request, 4096),
 		closes:    make(chan int, 16),
@@ -94,7 +119,24 @@ func newFake(t testing.TB, name string, script ...answer) *fake {
 	mux.HandleFunc("GET /tcp", f.tcp)
 	ts := httptest.NewUnstartedServer(mux)
 	ts.Listener = &countingListener{Listener: ts.Listener, written: &f.written}
-	ts.Start()
+	if opts.h2c {
+		p := new(http.Protocols)
+		p.SetHTTP1(true)
+		p.SetUnencryptedHTTP2(true)
+		ts.Config.Protocols = p
+	}
+	if opts.tls != nil {
+		// Below the TLS listener, the counting one counts ciphertext.
+		ts.TLS = opts.tls
+		// No "http: TLS handshake error" on stderr for a client that
+		// a test makes refuse the certificate, or for a handshake
+		// that the test's end cuts short.
+		ts.Config.ErrorLog = log.New(io.Discard, "", 0)
+		ts.StartTLS()
+	} else {
+		ts.Start()
+	}
+	f.ts = ts
 	f.url = ts.URL
 	t.Cleanup(func() {
 		close(f.quit)
@@ -107,7 +149,8 @@ func newFake(t testing.TB, name string, script ...answer) *fake {
 func (f *fake) next(r *http.Request) (answer, bool) {
 	since, hasSince := r.URL.Query()["since"]
 	req := request{path: r.URL.Path, hasSince: hasSince,
-		lastEventID: r.Header.Get("Last-Event-ID"), accept: r.Header.Get("Accept")}
+		lastEventID: r.Header.Get("Last-Event-ID"), accept: r.Header.Get("Accept"),
+		acceptEncoding: r.Header.Get("Accept-Encoding"), proto: r.Proto}
 	if hasSince {
 		req.since = since[0]
 	}
@@ -159,6 +202,13 @@ func (f *fake) poll(w http.ResponseWriter, r *http.Request) {
 			body = "[" + strings.Join(a.msgs, ",") + "]"
 		}
 		w.Header().Set("Content-Type", "application/json")
+		if f.opts.gzip && strings.Contains(r.Header.Get("Accept-Encoding"), "gzip") {
+			w.Header().Set("Content-Encoding", "gzip")
+			zw := gzip.NewWriter(w)
+			fmt.Fprint(zw, body)
+			zw.Close()
+			return
+		}
 		fmt.Fprint(w, body)
 	}
 }
@@ -261,7 +311,11 @@ func (f *fake) tcp(w http.ResponseWriter, r *http.Request) {
 	switch a.end {
 	case cut:
 		// Linger 0: Close sends a reset instead of an end of stream.
-		conn.(*countingServerConn).Conn.(*net.TCPConn).SetLinger(0)
+		raw := conn
+		if tc, ok := conn.(*tls.Conn); ok {
+			raw = tc.NetConn()
+		}
+		raw.(*countingServerConn).Conn.(*net.TCPConn).SetLinger(0)
 		return
 	case endClean:
 		return // the deferred Close
