@@ -76,6 +76,8 @@ type fakeOptions struct {
 	h2c bool
 	// gzip answers polls with gzip when the request accepts it.
 	gzip bool
+	// deflate accepts permessage-deflate on WebSocket when offered.
+	deflate bool
 }
 
 // fake is a scripted protocol server on loopback.
@@ -241,7 +243,7 @@ func (f *fake) ws(w http.ResponseWriter, r *http.Request) {
 		http.Error(w, a.reason, a.status)
 		return
 	}
-	conn, err := (&websocket.Upgrader{}).Upgrade(w, r, nil)
+	conn, err := (&websocket.Upgrader{EnableCompression: f.opts.deflate}).Upgrade(w, r, nil)
 	if err != nil {
 		return
 	}

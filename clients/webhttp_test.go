@@ -746,3 +746,49 @@ func TestUnknownContentEncoding(t *testing.T) {
 		})
 	}
 }
+
+// TestWebSocketDeflate: the browser profile offers permessage-deflate; a
+// server that accepts it sends compressed frames, which arrive decoded and
+// fewer on the wire than the events' own bytes. Go's profile does not offer
+// it, and gets the frames uncompressed.
+func TestWebSocketDeflate(t *testing.T) {
+	t.Parallel()
+	const n = 20
+	var msgs []string
+	for seq := uint64(1); seq <= n; seq++ {
+		msgs = append(msgs, ev(seq))
+	}
+	for _, tc := range []struct {
+		name       string
+		opts       webhttp.Options
+		compressed bool
+	}{{"browser", webhttp.Browser(), true}, {"go", webhttp.Default(), false}} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			f := newFakeWith(t, transport.WebSocket, fakeOptions{deflate: true}, answer{msgs: msgs})
+			counters := new(Counters)
+			var down uint64
+			c := startClient(t, transport.WebSocket, f.url, Config{HTTP: tc.opts, Counters: counters}, func(b batch) bool {
+				if b.seqs[0] == n {
+					down = counters.BytesDown.Load() // nothing more is on the wire
+					return true
+				}
+				return false
+			})
+			var want []uint64
+			for seq := uint64(1); seq <= n; seq++ {
+				want = append(want, seq)
+			}
+			checkBatches(t, c.collect(t), one(want...))
+			plain := uint64(n * (testPayload + 2))
+			frames := down - <-f.hello
+			if tc.compressed && frames >= plain {
+				t.Errorf("frames took %d bytes, not fewer than the %d uncompressed", frames, plain)
+			}
+			if !tc.compressed && frames != plain {
+				t.Errorf("frames took %d bytes, want %d uncompressed", frames, plain)
+			}
+			t.Logf("%d events of %d bytes: %d bytes of frames", n, testPayload, frames)
+		})
+	}
+}
