@@ -3,6 +3,12 @@
 // after a reconnect from the last seq it saw, counts the bytes it reads and
 // writes at its net.Conn, and counts its requests.
 //
+// Config.HTTP says how the subscribers speak HTTP (package webhttp): the
+// request header profile and cookie of each request kind, TLS (for an
+// https base URL, dialled here so that bytes are counted below it and
+// handshakes apart), HTTP/2 for polls and SSE, and compression. The raw
+// tcp transport is the floor: TLS yes, browser headers no.
+//
 // Each transport's file registers its subscriber for its registry name
 // (registerClient, from an init function); New checks and completes the
 // Config and builds it.
