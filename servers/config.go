@@ -1,6 +1,7 @@
 package servers
 
 import (
+	"crypto/tls"
 	"fmt"
 	"log"
 	"time"
@@ -8,6 +9,7 @@ import (
 	"github.com/r3labs/sse/v2"
 
 	"pushbench/event"
+	"pushbench/webhttp"
 )
 
 // Defaults for the zero values of Config.
@@ -65,6 +67,32 @@ type Config struct {
 	// ErrorLog receives net/http's connection-level errors (nil: the log
 	// package's standard logger).
 	ErrorLog *log.Logger
+
+	// TLS, if not nil, is the certificate Serve serves TLS 1.3 with
+	// (webhttp.ServerConfig: ALPN h2 and http/1.1); nil serves plain TCP.
+	// Either way the polls and SSE also speak HTTP/2: negotiated with ALPN
+	// over TLS, h2c with prior knowledge without. WebSocket and raw TCP
+	// stay HTTP/1.1 upgrades.
+	TLS *tls.Certificate
+	// Response is the response header profile: webhttp.ResponseMinimal
+	// ("" too: what the server sends by itself) or
+	// webhttp.ResponseDeployment (what a deployment behind a reverse proxy
+	// adds, on every successful answer but raw TCP's; docs/http.md).
+	Response string
+	// Compress gzips poll answers and SSE streams and negotiates
+	// permessage-deflate for WebSocket, for clients that offer them.
+	Compress bool
+	// TextPad pads the published events with text (event.PadText) instead
+	// of 'x', so that compression sees what a real payload would give.
+	TextPad bool
+}
+
+// pad is the padding the publisher writes.
+func (c Config) pad() event.Pad {
+	if c.TextPad {
+		return event.PadText
+	}
+	return event.PadX
 }
 
 // withDefaults returns c with zero values replaced by defaults, or the first
@@ -91,7 +119,12 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Payload == 0 {
 		c.Payload = DefaultPayload
 	}
+	if c.Response == "" {
+		c.Response = webhttp.ResponseMinimal
+	}
 	switch {
+	case c.Response != webhttp.ResponseMinimal && c.Response != webhttp.ResponseDeployment:
+		return c, fmt.Errorf("response headers %q: want %s or %s", c.Response, webhttp.ResponseMinimal, webhttp.ResponseDeployment)
 	case c.Ring < 1 || c.Ring > MaxRing:
 		return c, fmt.Errorf("ring %d: must be between 1 and %d events", c.Ring, MaxRing)
 	case c.Hold < 0:

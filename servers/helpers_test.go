@@ -243,9 +243,12 @@ func dialSSE(t *testing.T, addr, path string, hdr map[string]string) *sseClient 
 	return &sseClient{conn: conn, body: bufio.NewReader(resp.Body), resp: resp}
 }
 
-// next reads one message and returns its id and data.
+// next reads one message and returns its id and data. Without a conn (a
+// stream read through an http.Client) the client's timeout bounds it.
 func (c *sseClient) next() (uint64, string, error) {
-	_ = c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	if c.conn != nil {
+		_ = c.conn.SetReadDeadline(time.Now().Add(ioTimeout))
+	}
 	var id uint64
 	var data string
 	var haveID bool

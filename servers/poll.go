@@ -82,7 +82,7 @@ func (h *shortPoll) handle(w http.ResponseWriter, r *http.Request) {
 		// parsePoll checked since against the head, which never moves back.
 		fail(w, tc, http.StatusBadRequest, "/poll: %v", err)
 	} else {
-		s.writeBatch(w, tc, out, gap)
+		s.writeBatch(w, r, tc, out, gap)
 	}
 	*bp = clearEntries(out)
 	s.entries.Put(bp)
@@ -114,7 +114,7 @@ func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
 			return
 		}
 		if len(out) > 0 || gap.Len() > 0 {
-			s.writeBatch(w, tc, out, gap)
+			s.writeBatch(w, r, tc, out, gap)
 			*bp = clearEntries(out)
 			return
 		}
@@ -131,7 +131,7 @@ func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
 		case <-wake:
 			// Something was published: take everything available.
 		case <-timer.C:
-			s.writeBatch(w, tc, nil, event.Gap{})
+			s.writeBatch(w, r, tc, nil, event.Gap{})
 			return
 		case <-r.Context().Done():
 			return // the client went away; nobody to answer
@@ -149,9 +149,11 @@ func clearEntries(out []*Entry) []*Entry {
 	return out[:0]
 }
 
-// writeBatch answers a poll: a JSON array of messages, the gap notice first.
-// The body is written in one piece under the write deadline.
-func (s *Server) writeBatch(w http.ResponseWriter, tc *counters, out []*Entry, gap event.Gap) {
+// writeBatch answers a poll: a JSON array of messages, the gap notice first,
+// with the response profile's fields, gzip-encoded if r offers it and the
+// server compresses. The body is written in one piece under the write
+// deadline.
+func (s *Server) writeBatch(w http.ResponseWriter, r *http.Request, tc *counters, out []*Entry, gap event.Gap) {
 	bp := s.bodies.Get().(*[]byte)
 	b := append((*bp)[:0], '[')
 	if gap.Len() > 0 {
@@ -168,11 +170,19 @@ func (s *Server) writeBatch(w http.ResponseWriter, tc *counters, out []*Entry, g
 	h := w.Header()
 	h.Set("Content-Type", "application/json")
 	h.Set("Cache-Control", "no-store")
-	h.Set("Content-Length", strconv.Itoa(len(b)))
+	s.addProfile(h, r, false)
+	body := b
+	var zp *[]byte
+	if s.gzipFor(r) {
+		zp = s.bodies.Get().(*[]byte)
+		body = s.appendGzip((*zp)[:0], b)
+		gzipHeaders(h)
+	}
+	h.Set("Content-Length", strconv.Itoa(len(body)))
 	// net/http clears the connection's write deadline after the response
 	// is finished, so it does not leak into the next keep-alive request.
 	_ = http.NewResponseController(w).SetWriteDeadline(s.deadline())
-	_, err := w.Write(b)
+	_, err := w.Write(body)
 	switch {
 	case err != nil && isTimeout(err):
 		tc.slowDisconnects.Add(1)
@@ -188,5 +198,9 @@ func (s *Server) writeBatch(w http.ResponseWriter, tc *counters, out []*Entry, g
 	if cap(b) <= maxPooledBody {
 		*bp = b
 		s.bodies.Put(bp)
+	}
+	if zp != nil && cap(body) <= maxPooledBody {
+		*zp = body
+		s.bodies.Put(zp)
 	}
 }

@@ -103,6 +103,7 @@ type PublisherStats struct {
 // Publisher publishes events into a hub on an open-loop schedule.
 type Publisher struct {
 	hub *Hub
+	pad event.Pad // the events' padding; set before the first Start
 
 	mu      sync.Mutex
 	running bool
@@ -242,7 +243,7 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 		// the publish may allocate, or a GC mark assist (with 10,000
 		// connections the heap is a few hundred MB) lands on the schedule.
 		seq := p.hub.Head() + 1
-		data, err := event.Append(make([]byte, 0, c.Payload), event.Event{Seq: seq, T: due.UnixNano()}, c.Payload)
+		data, err := event.AppendPad(make([]byte, 0, c.Payload), event.Event{Seq: seq, T: due.UnixNano()}, c.Payload, p.pad)
 		if err != nil {
 			// Validate checked the payload; this cannot happen.
 			panic(err)

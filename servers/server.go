@@ -15,6 +15,7 @@ package servers
 
 import (
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"maps"
@@ -29,6 +30,7 @@ import (
 	"time"
 
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // closeGrace bounds the close handshake and the last writes of a stream when
@@ -131,6 +133,11 @@ type Server struct {
 
 	bodies  sync.Pool // *[]byte poll response bodies
 	entries sync.Pool // *[]*Entry scratch slices
+	gzips   sync.Pool // *gzip.Writer at compressLevel (Config.Compress)
+
+	// web is the response header profile (Config.Response, and TLS for
+	// the fields only a TLS deployment sends).
+	web webhttp.Options
 
 	// Publisher CPU is reported per run by the Publisher; the server sums
 	// finished runs here so Stats can report all of them.
@@ -159,6 +166,7 @@ func New(cfg Config) (*Server, error) {
 		bgStop: make(chan struct{}),
 	}
 	s.pub = NewPublisher(s.hub)
+	s.pub.pad = cfg.pad()
 	s.quit, s.stopQuit = context.WithCancel(context.Background())
 	s.entries.New = func() any { b := make([]*Entry, 0, 256); return &b }
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -181,6 +189,18 @@ func New(cfg Config) (*Server, error) {
 		fail(w, nil, http.StatusNotFound, "unknown path %q (want %s)", r.URL.Path, want)
 	})
 	s.handler = mux
+	// HTTP/2 for the polls and SSE: over TLS when the client's ALPN offers
+	// h2 (webhttp.ServerConfig offers h2 and http/1.1, the client picks),
+	// without TLS as h2c with prior knowledge (a connection that opens
+	// with the HTTP/2 preface). No h2c upgrade from HTTP/1.1: no browser
+	// speaks h2c at all, and Go's client only with prior knowledge.
+	var protocols http.Protocols
+	protocols.SetHTTP1(true)
+	if cfg.TLS != nil {
+		protocols.SetHTTP2(true)
+	} else {
+		protocols.SetUnencryptedHTTP2(true)
+	}
 	s.http = &http.Server{
 		Handler: mux,
 		// No WriteTimeout: it would end every SSE stream after that long.
@@ -188,7 +208,9 @@ func New(cfg Config) (*Server, error) {
 		ReadHeaderTimeout: 10 * time.Second,
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          cfg.ErrorLog,
+		Protocols:         &protocols,
 	}
+	s.web = webhttp.Options{ResponseHeaders: cfg.Response, TLS: cfg.TLS != nil}
 
 	for _, t := range s.transports {
 		if f := t.feeder(); f != nil {
@@ -223,10 +245,16 @@ func (s *Server) Listen() (net.Listener, error) {
 }
 
 // Serve serves the handler tree on ln until Shutdown, counting connections
-// and bytes at the listener (Stats.Listener). It returns nil after Shutdown
-// and the listener's error otherwise.
+// and bytes at the listener (Stats.Listener). With Config.TLS it serves
+// TLS on top of the counting: the bytes counted are those on the socket,
+// TLS records and handshakes included. It returns nil after Shutdown and
+// the listener's error otherwise.
 func (s *Server) Serve(ln net.Listener) error {
-	err := s.http.Serve(&countingListener{Listener: ln, c: &s.listener})
+	var counted net.Listener = &countingListener{Listener: ln, c: &s.listener}
+	if s.cfg.TLS != nil {
+		counted = tls.NewListener(counted, webhttp.ServerConfig(*s.cfg.TLS))
+	}
+	err := s.http.Serve(counted)
 	if errors.Is(err, http.ErrServerClosed) {
 		return nil
 	}
@@ -264,8 +292,10 @@ func (s *Server) cleanup() {
 	s.pubMu.Unlock()
 	s.handlers.Wait()
 	// Every handler has returned, so only idle or finishing connections are
-	// left; Shutdown closes the listeners and those.
-	ctx, cancel := context.WithTimeout(context.Background(), s.cfg.WriteTimeout)
+	// left; Shutdown closes the listeners and those. An HTTP/2 connection
+	// is told GOAWAY and then waits a second for its client to close it
+	// (Go's client does not), so the rest is closed after closeGrace.
+	ctx, cancel := context.WithTimeout(context.Background(), closeGrace)
 	if err := s.http.Shutdown(ctx); err != nil {
 		_ = s.http.Close()
 	}
@@ -295,6 +325,9 @@ func (s *Server) leave() { s.handlers.Done() }
 // (503), and registers the handler. It returns false if it has answered.
 func (s *Server) begin(w http.ResponseWriter, r *http.Request, tc *counters, method string) bool {
 	tc.requests.Add(1)
+	if r.ProtoMajor == 2 {
+		tc.http2Requests.Add(1)
+	}
 	if r.Method != method {
 		w.Header().Set("Allow", method)
 		fail(w, tc, http.StatusMethodNotAllowed, "%s: method %s not allowed (want %s)", r.URL.Path, r.Method, method)
@@ -305,6 +338,31 @@ func (s *Server) begin(w http.ResponseWriter, r *http.Request, tc *counters, met
 		return false
 	}
 	return true
+}
+
+// upgradeOnly answers a request for an upgrade transport that came over
+// HTTP/2, which has no Upgrade: 400, counted. It reports false if it has
+// answered.
+func upgradeOnly(w http.ResponseWriter, r *http.Request, tc *counters, what string) bool {
+	if r.ProtoMajor < 2 {
+		return true
+	}
+	fail(w, tc, http.StatusBadRequest, "%s: %s needs an HTTP/1.1 upgrade (RFC 8441, WebSocket over HTTP/2, is not supported); got %s", r.URL.Path, what, r.Proto)
+	return false
+}
+
+// addProfile adds the response profile's fields to h, the header of a
+// successful answer to r (Config.Response; nothing for the minimal
+// profile): what a deployment's reverse proxy adds, and on an HTTP/1.1
+// answer that is not an upgrade Connection: keep-alive, as nginx sends.
+func (s *Server) addProfile(h http.Header, r *http.Request, upgrade bool) {
+	if s.cfg.Response != webhttp.ResponseDeployment {
+		return
+	}
+	s.web.AddResponse(h)
+	if r.ProtoMajor == 1 && !upgrade {
+		h.Set("Connection", "keep-alive")
+	}
 }
 
 // fail answers with a one-line text/plain reason. 4xx answers are counted as

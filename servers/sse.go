@@ -24,6 +24,7 @@ package servers
 
 import (
 	"bytes"
+	"compress/gzip"
 	"context"
 	"net/http"
 	"strconv"
@@ -133,12 +134,15 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 	sw := &sseWriter{
 		s:      s,
 		w:      w,
+		r:      r,
 		rc:     http.NewResponseController(w),
 		ctx:    ctx,
 		cancel: cancel,
 		tc:     tc,
 		last:   since,
+		gzip:   s.gzipFor(r),
 	}
+	defer sw.finish()
 	shutdownDone := make(chan struct{})
 	stop := context.AfterFunc(s.quit, func() {
 		defer close(shutdownDone)
@@ -174,6 +178,9 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 //     "data: ...\n", "\n" and then flushes; sseWriter buffers that, drops it
 //     if N was already sent from the ring, and fills a hole before it from
 //     the ring.
+//   - Compression (Config.Compress, compress.go): the whole stream is one
+//     gzip stream, flushed after every write.
+//   - The response profile's fields (Config.Response).
 //   - A deadline on every write. On a missed deadline or any write error it
 //     cancels the request context — r3labs then deregisters the subscriber
 //     — and discards everything r3labs still writes: the library's handler
@@ -186,6 +193,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 type sseWriter struct {
 	s      *Server
 	w      http.ResponseWriter
+	r      *http.Request
 	rc     *http.ResponseController
 	ctx    context.Context
 	cancel context.CancelFunc
@@ -202,6 +210,9 @@ type sseWriter struct {
 	dead        bool   // a write failed or the context ended: discard
 	pending     []byte // the event r3labs is writing
 	out         outBuf // assembly buffer for backlog and hole fills
+
+	gzip bool         // the stream is to be gzip-encoded
+	gz   *gzip.Writer // the stream's compressor once started (gzip)
 }
 
 func (sw *sseWriter) Header() http.Header { return sw.w.Header() }
@@ -222,6 +233,12 @@ func (sw *sseWriter) WriteHeader(code int) {
 // point up to the head now.
 func (sw *sseWriter) start() {
 	sw.started = true
+	h := sw.w.Header()
+	sw.s.addProfile(h, sw.r, false)
+	if sw.gzip {
+		gzipHeaders(h)
+		sw.gz = sw.s.gzipWriter(sw.w)
+	}
 	sw.w.WriteHeader(http.StatusOK)
 	if head := sw.s.hub.Head(); head > sw.last {
 		sw.fill(head)
@@ -352,7 +369,18 @@ func (sw *sseWriter) write(b []byte) bool {
 	_ = sw.rc.SetWriteDeadline(sw.s.deadline())
 	sw.mu.Unlock()
 	var err error
-	if len(b) > 0 {
+	switch {
+	case sw.gz != nil:
+		// A sync flush ends what is written so far on a byte boundary,
+		// so the client can decode all of it now (the first one sends
+		// the gzip header).
+		if len(b) > 0 {
+			_, err = sw.gz.Write(b)
+		}
+		if err == nil {
+			err = sw.gz.Flush()
+		}
+	case len(b) > 0:
 		_, err = sw.w.Write(b)
 	}
 	if err == nil {
@@ -370,6 +398,21 @@ func (sw *sseWriter) write(b []byte) bool {
 	}
 	sw.cancel()
 	return false
+}
+
+// finish ends a gzip stream, if the handler began one, with its trailer (a
+// healthy client then reads a complete gzip stream when the server shuts
+// down), under whatever deadline the last write or shutdown set, and gives
+// the compressor back.
+func (sw *sseWriter) finish() {
+	if sw.gz == nil {
+		return
+	}
+	if !sw.dead {
+		_ = sw.gz.Close()
+	}
+	sw.s.putGzip(sw.gz)
+	sw.gz = nil
 }
 
 // shutdown ends the stream on server shutdown: it cancels the request

@@ -26,6 +26,16 @@ type Stats struct {
 	// Kernel is this machine's kernel TCP memory: machine-wide, so with
 	// the load generator on the same host it holds both ends' sockets.
 	Kernel KernelStats `json:"kernel"`
+
+	// What the server serves, so that a client can check it speaks the
+	// same: TLS (with ALPN h2 and http/1.1; without TLS, h2c with prior
+	// knowledge), the response header profile (webhttp.ResponseMinimal
+	// or ResponseDeployment), whether it compresses for clients that
+	// offer it, and the events' padding ("x" or "text").
+	TLS             bool   `json:"tls"`
+	ResponseHeaders string `json:"response_headers"`
+	Compress        bool   `json:"compress"`
+	Pad             string `json:"pad"`
 }
 
 // KernelStats are read from /proc/net/sockstat (zero where it is missing).
@@ -80,6 +90,7 @@ type ListenerStats struct {
 // TransportStats are one transport's counters.
 type TransportStats struct {
 	Requests       uint64 `json:"requests"`        // HTTP requests handled (including rejected ones)
+	HTTP2Requests  uint64 `json:"http2_requests"`  // of those, requests that came over HTTP/2 (h2 or h2c)
 	BadRequests    uint64 `json:"bad_requests"`    // answered 4xx
 	Active         int64  `json:"active"`          // open streams or held long polls now
 	EventsSent     uint64 `json:"events_sent"`     // event deliveries written (one per event per client)
@@ -116,6 +127,7 @@ type ProcessStats struct {
 // snapshot.
 type counters struct {
 	requests        atomic.Uint64
+	http2Requests   atomic.Uint64
 	badRequests     atomic.Uint64
 	eventsSent      atomic.Uint64
 	emptyResponses  atomic.Uint64
@@ -135,6 +147,7 @@ func (c *counters) gap(g event.Gap) {
 func (c *counters) snapshot() TransportStats {
 	return TransportStats{
 		Requests:        c.requests.Load(),
+		HTTP2Requests:   c.http2Requests.Load(),
 		BadRequests:     c.badRequests.Load(),
 		Active:          c.active.Load(),
 		EventsSent:      c.eventsSent.Load(),
@@ -163,6 +176,11 @@ func (s *Server) Stats() Stats {
 		Transports: make(map[string]TransportStats, len(s.transports)),
 		Process:    processStats(),
 		Kernel:     kernelStats(),
+
+		TLS:             s.cfg.TLS != nil,
+		ResponseHeaders: s.cfg.Response,
+		Compress:        s.cfg.Compress,
+		Pad:             s.cfg.pad().String(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()

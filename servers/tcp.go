@@ -21,7 +21,6 @@ package servers
 import (
 	"net"
 	"net/http"
-	"strings"
 	"sync"
 	"time"
 
@@ -59,17 +58,7 @@ func (t *tcpTransport) feeder() func() { return t.conns.dispatch }
 // isTCPUpgrade reports whether r asks for the raw TCP upgrade: Connection
 // has the token upgrade and Upgrade is pushbench-tcp (case-insensitive).
 func isTCPUpgrade(r *http.Request) bool {
-	hasToken := func(name, token string) bool {
-		for _, v := range r.Header.Values(name) {
-			for f := range strings.SplitSeq(v, ",") {
-				if strings.EqualFold(strings.TrimSpace(f), token) {
-					return true
-				}
-			}
-		}
-		return false
-	}
-	return hasToken("Connection", "upgrade") && hasToken("Upgrade", tcpProtocol)
+	return hasToken(r.Header.Values("Connection"), "upgrade") && hasToken(r.Header.Values("Upgrade"), tcpProtocol)
 }
 
 // handle serves GET /tcp?since=N (upgrade). Without since the stream starts
@@ -80,6 +69,9 @@ func (t *tcpTransport) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
+	if !upgradeOnly(w, r, tc, "raw TCP") {
+		return
+	}
 	if !isTCPUpgrade(r) {
 		fail(w, tc, http.StatusBadRequest, "/tcp: not a %s upgrade (want Connection: Upgrade and Upgrade: %s)", tcpProtocol, tcpProtocol)
 		return

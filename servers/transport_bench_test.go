@@ -179,6 +179,7 @@ func newBenchServer(b *testing.B, cfg Config) *Server {
 type benchPublisher struct {
 	h       *Hub
 	payload int
+	pad     event.Pad
 	buf     []byte
 }
 
@@ -186,7 +187,7 @@ func (p *benchPublisher) publish(b *testing.B) {
 	now := time.Now()
 	seq := p.h.Head() + 1
 	var err error
-	if p.buf, err = event.Append(p.buf[:0], event.Event{Seq: seq, T: now.UnixNano()}, p.payload); err != nil {
+	if p.buf, err = event.AppendPad(p.buf[:0], event.Event{Seq: seq, T: now.UnixNano()}, p.payload, p.pad); err != nil {
 		b.Fatal(err)
 	}
 	data := make([]byte, len(p.buf))
@@ -388,27 +389,44 @@ func BenchmarkSSESend(b *testing.B) {
 //
 // Its allocations are per response, not per event: the three header values
 // (Header.Set allocates a []string each) and Content-Length's string.
+//
+// With compress=on the body is gzip-compressed at compressLevel with a
+// pooled writer, on text-padded events (event.PadText: 'x' padding would
+// compress to nothing at no cost).
 func BenchmarkPollEncode(b *testing.B) {
-	for _, n := range []int{1, 10, 100} {
-		b.Run(fmt.Sprintf("events=%d/payload=256", n), func(b *testing.B) {
-			s := newBenchServer(b, Config{Ring: 1024})
-			pub := &benchPublisher{h: s.Hub(), payload: 256}
-			for range n {
-				pub.publish(b)
+	for _, compress := range []bool{false, true} {
+		for _, n := range []int{1, 10, 100} {
+			name := fmt.Sprintf("events=%d/payload=256", n)
+			if compress {
+				name += "/compress=on"
 			}
-			out, _, _, err := s.Hub().Since(0, nil, 0)
-			if err != nil {
-				b.Fatal(err)
-			}
-			rw := &sinkResponse{h: http.Header{}}
-			// Once first: it sizes the body and warms the body pool.
-			s.writeBatch(rw, s.tc(transport.ShortPoll), out, event.Gap{})
-			b.SetBytes(rw.bytes)
-			b.ReportAllocs()
-			for b.Loop() {
-				s.writeBatch(rw, s.tc(transport.ShortPoll), out, event.Gap{})
-			}
-		})
+			b.Run(name, func(b *testing.B) {
+				s := newBenchServer(b, Config{Ring: 1024, Compress: compress})
+				pub := &benchPublisher{h: s.Hub(), payload: 256}
+				if compress {
+					pub.pad = event.PadText
+				}
+				for range n {
+					pub.publish(b)
+				}
+				out, _, _, err := s.Hub().Since(0, nil, 0)
+				if err != nil {
+					b.Fatal(err)
+				}
+				rw := &sinkResponse{h: http.Header{}}
+				r := httptest.NewRequest(http.MethodGet, "/poll", nil)
+				if compress {
+					r.Header.Set("Accept-Encoding", "gzip")
+				}
+				// Once first: it sizes the body and warms the body pool.
+				s.writeBatch(rw, r, s.tc(transport.ShortPoll), out, event.Gap{})
+				b.SetBytes(rw.bytes)
+				b.ReportAllocs()
+				for b.Loop() {
+					s.writeBatch(rw, r, s.tc(transport.ShortPoll), out, event.Gap{})
+				}
+			})
+		}
 	}
 }
 

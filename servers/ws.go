@@ -12,12 +12,21 @@ package servers
 //     writer); the handler goroutine is the read loop, which gorilla needs
 //     to process control frames, with a 4 KiB read limit (bigger: 1009,
 //     counted).
-//   - One event per text frame, never merged; no compression.
+//   - One event per text frame, never merged.
+//   - Compression (Config.Compress) is permessage-deflate as gorilla does
+//     it: offered back only to a client that asks, and only without
+//     context takeover, so every message is deflated on its own (a small
+//     event gains far less than in the gzip SSE stream). Each event is
+//     still compressed once for all the connections that negotiated it:
+//     see compressionLevel in handle.
+//   - The upgrade is HTTP/1.1 only: over HTTP/2 (RFC 8441, extended
+//     CONNECT) it is refused with 400.
 
 import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"sync"
 	"time"
 
@@ -25,6 +34,7 @@ import (
 
 	"pushbench/event"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 func init() { registerTransport(transport.WebSocket, newWSTransport) }
@@ -78,7 +88,7 @@ func newWSTransport(s *Server) transportServer {
 		// Any origin: pushbench serves benchmark clients on loopback, not
 		// browsers holding credentials.
 		CheckOrigin:       func(*http.Request) bool { return true },
-		EnableCompression: false,
+		EnableCompression: s.cfg.Compress,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			fail(w, &t.tc, status, "/ws: %v", reason)
 		},
@@ -96,6 +106,9 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
+	if !upgradeOnly(w, r, tc, "WebSocket") {
+		return
+	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		fail(w, tc, http.StatusBadRequest, "/ws: not a WebSocket upgrade (want Connection: Upgrade and Upgrade: websocket)")
 		return
@@ -104,23 +117,54 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 	if !ok {
 		return
 	}
-	conn, err := t.upgrader.Upgrade(w, r, nil)
+	var hdr http.Header
+	if s.cfg.Response == webhttp.ResponseDeployment {
+		hdr = http.Header{}
+		s.addProfile(hdr, r, true)
+	}
+	conn, err := t.upgrader.Upgrade(w, r, hdr)
 	if err != nil {
 		return // the upgrader has answered (and counted) it
 	}
 	tc.active.Add(1)
 	defer tc.active.Add(-1)
 	conn.SetReadLimit(WSReadLimit)
-	// NewPreparedMessage frames each event up front for a server without
-	// compression at level 0, while a Conn defaults to level 1: the key
-	// would differ and every event would be framed a second time by its
-	// first writer (gorilla v1.5.3 prepared.go:51, conn.go:736). Level 0
-	// is moot with compression off; it only makes the keys match.
-	_ = conn.SetCompressionLevel(0)
+	// A PreparedMessage caches one frame per key (server, compressed,
+	// compression level), and a Conn's level is part of the key even
+	// when it does not compress (gorilla v1.5.3 prepared.go:27, conn.go:736).
+	// NewPreparedMessage frames each event up front for an uncompressed
+	// server at level 0, while a Conn defaults to level 1: uncompressed
+	// connections therefore get level 0, so that they all use that first
+	// frame instead of framing each event again. Connections that
+	// negotiated permessage-deflate all get compressLevel, so the first
+	// of them to send an event deflates it and the others send that frame.
+	level := 0
+	if t.upgrader.EnableCompression && offersDeflate(r) {
+		level = compressLevel
+		conn.EnableWriteCompression(true)
+	}
+	_ = conn.SetCompressionLevel(level)
 
 	sub := t.conns.subscribe()
 	defer t.conns.unsubscribe(sub)
 	t.conns.serve(sub, &wsConn{t: t, conn: conn, sub: sub, seq: since}, nil)
+}
+
+// offersDeflate reports whether r's Sec-WebSocket-Extensions offers
+// permessage-deflate, the test gorilla's Upgrader makes before it accepts
+// it (server.go, parseExtensions: the first token of an element).
+// Parsing differently would cost an event framed once more per key, never
+// a wrong frame: gorilla decides what is negotiated.
+func offersDeflate(r *http.Request) bool {
+	for _, v := range r.Header.Values("Sec-Websocket-Extensions") {
+		for elem := range strings.SplitSeq(v, ",") {
+			name, _, _ := strings.Cut(elem, ";")
+			if strings.TrimSpace(name) == "permessage-deflate" {
+				return true
+			}
+		}
+	}
+	return false
 }
 
 // wsConn is one WebSocket connection (pushConn): one text message per
