@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"crypto/tls"
 	"flag"
 	"fmt"
 	"io"
@@ -10,13 +11,14 @@ import (
 
 	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 // serveShutdownTimeout bounds the shutdown after SIGINT/SIGTERM: every held
 // long poll, SSE stream and WebSocket must end within it.
 const serveShutdownTimeout = time.Second
 
-// serveCmd runs the event hub and the four transports until ctx ends.
+// serveCmd runs the event hub and every transport until ctx ends.
 func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	addr := fs.String("addr", servers.DefaultAddr, "listen `address` (host:port; port 0 picks a free one)")
@@ -30,13 +32,19 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	spin := fs.Duration("spin", servers.DefaultSpin, "spin this long before each event's due time instead of sleeping (0 = never)")
 	writeTimeout := fs.Duration("write-timeout", servers.DefaultWriteTimeout, "deadline of every write to a client; a missed one cuts the client off")
 	queue := fs.Int("queue", servers.DefaultWSQueue, "WebSocket queue per connection in messages; full = client cut off")
+	tlsOn := fs.Bool("tls", false, "serve TLS 1.3 with a self-signed certificate generated at start (ALPN h2 and http/1.1; bytes are counted below TLS)")
+	response := fs.String("response-headers", webhttp.ResponseMinimal, "response header `profile`: minimal (what the server sends by itself) or deployment (what a reverse proxy adds; docs/http.md)")
+	compress := fs.Bool("compress", false, "gzip poll answers and SSE streams, permessage-deflate for WebSocket, for clients that offer them")
+	pad := fs.String("pad", event.PadX.String(), "event `padding`: x (compresses to nothing) or text (compresses like a real message)")
 	fs.Usage = func() {
 		w := fs.Output()
 		fmt.Fprintln(w, "usage: pushbench serve [flags]")
 		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Serves the event hub over /poll, /longpoll, /sse and /ws, with /stats and")
-		fmt.Fprintln(w, "/control/{start,stop} (docs/protocol.md), until SIGINT or SIGTERM. Prints")
-		fmt.Fprintln(w, "'pushbench serve: listening on http://ADDR' once it accepts connections.")
+		fmt.Fprintln(w, "Serves the event hub over /poll, /longpoll, /sse, /ws and /tcp, with /stats")
+		fmt.Fprintln(w, "and /control/{start,stop,gc} (docs/protocol.md), until SIGINT or SIGTERM.")
+		fmt.Fprintln(w, "Prints 'pushbench serve: listening on http://ADDR' (https:// with --tls) once")
+		fmt.Fprintln(w, "it accepts connections. The polls and SSE also speak HTTP/2: h2 over TLS,")
+		fmt.Fprintln(w, "h2c with prior knowledge without; WebSocket and /tcp are HTTP/1.1 upgrades.")
 		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
@@ -65,6 +73,13 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := event.CheckSize(*payload); err != nil {
 		return usagef("serve: --payload: %v", err)
 	}
+	if *response != webhttp.ResponseMinimal && *response != webhttp.ResponseDeployment {
+		return usagef("serve: --response-headers %q: want %s or %s", *response, webhttp.ResponseMinimal, webhttp.ResponseDeployment)
+	}
+	padding, err := event.ParsePad(*pad)
+	if err != nil {
+		return usagef("serve: --%v", err)
+	}
 	run := servers.PublishConfig{Rate: *rate, Payload: *payload, Events: *events, Schedule: *schedule, Seed: *seed, Spin: *spin}
 	if *rate > 0 {
 		if err := run.Validate(); err != nil {
@@ -72,6 +87,15 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	var cert *tls.Certificate
+	scheme := "http"
+	if *tlsOn {
+		c, err := webhttp.SelfSigned()
+		if err != nil {
+			return fmt.Errorf("serve: TLS certificate: %w", err)
+		}
+		cert, scheme = &c, "https"
+	}
 	srv, err := servers.New(servers.Config{
 		Addr:         *addr,
 		Ring:         *ring,
@@ -80,6 +104,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		WSQueue:      *queue,
 		Payload:      *payload,
 		Spin:         *spin,
+		TLS:          cert,
+		Response:     *response,
+		Compress:     *compress,
+		TextPad:      padding == event.PadText,
 	})
 	if err != nil {
 		return usagef("serve: %v", err)
@@ -99,7 +127,7 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 
 	served := make(chan error, 1)
 	go func() { served <- srv.Serve(ln) }()
-	fmt.Fprintf(stdout, "pushbench serve: listening on http://%s\n", ln.Addr())
+	fmt.Fprintf(stdout, "pushbench serve: listening on %s://%s\n", scheme, ln.Addr())
 
 	var serveErr error
 	select {

@@ -3,6 +3,7 @@ package main
 import (
 	"bufio"
 	"bytes"
+	"compress/gzip"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,7 +16,9 @@ import (
 	"testing"
 	"time"
 
+	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 func TestServeBadFlags(t *testing.T) {
@@ -46,6 +49,10 @@ func TestServeBadFlags(t *testing.T) {
 		{"extra argument", []string{"now"}, `unexpected argument "now"`},
 		{"port in use", []string{"--addr", busy.Addr().String()}, "address already in use"},
 		{"bad address", []string{"--addr", "nowhere"}, "listen on nowhere"},
+		{"bad response profile", []string{"--response-headers", "fancy"}, `--response-headers "fancy": want minimal or deployment`},
+		{"bad pad", []string{"--pad", "zeros"}, `--pad "zeros": want x or text`},
+		{"tls with a value", []string{"--tls=maybe"}, "tls"},
+		{"compress with a value", []string{"--compress=2"}, "compress"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -78,7 +85,8 @@ func TestServeHelp(t *testing.T) {
 	if err := serveCmd(context.Background(), []string{"--help"}, &stdout, io.Discard); !errors.Is(err, flag.ErrHelp) {
 		t.Fatalf("--help: %v", err)
 	}
-	for _, f := range []string{"-addr", "-rate", "-payload", "-ring", "-hold", "-events", "-schedule", "-spin", "-write-timeout", "-queue"} {
+	for _, f := range []string{"-addr", "-rate", "-payload", "-ring", "-hold", "-events", "-schedule", "-spin", "-write-timeout", "-queue",
+		"-tls", "-response-headers", "-compress", "-pad"} {
 		if !strings.Contains(stdout.String(), f) {
 			t.Errorf("--help lacks %s:\n%s", f, stdout.String())
 		}
@@ -160,5 +168,86 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 	}
 	if _, err := io.Copy(io.Discard, sse.Body); err != nil {
 		t.Fatalf("SSE stream did not end cleanly: %v", err)
+	}
+}
+
+// TestServeTLS starts serve with --tls and the browser-like options: the
+// listening line says https, the server presents a certificate a client
+// can trust on first use, speaks h2, and its stats say what it serves; a
+// poll offering gzip gets text-padded events gzip-encoded.
+func TestServeTLS(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rate", "1000", "--events", "5", "--payload", "300", "--spin", "0",
+			"--tls", "--response-headers", "deployment", "--compress", "--pad", "text"}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no listening line: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	base, ok := strings.CutPrefix(sc.Text(), "pushbench serve: listening on https://")
+	if !ok {
+		t.Fatalf("listening line %q", sc.Text())
+	}
+	roots, err := webhttp.TrustServer(ctx, base)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var protos http.Protocols
+	protos.SetHTTP2(true)
+	tr := &http.Transport{TLSClientConfig: webhttp.ClientConfig(roots, ""), Protocols: &protos, DisableCompression: true}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+
+	var body []byte
+	for since := 0; since < 5; {
+		req, _ := http.NewRequest(http.MethodGet, "https://"+base+"/longpoll?since="+strconv.Itoa(since), nil)
+		req.Header.Set("Accept-Encoding", "gzip")
+		resp, err := c.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if resp.ProtoMajor != 2 || resp.Header.Get("Content-Encoding") != "gzip" || resp.Header.Get("Strict-Transport-Security") == "" {
+			t.Fatalf("long poll: %s %v", resp.Proto, resp.Header)
+		}
+		zr, err := gzip.NewReader(resp.Body)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, err = io.ReadAll(zr)
+		resp.Body.Close()
+		var msgs []json.RawMessage
+		if err != nil || json.Unmarshal(body, &msgs) != nil {
+			t.Fatalf("long poll body %q: %v", body, err)
+		}
+		for _, m := range msgs {
+			e, err := event.Decode(m)
+			if err != nil || len(m) != 300 || !bytes.Contains(m, event.TextPad(e.Seq, 40)) {
+				t.Fatalf("event %q: %v; want 300 bytes padded with text", m, err)
+			}
+		}
+		since += len(msgs)
+	}
+	resp, err := c.Get("https://" + base + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || !st.TLS || st.ResponseHeaders != "deployment" || !st.Compress || st.Pad != "text" ||
+		st.Transports["longpoll"].HTTP2Requests == 0 {
+		t.Fatalf("stats %+v, %v", st, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serveCmd after cancel: %v", err)
 	}
 }
