@@ -18,7 +18,9 @@ import (
 	"syscall"
 	"time"
 
+	"pushbench/event"
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 // ServerConfig is what a launched server is started with. The publisher's
@@ -27,6 +29,57 @@ type ServerConfig struct {
 	Payload int
 	Ring    int
 	Hold    time.Duration // 0: the server's default
+
+	// TLS serves TLS 1.3 with a certificate the server generates at
+	// start; the Server's URL is then https://. Clients learn the
+	// certificate with webhttp.TrustServer.
+	TLS bool
+	// Response is the response header profile (webhttp.ResponseMinimal,
+	// webhttp.ResponseDeployment; "": minimal).
+	Response string
+	// Compress gzips poll answers and SSE and negotiates
+	// permessage-deflate, for clients that offer them.
+	Compress bool
+	// TextPad pads events with text instead of 'x' (event.PadText).
+	TextPad bool
+}
+
+// serveArgs are the serve flags for what cfg sets beyond the defaults.
+func (cfg ServerConfig) serveArgs() []string {
+	var args []string
+	if cfg.Hold > 0 {
+		args = append(args, "--hold", cfg.Hold.String())
+	}
+	if cfg.TLS {
+		args = append(args, "--tls")
+	}
+	if cfg.Response != "" {
+		args = append(args, "--response-headers", cfg.Response)
+	}
+	if cfg.Compress {
+		args = append(args, "--compress")
+	}
+	if cfg.TextPad {
+		args = append(args, "--pad", event.PadText.String())
+	}
+	return args
+}
+
+// serversConfig is what InProcess serves for cfg, with a fresh
+// certificate when cfg asks for TLS.
+func (cfg ServerConfig) serversConfig(errorLog *log.Logger) (servers.Config, error) {
+	c := servers.Config{
+		Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
+		Response: cfg.Response, Compress: cfg.Compress, TextPad: cfg.TextPad,
+	}
+	if cfg.TLS {
+		cert, err := webhttp.SelfSigned()
+		if err != nil {
+			return c, fmt.Errorf("TLS certificate: %w", err)
+		}
+		c.TLS = &cert
+	}
+	return c, nil
 }
 
 // Server is a running server the harness may use.
@@ -81,10 +134,7 @@ func ChildLauncher(path string, log io.Writer) Launcher {
 	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--rate", "0",
 			"--payload", strconv.Itoa(cfg.Payload), "--ring", strconv.Itoa(cfg.Ring)}
-		if cfg.Hold > 0 {
-			args = append(args, "--hold", cfg.Hold.String())
-		}
-		return startChild(ctx, serverChild, path, args, log)
+		return startChild(ctx, serverChild, path, append(args, cfg.serveArgs()...), log)
 	}
 }
 
@@ -168,7 +218,7 @@ func startChild(ctx context.Context, kind childKind, path string, args []string,
 	case u, ok := <-urlc:
 		if ok {
 			srv.URL = u
-			if err := CheckLoopback(ctx, u); err != nil {
+			if err := checkServerURL(ctx, u); err != nil {
 				c.stop()
 				return nil, fmt.Errorf("%s child: %w", kind.name, err)
 			}
@@ -185,6 +235,15 @@ func startChild(ctx context.Context, kind childKind, path string, args []string,
 		c.stop()
 		return nil, ctx.Err()
 	}
+}
+
+// checkServerURL is CheckLoopback for a child's URL, which is https:// when
+// the server serves TLS (CheckLoopback takes http:// URLs only).
+func checkServerURL(ctx context.Context, u string) error {
+	if rest, ok := strings.CutPrefix(u, "https://"); ok {
+		u = "http://" + rest
+	}
+	return CheckLoopback(ctx, u)
 }
 
 // died reports whether the child exited before stop was called, and how.
@@ -312,9 +371,11 @@ func (s *SyncWriter) Write(p []byte) (int, error) {
 // figures of `pushbench run` (design.md section 5).
 func InProcess(errorLog *log.Logger) Launcher {
 	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
-		srv, err := servers.New(servers.Config{
-			Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
-		})
+		sc, err := cfg.serversConfig(errorLog)
+		if err != nil {
+			return nil, err
+		}
+		srv, err := servers.New(sc)
 		if err != nil {
 			return nil, err
 		}
@@ -338,6 +399,10 @@ func InProcess(errorLog *log.Logger) Launcher {
 			})
 			return stopErr
 		}
-		return &Server{URL: "http://" + ln.Addr().String(), PID: os.Getpid(), Stop: stop}, nil
+		scheme := "http://"
+		if cfg.TLS {
+			scheme = "https://"
+		}
+		return &Server{URL: scheme + ln.Addr().String(), PID: os.Getpid(), Stop: stop}, nil
 	}
 }

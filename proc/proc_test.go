@@ -2,7 +2,9 @@ package proc
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"runtime"
@@ -12,6 +14,9 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 func TestMain(m *testing.M) {
@@ -51,6 +56,71 @@ func TestChildLauncher(t *testing.T) {
 	_, err = ChildLauncher(far, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8})
 	if !errors.Is(err, ErrNotLoopback) {
 		t.Errorf("error %v, want ErrNotLoopback", err)
+	}
+}
+
+// TestChildLauncherWebOptions: the HTTP options become serve flags, and a
+// TLS child's https:// URL is the Server's URL.
+func TestChildLauncherWebOptions(t *testing.T) {
+	dir := t.TempDir()
+	script := filepath.Join(dir, "tls")
+	argsFile := filepath.Join(dir, "args")
+	writeScript(t, script, `echo "$@" > `+argsFile+`; echo "pushbench serve: listening on https://127.0.0.1:9"; exec sleep 60`)
+	srv, err := ChildLauncher(script, nil)(context.Background(), ServerConfig{
+		Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	if srv.URL != "https://127.0.0.1:9" {
+		t.Errorf("URL %q, want the printed https URL", srv.URL)
+	}
+	args, err := os.ReadFile(argsFile)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want := "serve --addr 127.0.0.1:0 --rate 0 --payload 64 --ring 8 --tls --response-headers deployment --compress --pad text\n"; string(args) != want {
+		t.Errorf("serve args %q, want %q", args, want)
+	}
+
+	far := filepath.Join(dir, "far")
+	writeScript(t, far, `echo "pushbench serve: listening on https://192.0.2.1:443"; exec sleep 60`)
+	if _, err := ChildLauncher(far, nil)(context.Background(), ServerConfig{Payload: 64, Ring: 8, TLS: true}); !errors.Is(err, ErrNotLoopback) {
+		t.Errorf("error %v, want ErrNotLoopback", err)
+	}
+}
+
+// TestInProcessWebOptions: the in-process server honours the HTTP options,
+// with a certificate generated in process.
+func TestInProcessWebOptions(t *testing.T) {
+	ctx := context.Background()
+	srv, err := InProcess(nil)(ctx, ServerConfig{Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	host, ok := strings.CutPrefix(srv.URL, "https://")
+	if !ok {
+		t.Fatalf("URL %q, want https://", srv.URL)
+	}
+	roots, err := webhttp.TrustServer(ctx, host)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := &http.Transport{TLSClientConfig: webhttp.ClientConfig(roots, "")}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || !st.TLS || st.ResponseHeaders != webhttp.ResponseDeployment || !st.Compress || st.Pad != "text" {
+		t.Errorf("stats %+v, %v", st, err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
 	}
 }
 
