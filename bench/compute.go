@@ -221,6 +221,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 
 	m.fillMemory(rec)
 	m.fillIdle(rec)
+	m.fillConn(rec)
 	windowOK := m.Measured && m.Load.Marks[markEnd].taken() && (m.Server[markEnd].Stats.TimeNs != 0 || m.Died != "")
 	if windowOK {
 		m.fillWindow(rec, d)
@@ -268,6 +269,41 @@ func (m *Measurement) fillIdle(rec *results.Record) {
 	}
 	rec.Server.IdleCPUUsPerConnS = us(serverCPU(s0, s1)) / connSec
 	rec.Client.IdleCPUUsPerConnS = us(c1.CPU-c0.CPU) / connSec
+}
+
+// fillConn computes the cost of connections and of idle requests: the
+// connect phase per connection, the TLS handshakes over the whole run, and
+// the bytes of each request made in the idle interval.
+func (m *Measurement) fillConn(rec *results.Record) {
+	n := float64(m.Scenario.Clients)
+	c0, c1 := m.Load.Marks[markBefore], m.Load.Marks[markIdleStart]
+	if c0.taken() && c1.taken() {
+		d := c1.Counts.sub(c0.Counts)
+		rec.Conn.ConnectUpBytesPerConn = float64(d.Up) / n
+		rec.Conn.ConnectDownBytesPerConn = float64(d.Down) / n
+		rec.Conn.ConnectClientCPUUsPerConn = us(c1.CPU-c0.CPU) / n
+		if s0, s1 := m.Server[markBefore].Stats, m.Server[markIdleStart].Stats; s0.TimeNs != 0 && s1.TimeNs != 0 {
+			rec.Conn.ConnectServerCPUUsPerConn = us(serverCPU(s0, s1)) / n
+		}
+	}
+	f := m.Load.Final
+	rec.Conn.TLSHandshakes, rec.Conn.TLSResumed, rec.Conn.TLSHandshakeFailures = f.Handshakes, f.Resumed, f.HandshakeFailures
+	if f.Handshakes > 0 {
+		h := float64(f.Handshakes)
+		rec.Conn.TLSHandshakeUpBytes = float64(f.HandshakeUp) / h
+		rec.Conn.TLSHandshakeDownBytes = float64(f.HandshakeDown) / h
+		rec.Conn.TLSHandshakeUs = float64(f.HandshakeNs) / 1e3 / h
+	}
+	rec.Conn.HTTP2Responses = f.HTTP2
+	i0, i1 := m.Load.Marks[markIdleStart], m.Load.Marks[markIdleEnd]
+	if i0.taken() && i1.taken() {
+		d := i1.Counts.sub(i0.Counts)
+		rec.Conn.IdleRequests = d.Requests
+		if d.Requests > 0 {
+			rec.Conn.IdleUpBytesPerRequest = float64(d.Up) / float64(d.Requests)
+			rec.Conn.IdleDownBytesPerRequest = float64(d.Down) / float64(d.Requests)
+		}
+	}
 }
 
 // serverCPU is the server's user+sys between two snapshots, less the

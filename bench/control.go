@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -15,6 +17,7 @@ import (
 	"pushbench/clients"
 	"pushbench/proc"
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 // control talks to the server's /stats and /control endpoints over one
@@ -26,25 +29,43 @@ type control struct {
 	ctr  clients.Counters
 }
 
-func newControl(base string) *control {
+// newControl returns the control connection to the server at base; roots
+// holds its certificate for an https base (nil for http). Over TLS the
+// counting conn sits below TLS, as the listener's does, so that the bytes
+// taken out are the ciphertext the listener counted.
+func newControl(base string, roots *x509.CertPool) *control {
 	c := &control{base: strings.TrimRight(base, "/")}
 	d := &net.Dialer{Timeout: 5 * time.Second}
-	c.hc = &http.Client{
-		Timeout: 30 * time.Second,
-		Transport: &http.Transport{
-			DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
-				conn, err := d.DialContext(ctx, network, addr)
-				if err != nil {
-					return nil, err
-				}
-				return clients.NewCountingConn(conn, &c.ctr), nil
-			},
-			MaxIdleConnsPerHost: 1,
-			DisableCompression:  true,
-			IdleConnTimeout:     time.Hour,
-			Proxy:               nil,
-		},
+	dial := func(ctx context.Context, network, addr string) (net.Conn, error) {
+		conn, err := d.DialContext(ctx, network, addr)
+		if err != nil {
+			return nil, err
+		}
+		return clients.NewCountingConn(conn, &c.ctr), nil
 	}
+	tr := &http.Transport{
+		DialContext:         dial,
+		MaxIdleConnsPerHost: 1,
+		DisableCompression:  true,
+		IdleConnTimeout:     time.Hour,
+		Proxy:               nil,
+	}
+	if roots != nil {
+		tr.DialTLSContext = func(ctx context.Context, network, addr string) (net.Conn, error) {
+			conn, err := dial(ctx, network, addr)
+			if err != nil {
+				return nil, err
+			}
+			host, _, _ := net.SplitHostPort(addr)
+			tc := tls.Client(conn, webhttp.ClientConfig(roots, host, webhttp.ALPNHTTP1))
+			if err := tc.HandshakeContext(ctx); err != nil {
+				conn.Close()
+				return nil, err
+			}
+			return tc, nil
+		}
+	}
+	c.hc = &http.Client{Timeout: 30 * time.Second, Transport: tr}
 	return c
 }
 
@@ -136,7 +157,13 @@ func CheckServer(ctx context.Context, rawURL string) error {
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()
-	c := newControl(rawURL)
+	var roots *x509.CertPool
+	if u, err := url.Parse(rawURL); err == nil && u.Scheme == "https" {
+		if roots, err = webhttp.TrustServer(ctx, u.Host); err != nil {
+			return fmt.Errorf("server %s: %w", rawURL, err)
+		}
+	}
+	c := newControl(rawURL, roots)
 	defer c.close()
 	if _, err := c.stats(ctx); err != nil {
 		return fmt.Errorf("server %s does not answer: %w", rawURL, err)

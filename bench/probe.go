@@ -3,6 +3,7 @@ package bench
 import (
 	"bufio"
 	"context"
+	"crypto/tls"
 	"fmt"
 	"io"
 	"net"
@@ -28,7 +29,7 @@ type probeResult struct {
 // probeRTT times rounds round trips of a request the server answers at
 // once with a short 404 (GET /netem-probe), over one kept-alive connection
 // through the emulator at baseURL, and returns their median.
-func probeRTT(ctx context.Context, baseURL string, rounds int) (probeResult, error) {
+func probeRTT(ctx context.Context, baseURL string, rounds int, tc *tls.Config) (probeResult, error) {
 	u, err := url.Parse(baseURL)
 	if err != nil {
 		return probeResult{}, err
@@ -39,6 +40,14 @@ func probeRTT(ctx context.Context, baseURL string, rounds int) (probeResult, err
 		return probeResult{}, fmt.Errorf("probe: %w", err)
 	}
 	defer conn.Close()
+	if tc != nil {
+		// The handshake's round trips are not probe rounds.
+		tconn := tls.Client(conn, tc)
+		if err := tconn.HandshakeContext(ctx); err != nil {
+			return probeResult{}, fmt.Errorf("probe: %w", err)
+		}
+		conn = tconn
+	}
 	if dl, ok := ctx.Deadline(); ok {
 		_ = conn.SetDeadline(dl)
 	} else {

@@ -189,6 +189,12 @@ func countRange(bitset []uint64, lo, hi uint64) uint64 {
 type Counts struct {
 	Down, Up, Requests, Empty, Reconnects, Dials, Errors uint64
 	MissedTicks                                          uint64 // short-poll ticks with no poll of their own
+
+	// TLS handshakes: completed, resumed, failed, their bytes each way
+	// and their summed wall time in ns (clients.Counters).
+	Handshakes, Resumed, HandshakeFailures  uint64
+	HandshakeUp, HandshakeDown, HandshakeNs uint64
+	HTTP2                                   uint64 // answers and streams that arrived over HTTP/2
 }
 
 func (r *recorder) snapshot() Counts {
@@ -203,6 +209,13 @@ func (r *recorder) snapshot() Counts {
 		s.Dials += c.Dials.Load()
 		s.Errors += c.Errors.Load()
 		s.MissedTicks += c.MissedTicks.Load()
+		s.Handshakes += c.Handshakes.Load()
+		s.Resumed += c.Resumed.Load()
+		s.HandshakeFailures += c.HandshakeFailures.Load()
+		s.HandshakeUp += c.HandshakeBytesUp.Load()
+		s.HandshakeDown += c.HandshakeBytesDown.Load()
+		s.HandshakeNs += c.HandshakeNs.Load()
+		s.HTTP2 += c.HTTP2Responses.Load()
 	}
 	return s
 }
@@ -217,6 +230,10 @@ func (a Counts) zip(b Counts, f func(x, y uint64) uint64) Counts {
 		Empty: f(a.Empty, b.Empty), Reconnects: f(a.Reconnects, b.Reconnects),
 		Dials: f(a.Dials, b.Dials), Errors: f(a.Errors, b.Errors),
 		MissedTicks: f(a.MissedTicks, b.MissedTicks),
+		Handshakes:  f(a.Handshakes, b.Handshakes), Resumed: f(a.Resumed, b.Resumed),
+		HandshakeFailures: f(a.HandshakeFailures, b.HandshakeFailures),
+		HandshakeUp:       f(a.HandshakeUp, b.HandshakeUp), HandshakeDown: f(a.HandshakeDown, b.HandshakeDown),
+		HandshakeNs: f(a.HandshakeNs, b.HandshakeNs), HTTP2: f(a.HTTP2, b.HTTP2),
 	}
 }
 

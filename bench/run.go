@@ -2,6 +2,8 @@ package bench
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -20,6 +22,7 @@ import (
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // Options say how Run reaches its server and reports progress.
@@ -123,6 +126,7 @@ type runner struct {
 
 	srv      *proc.Server
 	em       *proc.Server // the network emulator in front of srv, if any
+	roots    *x509.CertPool // the server's certificate, with TLS
 	probe    probeResult
 	ctl      *control
 	lim      proc.Limits
@@ -184,7 +188,8 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			}
 			launch = proc.ChildLauncher(exe, r.opt.ServerLog)
 		}
-		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold})
+		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold,
+			TLS: s.HTTP.TLS, Response: s.HTTP.ResponseProfile(), Compress: s.HTTP.Compress, TextPad: s.Pad == PadText})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start server: %w", err)
 		}
@@ -196,6 +201,10 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			err = stopErr
 		}
 	}()
+
+	if err := r.trust(ctx); err != nil {
+		return nil, nil, err
+	}
 
 	if s.Network.Emulated() {
 		start := r.opt.Emulate
@@ -216,7 +225,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		}()
 		// Before the first snapshot, so that the probe's bytes are not
 		// counted in the run's.
-		if r.probe, err = probeRTT(ctx, r.em.URL, ProbeRounds); err != nil {
+		if r.probe, err = probeRTT(ctx, r.clientURL(), ProbeRounds, r.probeTLS()); err != nil {
 			return nil, nil, fmt.Errorf("network emulator: %w", err)
 		}
 	}
@@ -235,7 +244,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		defer r.unpin()
 	}
 
-	r.ctl = newControl(r.srv.URL)
+	r.ctl = newControl(r.srv.URL, r.roots)
 	defer r.ctl.close()
 	r.cctx, r.ccancel = context.WithCancel(context.Background())
 	r.failc = make(chan struct{})
@@ -333,6 +342,8 @@ func (r *runner) connect(ctx context.Context) error {
 			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
 			LocalAddr:  r.lim.SourceAddr(i),
 			Counters:   r.rec.counters(i),
+			HTTP:       s.HTTP,
+			Roots:      r.roots,
 		})
 		if err != nil {
 			return err
@@ -458,12 +469,52 @@ func (r *runner) idle(ctx context.Context) error {
 	return err
 }
 
-// clientURL is where the clients connect: the emulator when there is one.
+// clientURL is where the clients connect: the emulator when there is one
+// (with the server's scheme: the emulator forwards TLS unchanged).
 func (r *runner) clientURL() string {
 	if r.em != nil {
+		u, err := url.Parse(r.em.URL)
+		if err == nil {
+			if su, err := url.Parse(r.srv.URL); err == nil {
+				u.Scheme = su.Scheme
+			}
+			return u.String()
+		}
 		return r.em.URL
 	}
 	return r.srv.URL
+}
+
+// trust checks that the server speaks TLS exactly when the scenario asks
+// for it and, if it does, learns its certificate (webhttp.TrustServer: the
+// server is on loopback) for the control connection and every client.
+func (r *runner) trust(ctx context.Context) error {
+	u, err := url.Parse(r.srv.URL)
+	if err != nil {
+		return fmt.Errorf("server URL %q: %w", r.srv.URL, err)
+	}
+	if https := u.Scheme == "https"; https != r.s.HTTP.TLS {
+		if https {
+			return fmt.Errorf("%w: server %s speaks TLS; run with --tls", ErrScenario, r.srv.URL)
+		}
+		return fmt.Errorf("%w: --tls, but server %s speaks plain HTTP", ErrScenario, r.srv.URL)
+	}
+	if !r.s.HTTP.TLS {
+		return nil
+	}
+	if r.roots, err = webhttp.TrustServer(ctx, u.Host); err != nil {
+		return fmt.Errorf("server %s: %w", r.srv.URL, err)
+	}
+	return nil
+}
+
+// probeTLS is the TLS configuration of the round-trip probe (nil without
+// TLS).
+func (r *runner) probeTLS() *tls.Config {
+	if r.roots == nil {
+		return nil
+	}
+	return webhttp.ClientConfig(r.roots, "127.0.0.1", webhttp.ALPNHTTP1)
 }
 
 // serverDiedWithin is serverDied after waiting up to d for a child to be

@@ -21,6 +21,7 @@ import (
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // Scenario is one measurement: a transport, a number of clients and a
@@ -57,7 +58,21 @@ type Scenario struct {
 	// Network is the emulated network between the clients and the server
 	// (the zero value and "loopback": none, the clients dial the server).
 	Network netem.Profile
+	// HTTP is how clients and server speak HTTP: header profiles, cookie,
+	// TLS, HTTP/2, compression (the zero value: webhttp.Default, Go's
+	// plain HTTP/1.1).
+	HTTP webhttp.Options
+	// Pad is what fills each event up to its payload size: PadX (the
+	// default without compression) or PadText (the default with it), a
+	// text that compresses like real data instead of to nothing.
+	Pad string
 }
+
+// Event padding (Scenario.Pad).
+const (
+	PadX    = "x"
+	PadText = "text"
+)
 
 // DefaultScenario returns the defaults of `pushbench run`.
 func DefaultScenario() Scenario {
@@ -73,6 +88,7 @@ func DefaultScenario() Scenario {
 		Drain:       5 * time.Second,
 		Schedule:    servers.ScheduleConstant,
 		Spin:        servers.DefaultSpin,
+		HTTP:        webhttp.Default(),
 	}
 }
 
@@ -97,6 +113,13 @@ func (s Scenario) Record() results.Scenario {
 			Name: networkID(s.Network), RTTNs: int64(s.Network.RTT), JitterNs: int64(s.Network.Jitter),
 			DownBps: s.Network.DownBps, UpBps: s.Network.UpBps,
 		},
+		HTTP:            s.HTTP.HTTP,
+		TLS:             s.HTTP.TLS,
+		Headers:         s.HTTP.Headers,
+		ResponseHeaders: s.HTTP.ResponseProfile(),
+		CookieBytes:     s.HTTP.CookieBytes,
+		Compress:        s.HTTP.Compress,
+		Pad:             s.Pad,
 	}
 	if transport.HasInterval(s.Transport) {
 		sc.IntervalNs = int64(s.Interval)
@@ -145,6 +168,21 @@ const (
 // limit (5 s plus two poll intervals for short polling) and the idle
 // interval.
 func (s Scenario) WithDefaults() Scenario {
+	if s.HTTP == (webhttp.Options{}) {
+		s.HTTP = webhttp.Default()
+	}
+	if s.HTTP.HTTP == "" {
+		s.HTTP.HTTP = webhttp.HTTP1
+	}
+	if s.HTTP.Headers == "" {
+		s.HTTP.Headers = webhttp.HeadersGo
+	}
+	if s.Pad == "" {
+		s.Pad = PadX
+		if s.HTTP.Compress {
+			s.Pad = PadText
+		}
+	}
 	if s.Schedule == "" {
 		s.Schedule = servers.ScheduleConstant
 	}
@@ -261,6 +299,12 @@ func (s Scenario) Validate() error {
 		return bad("ring %d: the server needs room for at least one event", s.Ring)
 	case s.Spin < 0:
 		return bad("spin %v: must not be negative", s.Spin)
+	}
+	if err := s.HTTP.Validate(s.Transport); err != nil {
+		return bad("%v", err)
+	}
+	if s.Pad != PadX && s.Pad != PadText {
+		return bad("pad %q: want %s or %s", s.Pad, PadX, PadText)
 	}
 	if s.Network.Emulated() {
 		if err := s.Network.Validate(); err != nil {

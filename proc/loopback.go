@@ -18,8 +18,8 @@ func CheckLoopback(ctx context.Context, rawURL string) error {
 	if err != nil {
 		return fmt.Errorf("server %q: %w", rawURL, err)
 	}
-	if u.Scheme != "http" || u.Host == "" {
-		return fmt.Errorf("server %q: want http://HOST:PORT", rawURL)
+	if (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("server %q: want http[s]://HOST:PORT", rawURL)
 	}
 	host := u.Hostname()
 	if ip := net.ParseIP(host); ip != nil {

@@ -52,6 +52,9 @@ type Record struct {
 
 	Server Server `json:"server"`
 	Client Client `json:"client"`
+	// Conn is what setting up a connection and an idle request cost:
+	// TLS handshakes, the connect phase, requests with no event.
+	Conn Conn `json:"conn"`
 
 	DeliveriesPerS float64 `json:"deliveries_per_s"`
 
@@ -140,6 +143,16 @@ type Scenario struct {
 	// Network is the emulated network between the clients and the server
 	// ("loopback", all zero: none).
 	Network Network `json:"network"`
+
+	// How HTTP was spoken (docs/http.md). Records made before these
+	// existed lack them; "" reads as the defaults (1.1, go, minimal, x).
+	HTTP            string `json:"http,omitempty"`             // 1.1 or 2
+	TLS             bool   `json:"tls"`                        // TLS 1.3 on every connection
+	Headers         string `json:"headers,omitempty"`          // request header profile: go or browser
+	ResponseHeaders string `json:"response_headers,omitempty"` // response header profile: minimal or deployment
+	CookieBytes     int    `json:"cookie_bytes"`               // Cookie header value length (0: none)
+	Compress        bool   `json:"compress"`                   // gzip / permessage-deflate offered and enabled
+	Pad             string `json:"pad,omitempty"`              // event padding: x or text
 }
 
 // Network is an emulated network profile: RTT split half per direction,
@@ -266,4 +279,40 @@ type Env struct {
 	Hostname   string `json:"hostname"`
 	OS         string `json:"os"`
 	Arch       string `json:"arch"`
+}
+
+// Conn is the cost of connections and of requests that carry no event,
+// apart from the per-event figures (docs/results.md).
+type Conn struct {
+	// The connect phase: from before the first client connected until
+	// every one was subscribed (a forced collection at each end is in the
+	// server's CPU, the same in every cell), per connection.
+	ConnectUpBytesPerConn     float64 `json:"connect_up_bytes_per_conn"`
+	ConnectDownBytesPerConn   float64 `json:"connect_down_bytes_per_conn"`
+	ConnectServerCPUUsPerConn float64 `json:"connect_server_cpu_us_per_conn"`
+	ConnectClientCPUUsPerConn float64 `json:"connect_client_cpu_us_per_conn"`
+
+	// TLS handshakes over the whole run, as the clients saw them: bytes
+	// at the socket from the dial to the client's Finished, each way, and
+	// the wall time, per completed handshake.
+	TLSHandshakes         uint64  `json:"tls_handshakes"`
+	TLSResumed            uint64  `json:"tls_resumed"`
+	TLSHandshakeFailures  uint64  `json:"tls_handshake_failures"`
+	TLSHandshakeUpBytes   float64 `json:"tls_handshake_up_bytes"`
+	TLSHandshakeDownBytes float64 `json:"tls_handshake_down_bytes"`
+	TLSHandshakeUs        float64 `json:"tls_handshake_us"`
+
+	// The idle interval (every client connected, nothing published): the
+	// requests made and the bytes each cost, each way. For short polling
+	// this is the overhead of one poll: request and response headers,
+	// framing, TLS records, and the empty answer "[]".
+	IdleRequests            uint64  `json:"idle_requests"`
+	IdleUpBytesPerRequest   float64 `json:"idle_up_bytes_per_request"`
+	IdleDownBytesPerRequest float64 `json:"idle_down_bytes_per_request"`
+
+	// HTTP2Responses counts answers and streams that arrived over HTTP/2
+	// (whole run, clients' view); HTTP2Requests the requests the server
+	// saw over HTTP/2 in the window.
+	HTTP2Responses uint64 `json:"http2_responses"`
+	HTTP2Requests  uint64 `json:"http2_requests"`
 }
