@@ -218,7 +218,7 @@ func startChild(ctx context.Context, kind childKind, path string, args []string,
 	case u, ok := <-urlc:
 		if ok {
 			srv.URL = u
-			if err := checkServerURL(ctx, u); err != nil {
+			if err := CheckLoopback(ctx, u); err != nil {
 				c.stop()
 				return nil, fmt.Errorf("%s child: %w", kind.name, err)
 			}
@@ -235,15 +235,6 @@ func startChild(ctx context.Context, kind childKind, path string, args []string,
 		c.stop()
 		return nil, ctx.Err()
 	}
-}
-
-// checkServerURL is CheckLoopback for a child's URL, which is https:// when
-// the server serves TLS (CheckLoopback takes http:// URLs only).
-func checkServerURL(ctx context.Context, u string) error {
-	if rest, ok := strings.CutPrefix(u, "https://"); ok {
-		u = "http://" + rest
-	}
-	return CheckLoopback(ctx, u)
 }
 
 // died reports whether the child exited before stop was called, and how.

@@ -133,12 +133,12 @@ func writeScript(t *testing.T, path, body string) {
 
 func TestCheckLoopback(t *testing.T) {
 	ctx := context.Background()
-	for _, u := range []string{"http://127.0.0.1:8080", "http://127.1.2.3:1", "http://[::1]:80", "http://localhost:80"} {
+	for _, u := range []string{"http://127.0.0.1:8080", "http://127.1.2.3:1", "http://[::1]:80", "http://localhost:80", "https://127.0.0.1:1"} {
 		if err := CheckLoopback(ctx, u); err != nil {
 			t.Errorf("CheckLoopback(%s) = %v, want nil", u, err)
 		}
 	}
-	for _, u := range []string{"http://10.0.0.1:80", "http://8.8.8.8:80", "https://127.0.0.1:1", "127.0.0.1:80"} {
+	for _, u := range []string{"http://10.0.0.1:80", "http://8.8.8.8:80", "https://10.0.0.1:443", "ftp://127.0.0.1:1", "127.0.0.1:80"} {
 		if err := CheckLoopback(ctx, u); err == nil {
 			t.Errorf("CheckLoopback(%s) = nil, want an error", u)
 		}
