@@ -220,6 +220,37 @@ func TestTLSRecordOverhead(t *testing.T) {
 			}
 			conn.Close()
 		}
+
+		// Raw TCP, the floor: one event of P bytes is one line, P + 1
+		// bytes, in one record over TLS.
+		c := dialWeb(t, ts)
+		if _, err := io.WriteString(c, tcpRequest(ts.addr, "/tcp")); err != nil {
+			t.Fatal(err)
+		}
+		br := bufio.NewReader(c)
+		if head := readHead(t, br); head != tcpSwitch {
+			t.Fatalf("tcp answer %q", head)
+		}
+		const p = 200
+		sent := func() uint64 { return ts.tc(transport.TCP).eventsSent.Load() }
+		deliver := func(n uint64) {
+			t.Helper()
+			publish(t, ts.Hub(), 1, p)
+			if line, err := br.ReadString('\n'); err != nil || len(line) != p+1 {
+				t.Fatalf("tcp line %q, %v", line, err)
+			}
+			waitFor(t, "the event to be counted", func() bool { return sent() == n })
+		}
+		deliver(1)
+		before := ts.listener.bytesOut.Load()
+		deliver(2)
+		want := uint64(p + 1)
+		if tlsOn {
+			want += 22
+		}
+		if got := ts.listener.bytesOut.Load() - before; got != want {
+			t.Errorf("tls %v, raw TCP, P=%d: one event cost %d bytes on the socket, want %d", tlsOn, p, got, want)
+		}
 	}
 }
 
@@ -324,6 +355,13 @@ func TestResponseProfileEverywhere(t *testing.T) {
 		t.Errorf("/ws 101: Connection %q", resp.Header.Get("Connection"))
 	}
 	dialTCP(t, ts.addr, "/tcp", nil) // checks the 101 byte for byte
+	// Over HTTP/2 the same fields, without the HTTP/1.1 Connection.
+	h2, _ := h2Client(t, false, nil)
+	resp, _ = get(t, h2, ts.url+"/poll", nil)
+	if resp.ProtoMajor != 2 {
+		t.Fatalf("h2c /poll: %s", resp.Proto)
+	}
+	hasProfile("h2c /poll", resp.Header, false)
 	resp, _ = get(t, c, ts.url+"/poll?since=x", nil)
 	if resp.StatusCode != http.StatusBadRequest || resp.Header.Get("X-Request-Id") != "" || resp.Header.Get("Server") != "" {
 		t.Errorf("400: %d %v, want no profile fields", resp.StatusCode, resp.Header)
