@@ -7,6 +7,7 @@ package bench
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"flag"
 	"fmt"
 	"log"
@@ -27,6 +28,7 @@ import (
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 var edLarge = flag.Bool("pushbench.large", false,
@@ -199,7 +201,15 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 // sub-benchmark fails if the process has more goroutines after its teardown
 // than before its setup.
 func BenchmarkDelivery(b *testing.B) {
+	h, err := edHTTP()
+	if err != nil {
+		b.Fatalf("-pushbench.* HTTP flags: %v", err)
+	}
 	for _, c := range edCases(*edLarge, edNetworks) {
+		if h.Validate(c.transport) != nil {
+			continue // HTTP/2 for an upgrade: not a case
+		}
+		c.http = h
 		b.Run(c.name(), func(b *testing.B) { edRun(b, c) })
 	}
 }
@@ -211,6 +221,7 @@ type edCase struct {
 	clients   int
 	payload   int
 	interval  time.Duration // short polling only
+	http      webhttp.Options
 }
 
 // name is the sub-benchmark's name. Short polling's interval is part of its
@@ -219,8 +230,8 @@ type edCase struct {
 // `benchstat -col /transport` would compare it with nothing. The network
 // comes right after the transport (BenchmarkDelivery).
 func (c edCase) name() string {
-	return fmt.Sprintf("transport=%s/network=%s/clients=%d/payload=%d",
-		transport.VariantName(c.transport, c.interval), c.network.Name, c.clients, c.payload)
+	return fmt.Sprintf("transport=%s/network=%s/clients=%d/payload=%d%s",
+		transport.VariantName(c.transport, c.interval), c.network.Name, c.clients, c.payload, c.http.Suffix())
 }
 
 // opTimeout bounds the wait for one event to reach every client, and for
@@ -248,6 +259,21 @@ func (c edCase) setupTimeout() time.Duration {
 	}
 	return d
 }
+
+// edHTTP is how BenchmarkDelivery speaks HTTP: -pushbench.http, .tls,
+// .headers, .response-headers, .cookie-bytes and .compress, as `pushbench
+// run` takes them. Anything but the default adds its qualifiers to every
+// name (webhttp.Options.Suffix), so that results of default runs still
+// compare with older ones; a transport that cannot run the options (HTTP/2
+// for an upgrade) is skipped.
+var edHTTP = func() func() (webhttp.Options, error) {
+	fs := flag.NewFlagSet("pushbench.http", flag.ContinueOnError)
+	get := webhttp.AddFlags(fs, webhttp.Default())
+	fs.VisitAll(func(f *flag.Flag) {
+		flag.Var(f.Value, "pushbench."+f.Name, "BenchmarkDelivery: "+f.Usage)
+	})
+	return get
+}()
 
 func edCases(large bool, networks []netem.Profile) []edCase {
 	counts := []int{1, 10, 100}
@@ -408,7 +434,19 @@ func (r *edRig) fail(err error) {
 func edSetup(b *testing.B, c edCase) *edRig {
 	b.Helper()
 	var srvLog edLog
-	srv, err := servers.New(servers.Config{Addr: "127.0.0.1:0", ErrorLog: log.New(&srvLog, "", 0)})
+	cfg := servers.Config{Addr: "127.0.0.1:0", ErrorLog: log.New(&srvLog, "", 0),
+		Response: c.http.ResponseProfile(), Compress: c.http.Compress, TextPad: c.http.Compress}
+	var roots *x509.CertPool
+	if c.http.TLS {
+		cert, err := webhttp.SelfSigned()
+		if err != nil {
+			b.Fatal(err)
+		}
+		cfg.TLS = &cert
+		roots = x509.NewCertPool()
+		roots.AddCert(cert.Leaf)
+	}
+	srv, err := servers.New(cfg)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -475,14 +513,14 @@ func edSetup(b *testing.B, c edCase) *edRig {
 		}
 	})
 
-	url := "http://" + ln.Addr().String()
+	url := c.http.Scheme() + "://" + ln.Addr().String()
 	if c.network.Emulated() {
 		em = netem.New("127.0.0.1:0", ln.Addr().String(), c.network)
 		addr, err := em.Start()
 		if err != nil {
 			b.Fatalf("network emulator (%v): %v", c.network, err)
 		}
-		url = "http://" + addr
+		url = c.http.Scheme() + "://" + addr
 	}
 	subs := make([]clients.Subscriber, c.clients)
 	// Short pollers' grids are spread evenly over one interval, as in
@@ -495,6 +533,8 @@ func edSetup(b *testing.B, c edCase) *edRig {
 			Interval:   c.interval,
 			PollOrigin: origin.Add(time.Duration(int64(c.interval) * int64(i) / int64(c.clients))),
 			Counters:   &r.counters,
+			HTTP:       c.http,
+			Roots:      roots,
 		})
 		if err != nil {
 			b.Fatal(err)

@@ -125,7 +125,7 @@ type runner struct {
 	started time.Time
 
 	srv      *proc.Server
-	em       *proc.Server // the network emulator in front of srv, if any
+	em       *proc.Server   // the network emulator in front of srv, if any
 	roots    *x509.CertPool // the server's certificate, with TLS
 	probe    probeResult
 	ctl      *control

@@ -28,6 +28,7 @@ import (
 	"pushbench/report"
 	"pushbench/results"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // ServerLogFile is the file of a comparison's run folder that receives
@@ -58,6 +59,10 @@ type Preset struct {
 	// Networks are the emulated networks, each a dimension of the matrix
 	// (none: loopback only).
 	Networks []netem.Profile
+	// HTTP are the ways of speaking HTTP, each a dimension of the matrix
+	// (none: webhttp.Browser). A variant a transport cannot run (HTTP/2
+	// for an upgrade) is skipped for that transport.
+	HTTP []webhttp.Options
 	// Idle is each cell's idle interval (0: the scenario's default).
 	Idle        time.Duration
 	Hold        time.Duration
@@ -79,6 +84,7 @@ func Presets() map[string]Preset {
 		Payloads:      []int{64, 4096},
 		CentreClients: 100,
 		CentreRate:    10,
+		HTTP:          []webhttp.Options{webhttp.Browser()},
 		Warmup:        time.Second,
 		Duration:      10 * time.Second,
 		MinEvents:     3,
@@ -110,7 +116,30 @@ func Presets() map[string]Preset {
 		p, _ := netem.Lookup(n)
 		networks.Networks = append(networks.Networks, p)
 	}
-	return map[string]Preset{"default": def, "quick": quick, "networks": networks}
+	// overhead: Kaazing's table with measured bytes. Short polling once
+	// a second and the push transports at one event a second, 100
+	// clients, the smallest event, over HTTP/1.1 and HTTP/2, without and
+	// with TLS, browser headers; Go's headers over plain HTTP/1.1 as the
+	// baseline of every earlier run. 21 cells, about 6 minutes.
+	overhead := def
+	overhead.Name = "overhead"
+	overhead.Intervals = []time.Duration{time.Second}
+	overhead.Clients = []int{100}
+	overhead.Rates = []float64{1}
+	overhead.Payloads = []int{64}
+	overhead.CentreClients = 100
+	overhead.CentreRate = 1
+	overhead.MinEvents = 10
+	overhead.HTTP = nil
+	for _, h := range []string{webhttp.HTTP1, webhttp.HTTP2} {
+		for _, tls := range []bool{false, true} {
+			o := webhttp.Browser()
+			o.HTTP, o.TLS = h, tls
+			overhead.HTTP = append(overhead.HTTP, o)
+		}
+	}
+	overhead.HTTP = append([]webhttp.Options{webhttp.Default()}, overhead.HTTP...)
+	return map[string]Preset{"default": def, "quick": quick, "networks": networks, "overhead": overhead}
 }
 
 // Cell is one scenario of the plan; pass counts the repeats from 1.
@@ -139,6 +168,20 @@ func networkDescriptions(ps []netem.Profile) []string {
 	var out []string
 	for _, p := range ps {
 		out = append(out, p.String())
+	}
+	return out
+}
+
+// httpDescriptions names each way of speaking HTTP by its bench.txt
+// suffix, "default" for Go's plain HTTP/1.1.
+func httpDescriptions(hs []webhttp.Options) []string {
+	var out []string
+	for _, h := range hs {
+		d := strings.TrimPrefix(h.Suffix(), "/")
+		if d == "" {
+			d = "default"
+		}
+		out = append(out, d)
 	}
 	return out
 }
@@ -334,19 +377,29 @@ func (p Preset) Plan() []Cell {
 	if len(networks) == 0 {
 		networks = []netem.Profile{{Name: netem.Loopback}}
 	}
+	variants := p.HTTP
+	if len(variants) == 0 {
+		variants = []webhttp.Options{webhttp.Browser()}
+	}
 	for pass := 1; pass <= p.Repeat; pass++ {
 		for _, nw := range networks {
 			for _, at := range p.coords() {
-				p.planPoint(&cells, pass, nw, at)
+				for _, h := range variants {
+					p.planPoint(&cells, pass, nw, h, at)
+				}
 			}
 		}
 	}
 	return cells
 }
 
-// planPoint adds every transport variant at one point of one network.
-func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, at coord) {
+// planPoint adds every transport variant at one point of one network,
+// spoken one way (h); a transport that cannot run h is left out.
+func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.Options, at coord) {
 	for _, t := range p.Transports {
+		if h.Validate(t) != nil {
+			continue
+		}
 		intervals := []time.Duration{0}
 		if transport.HasInterval(t) {
 			intervals = p.Intervals
@@ -364,7 +417,18 @@ func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, at coord) {
 			s.Warmup, s.Duration = p.Timing(at.rate)
 			s.Drain = 0 // WithDefaults: 5 s, plus two intervals for short polling
 			s.Network = nw
-			*cells = append(*cells, Cell{S: s.WithDefaults(), Pass: pass})
+			s.HTTP = h
+			if t == transport.TCP {
+				// The floor sends no HTTP headers and never compresses:
+				// only TLS changes it, so it runs once per TLS setting.
+				s.HTTP = webhttp.Default()
+				s.HTTP.TLS = h.TLS
+			}
+			cell := Cell{S: s.WithDefaults(), Pass: pass}
+			if slices.ContainsFunc(*cells, func(c Cell) bool { return c.Pass == pass && c.S == cell.S }) {
+				continue
+			}
+			*cells = append(*cells, cell)
 		}
 	}
 }
@@ -415,6 +479,7 @@ type Config struct {
 	Transports    []string     `json:"transports"`
 	Intervals     []string     `json:"shortpoll_intervals"`
 	Networks      []string     `json:"networks,omitempty"`
+	HTTP          []string     `json:"http_variants,omitempty"` // webhttp.Options.Suffix of each, "default" for none
 	Clients       []int        `json:"clients"`
 	Rates         []float64    `json:"rates"`
 	Payloads      []int        `json:"payloads"`
@@ -458,6 +523,7 @@ func (c *Comparison) config(est time.Duration) Config {
 		CentreRate:    centre(p.Rates, p.CentreRate),
 		CentrePayload: slices.Min(p.Payloads),
 		Networks:      networkDescriptions(p.Networks),
+		HTTP:          httpDescriptions(p.HTTP),
 		Warmup:        p.Warmup.String(),
 		Duration:      p.Duration.String(),
 		MinEvents:     p.MinEvents,
@@ -496,10 +562,11 @@ func (c *Comparison) PrintPlan(w io.Writer, est time.Duration) {
 	fmt.Fprintf(w, "pushbench compare: preset %s, %s, estimated %s; writing %s\n",
 		c.P.Name, report.Plural(len(c.Cells), "cell"), FmtWall(est), c.Out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "cell\ttransport\tnetwork\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
+	fmt.Fprintln(tw, "cell\ttransport\thttp\tnetwork\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
 	for i, cell := range c.Cells {
 		s := cell.S
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval), s.Record().Network.Name, s.Clients,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval),
+			httpDescriptions([]webhttp.Options{s.HTTP})[0], s.Record().Network.Name, s.Clients,
 			strconv.FormatFloat(s.Rate, 'g', -1, 64), s.Payload, s.Warmup, s.Duration,
 			FmtWall(cellEstimate(s)))
 	}

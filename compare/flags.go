@@ -2,12 +2,15 @@ package compare
 
 import (
 	"errors"
+	"flag"
 	"fmt"
-	"pushbench/transport"
 	"slices"
 	"strconv"
 	"strings"
 	"time"
+
+	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // ParseTransports parses a comma-separated transport list into display
@@ -78,4 +81,98 @@ func JoinDurations(vs []time.Duration) string {
 		s[i] = v.String()
 	}
 	return strings.Join(s, ",")
+}
+
+// HTTPFlags are compare's flags for how HTTP is spoken: --http and --tls
+// take lists and make a dimension of the matrix each; --headers,
+// --response-headers, --cookie-bytes and --compress apply to every
+// variant.
+type HTTPFlags struct {
+	fs                       *flag.FlagSet
+	http, tls, headers, resp *string
+	cookie                   *int
+	compress                 *bool
+}
+
+// AddHTTPFlags defines them on fs.
+func AddHTTPFlags(fs *flag.FlagSet) *HTTPFlags {
+	return &HTTPFlags{
+		fs:       fs,
+		http:     fs.String("http", "", "HTTP versions, comma-separated, each a dimension: 1.1, 2 (preset: 1.1; overhead: 1.1,2); WebSocket and tcp skip 2"),
+		tls:      fs.String("tls", "", "TLS, comma-separated, each a dimension: off, on (preset: off; overhead: off,on)"),
+		headers:  fs.String("headers", "", "request header profile of every cell: browser or go (preset: browser; docs/http.md)"),
+		resp:     fs.String("response-headers", "", "response header profile: minimal or deployment (default: deployment with browser headers, minimal with go)"),
+		cookie:   fs.Int("cookie-bytes", 0, "length of the Cookie header value every request carries (0: none)"),
+		compress: fs.Bool("compress", false, "gzip for polls and SSE, permessage-deflate for WebSocket, text-padded events"),
+	}
+}
+
+// Apply rewrites p's HTTP variants with the flags that were set, and
+// reports whether any was.
+func (f *HTTPFlags) Apply(p *Preset) (bool, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	changed := false
+	variants := p.HTTP
+	if len(variants) == 0 {
+		variants = []webhttp.Options{webhttp.Browser()}
+	}
+	// Each flag given replaces that setting in every variant; a list
+	// multiplies the variants, without duplicates.
+	expand := func(name, list string, apply func(o *webhttp.Options, v string) error) error {
+		if !set[name] {
+			return nil
+		}
+		vals, err := ParseList(name, list, func(s string) (string, error) { return s, nil })
+		if err != nil {
+			return err
+		}
+		var out []webhttp.Options
+		for _, o := range variants {
+			for _, v := range vals {
+				n := o
+				if err := apply(&n, v); err != nil {
+					return fmt.Errorf("compare: --%s: %q: %v", name, v, err)
+				}
+				if !slices.Contains(out, n) {
+					out = append(out, n)
+				}
+			}
+		}
+		variants, changed = out, true
+		return nil
+	}
+	steps := []struct {
+		name, list string
+		apply      func(o *webhttp.Options, v string) error
+	}{
+		{"headers", *f.headers, func(o *webhttp.Options, v string) error { o.Headers = v; return nil }},
+		{"response-headers", *f.resp, func(o *webhttp.Options, v string) error { o.ResponseHeaders = v; return nil }},
+		{"http", *f.http, func(o *webhttp.Options, v string) error { o.HTTP = v; return nil }},
+		{"tls", *f.tls, func(o *webhttp.Options, v string) error {
+			switch v {
+			case "on":
+				o.TLS = true
+			case "off":
+				o.TLS = false
+			default:
+				return errors.New("want on or off")
+			}
+			return nil
+		}},
+		{"cookie-bytes", strconv.Itoa(*f.cookie), func(o *webhttp.Options, v string) error { o.CookieBytes, _ = strconv.Atoi(v); return nil }},
+		{"compress", strconv.FormatBool(*f.compress), func(o *webhttp.Options, v string) error { o.Compress = v == "true"; return nil }},
+	}
+	for _, st := range steps {
+		if err := expand(st.name, st.list, st.apply); err != nil {
+			return false, err
+		}
+	}
+	for _, o := range variants {
+		if err := o.Validate(""); err != nil {
+			return false, fmt.Errorf("compare: %v", err)
+		}
+	}
+	p.HTTP = variants
+	return changed, nil
 }

@@ -16,6 +16,7 @@ import (
 	"pushbench/report"
 	"pushbench/results"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // runCmd is `pushbench run`: one scenario against a server child (or a
@@ -42,6 +43,8 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	serverCmd := fs.String("server-cmd", "", "pushbench binary to start as the server child (default: this executable)")
 	network := netem.AddFlags(fs)
+	httpOpts := webhttp.AddFlags(fs, def.HTTP)
+	pad := fs.String("pad", "", "event padding: x, or text that compresses like real data (default: text with --compress, else x)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: pushbench run [flags]")
 		fmt.Fprintln(fs.Output(), "Runs one scenario: connect, warm-up, measured window, drain; writes result.json, latency.hgrm and latency.hdr.")
@@ -66,8 +69,13 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		Schedule:    *schedule,
 		Ring:        *ring,
 		Spin:        *spin,
-	}.WithDefaults()
+		Pad:         *pad,
+	}
 	var err error
+	if s.HTTP, err = httpOpts(); err != nil {
+		return usagef("run: %v", err)
+	}
+	s = s.WithDefaults()
 	if s.Network, err = network(); err != nil {
 		return usagef("run: %v", err)
 	}
