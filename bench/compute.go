@@ -13,6 +13,7 @@ import (
 	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
+	"pushbench/webhttp"
 )
 
 // The moments at which a run takes its snapshots.
@@ -306,6 +307,50 @@ func (m *Measurement) fillConn(rec *results.Record) {
 	}
 }
 
+// httpChecks checks that the run spoke HTTP as the scenario asked: the
+// server served what was asked of it (it may be one given by --server), no
+// TLS handshake failed, and with HTTP/2 every request the server saw for
+// the transport came over it.
+func (m *Measurement) httpChecks(rec *results.Record, check func(string, bool, string, ...any)) {
+	h := m.Scenario.HTTP
+	if st := m.Server[markBefore].Stats; st.TimeNs != 0 {
+		pad := st.Pad
+		if pad == "" {
+			pad = PadX
+		}
+		resp := st.ResponseHeaders
+		if resp == "" {
+			resp = webhttp.ResponseMinimal
+		}
+		want := m.Scenario.Pad
+		if want == "" {
+			want = PadX
+		}
+		ok := st.TLS == h.TLS && resp == h.ResponseProfile() && st.Compress == h.Compress && pad == want
+		check("server_http", ok,
+			"the server serves tls=%v, response headers %s, compress=%v, pad %s; the scenario asked for tls=%v, %s, compress=%v, pad %s",
+			st.TLS, resp, st.Compress, pad, h.TLS, h.ResponseProfile(), h.Compress, want)
+	}
+	f := m.Load.Final
+	if h.TLS {
+		check("tls_handshakes", f.HandshakeFailures == 0 && f.Handshakes >= uint64(m.Scenario.Clients),
+			"%d TLS handshakes completed (%d resumed), %d failed, for %d clients",
+			f.Handshakes, f.Resumed, f.HandshakeFailures, m.Scenario.Clients)
+	}
+	s0, s1 := m.Server[markBefore].Stats, m.Server[markAfter].Stats
+	if s0.TimeNs != 0 && s1.TimeNs != 0 {
+		t0, t1 := s0.Transports[m.Scenario.Transport], s1.Transports[m.Scenario.Transport]
+		if w0, w1 := m.Server[markStart].Stats, m.Server[markEnd].Stats; w0.TimeNs != 0 && w1.TimeNs != 0 {
+			rec.Conn.HTTP2Requests = w1.Transports[m.Scenario.Transport].HTTP2Requests - w0.Transports[m.Scenario.Transport].HTTP2Requests
+		}
+		if h.HTTP == webhttp.HTTP2 {
+			reqs, h2 := t1.Requests-t0.Requests, t1.HTTP2Requests-t0.HTTP2Requests
+			check("http2_used", reqs > 0 && h2 == reqs,
+				"the server got %d of %d %s requests over HTTP/2 (whole run)", h2, reqs, m.Scenario.Transport)
+		}
+	}
+}
+
 // serverCPU is the server's user+sys between two snapshots, less the
 // publisher thread's.
 func serverCPU(a, b servers.Stats) time.Duration {
@@ -453,6 +498,8 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 		check("poll_schedule", float64(c.MissedTicks) <= math.Ceil(maxBehindShare*float64(c.Requests)),
 			"%d of %d polls in the window came after a skipped tick (limit: %.0f%% of polls, rounded up)", c.MissedTicks, c.Requests, maxBehindShare*100)
 	}
+
+	m.httpChecks(rec, check)
 
 	rangeOK := d.outOfRange == 0 && d.mergeErr == nil
 	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)
