@@ -67,6 +67,10 @@ func TestCompareBadFlags(t *testing.T) {
 		{"out is a file", []string{"--out", file}, "is not a folder"},
 		{"unknown flag", []string{"--bogus"}, "bogus"},
 		{"positional argument", []string{"extra"}, `unexpected argument "extra"`},
+		{"tls maybe", []string{"--tls", "off,maybe"}, `--tls: "maybe": want on or off`},
+		{"http 3", []string{"--http", "1.1,3"}, `http "3"`},
+		{"unknown header profile", []string{"--headers", "curl"}, `headers "curl"`},
+		{"cookie too short", []string{"--cookie-bytes", "2"}, "cookie bytes 2"},
 	}
 	if hardFiles <= 1<<24 { // else the delivery tracking limit comes first
 		tests = append(tests, struct {

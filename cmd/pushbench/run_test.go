@@ -40,6 +40,14 @@ func TestRunBadFlags(t *testing.T) {
 		{"unknown flag", []string{"--bogus"}, "bogus"},
 		{"not a number", []string{"--rate", "fast"}, "rate"},
 		{"hold with server", []string{"--server", dead, "--hold", "1s"}, "do not apply"},
+		{"http 2 for websocket", []string{"--transport", "ws", "--http", "2", "--tls"}, "cannot run over HTTP/2"},
+		{"http 2 for tcp", []string{"--transport", "tcp", "--http", "2"}, "cannot run over HTTP/2"},
+		{"http 3", []string{"--http", "3"}, `http "3"`},
+		{"unknown header profile", []string{"--headers", "curl"}, `headers "curl"`},
+		{"unknown response profile", []string{"--response-headers", "huge"}, `response headers "huge"`},
+		{"cookie too short", []string{"--cookie-bytes", "3"}, "cookie bytes 3"},
+		{"cookie too long", []string{"--cookie-bytes", "9000"}, "cookie bytes 9000"},
+		{"unknown pad", []string{"--pad", "zeros"}, `pad "zeros"`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
