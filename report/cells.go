@@ -3,6 +3,7 @@ package report
 import (
 	"cmp"
 	"fmt"
+	"maps"
 	"math"
 	"slices"
 	"strconv"
@@ -68,13 +69,19 @@ func compareVariants(a, b variant) int {
 // An emulated network adds its key after the transport
 // ("transport=ws/network=4g/clients=..."), so that benchstat -col
 // /transport still compares the transports of one network.
+//
+// How HTTP was spoken follows the payload, only where it is not the
+// default (webhttp.Options.Suffix, then "/pad=text" or "/pad=x" when the
+// padding is not the default for the compression setting), so that
+// results from before these options existed keep their names:
+// "transport=sse/clients=100/rate=1/payload=64/http=2/tls=on/headers=browser".
 func CellName(s results.Scenario) string {
 	nw := ""
 	if n := networkOf(s); n != "" {
 		nw = "/network=" + n
 	}
-	return fmt.Sprintf("transport=%s%s/clients=%d/rate=%s/payload=%d",
-		variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload)
+	return fmt.Sprintf("transport=%s%s/clients=%d/rate=%s/payload=%d%s",
+		variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, httpOf(s).suffix())
 }
 
 // networkOf is the scenario's network name, "" for none (loopback).
@@ -85,13 +92,15 @@ func networkOf(s results.Scenario) string {
 	return s.Network.Name
 }
 
-// cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64".
+// cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64",
+// with the short form of the HTTP options that are not the default after
+// it: "sse-c100-r1-p64-h2-tls-br-gz" (httpKey.stem).
 func cellFileStem(s results.Scenario) string {
 	nw := ""
 	if n := networkOf(s); n != "" {
 		nw = "-" + n
 	}
-	return fmt.Sprintf("%s%s-c%d-r%s-p%d", variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload)
+	return fmt.Sprintf("%s%s-c%d-r%s-p%d%s", variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, httpOf(s).stem())
 }
 
 // fmtRate writes an event rate the shortest exact way: 0.2, 1, 10.
@@ -100,17 +109,27 @@ func fmtRate(r float64) string {
 }
 
 // coord is a point of the scenario matrix, without the transport: the
-// network (its name and RTT, "" for loopback) and the workload.
+// network (its name and RTT, "" for loopback), the workload, and how HTTP
+// was spoken.
 type coord struct {
 	Network string
 	RTTNs   int64
 	Clients int
 	Rate    float64
 	Payload int
+	HTTP    httpKey
 }
 
 func coordOf(s results.Scenario) coord {
-	return coord{Network: networkOf(s), RTTNs: s.Network.RTTNs, Clients: s.Clients, Rate: s.Rate, Payload: s.Payload}
+	return coord{Network: networkOf(s), RTTNs: s.Network.RTTNs, Clients: s.Clients, Rate: s.Rate, Payload: s.Payload, HTTP: httpOf(s)}
+}
+
+// floorKey is where the floor cell for a point sits: the floor speaks no
+// HTTP, so a comparison runs it once per TLS setting, with the other
+// options at their defaults (httpKey.floor).
+func floorKey(at coord) coord {
+	at.HTTP = at.HTTP.floor()
+	return at
 }
 
 // cell is one scenario cell: every record of one variant at one coord
@@ -219,7 +238,10 @@ func compareCoords(a, b coord) int {
 	if c := cmp.Compare(a.Rate, b.Rate); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Payload, b.Payload)
+	if c := cmp.Compare(a.Payload, b.Payload); c != 0 {
+		return c
+	}
+	return compareHTTP(a.HTTP, b.HTTP)
 }
 
 // headline picks the coordinates the report leads with: in each dimension
@@ -250,8 +272,38 @@ func (m *matrix) headline() coord {
 		Clients: mostCommon(clients, middle[int]),
 		Rate:    mostCommon(rates, middle[float64]),
 		Payload: mostCommon(payloads, func(tied []int) int { return slices.Min(tied) }),
+		HTTP:    m.headlineHTTP(),
 	}
 }
+
+// headlineHTTP is the way of speaking HTTP most cells share, not counting
+// the floor's (it speaks none); ties go to the one closest to the
+// defaults (compareHTTP).
+func (m *matrix) headlineHTTP() httpKey {
+	counts := map[httpKey]int{}
+	for _, c := range m.cells {
+		if !c.isFloor() {
+			counts[c.at.HTTP]++
+		}
+	}
+	if len(counts) == 0 {
+		for _, c := range m.cells {
+			counts[c.at.HTTP]++
+		}
+	}
+	if len(counts) == 0 {
+		return defaultHTTP
+	}
+	keys := slices.Collect(maps.Keys(counts))
+	return slices.MinFunc(keys, func(a, b httpKey) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return compareHTTP(a, b)
+	})
+}
+
+func (c *cell) isFloor() bool { return isFloor(c.v.Transport) }
 
 // mostCommon returns the key with the highest count, resolving ties with
 // tie (which gets the tied keys sorted ascending); the zero value if counts
@@ -287,12 +339,43 @@ func (m *matrix) find(v variant, at coord) *cell {
 	return nil
 }
 
-// at returns the cells at one coordinate, in variant order.
+// at returns the cells at one coordinate, in variant order, with the
+// floor cell that goes with it (withFloors).
 func (m *matrix) at(at coord) []*cell {
 	var out []*cell
 	for _, c := range m.cells {
 		if c.at == at {
 			out = append(out, c)
+		}
+	}
+	return m.withFloors(out)
+}
+
+// withFloors adds to cells, for every point of theirs without a floor
+// cell, the floor cell measured at that point's floor key (floorKey): a
+// comparison that speaks HTTP with browser headers, or HTTP/2, runs the
+// floor only once per TLS setting, and every variant compares with it.
+// The order of cells is kept, added floors go last.
+func (m *matrix) withFloors(cells []*cell) []*cell {
+	var points []coord
+	for _, c := range cells {
+		if !slices.Contains(points, c.at) {
+			points = append(points, c.at)
+		}
+	}
+	out := cells
+	for _, at := range points {
+		if slices.ContainsFunc(out, func(c *cell) bool { return c.isFloor() && c.at == at }) {
+			continue
+		}
+		fk := floorKey(at)
+		if fk == at {
+			continue
+		}
+		for _, c := range m.cells {
+			if c.isFloor() && c.at == fk && !slices.Contains(out, c) {
+				out = append(out, c)
+			}
 		}
 	}
 	return out
@@ -343,8 +426,9 @@ func (d dim) without(at coord) coord {
 // candidates. It returns the fixed coordinates (x zeroed) and the cells.
 func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 	type group struct {
-		xs    map[float64]bool
-		cells []*cell
+		xs         map[float64]bool
+		cells      []*cell
+		contenders int
 	}
 	groups := map[coord]*group{}
 	var keys []coord
@@ -361,9 +445,18 @@ func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 		}
 		g.xs[x.of(c.at)] = true
 		g.cells = append(g.cells, c)
+		if !c.isFloor() {
+			g.contenders++
+		}
 	}
 	if len(keys) == 0 {
 		return coord{}, nil
+	}
+	// A slice of the floor alone (the floor at its own HTTP key) is a
+	// candidate only when there is nothing else: the floor joins the
+	// slice of the variant it goes with (withFloors).
+	if withContenders := slices.DeleteFunc(slices.Clone(keys), func(k coord) bool { return groups[k].contenders == 0 }); len(withContenders) > 0 {
+		keys = withContenders
 	}
 	head := x.without(m.head)
 	matches := func(k coord) int {
@@ -380,6 +473,9 @@ func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 		if k.Network == head.Network {
 			n += 3 // the headline network first: every other chart is about it
 		}
+		if k.HTTP == head.HTTP {
+			n += 3 // and the headline way of speaking HTTP
+		}
 		return n
 	}
 	best := slices.MaxFunc(keys, func(a, b coord) int {
@@ -395,7 +491,7 @@ func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 		}
 		return -compareCoords(a, b) // deterministic: the smaller coordinates
 	})
-	return best, groups[best].cells
+	return best, m.withFloors(slices.Clone(groups[best].cells))
 }
 
 // distinct returns the sorted distinct values of d over the cells.
@@ -437,7 +533,24 @@ func describe(at coord, x ...dim) string {
 	if at.Network != "" && !slices.Contains(x, dimRTT) {
 		parts = append(parts, at.Network+" network")
 	}
+	if !at.HTTP.isDefault() {
+		parts = append(parts, at.HTTP.label())
+	}
 	return strings.Join(parts, ", ")
+}
+
+// describeCell is describe for the cell of transport t at at: a floor
+// cell's HTTP options read as the floor's (httpKey.floorLabel).
+func describeCell(t string, at coord) string {
+	if !isFloor(t) {
+		return describe(at)
+	}
+	label := at.HTTP.floorLabel()
+	at.HTTP = defaultHTTP
+	if label != defaultHTTP.floorLabel() {
+		return describe(at) + ", " + label
+	}
+	return describe(at)
 }
 
 // Plural returns "1 word" or "n words".

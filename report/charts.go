@@ -107,10 +107,17 @@ func (m *matrix) latencyCoords() []latencyCoord {
 		}
 		return n
 	}
+	// The points of the cells that speak HTTP: the floor's own points
+	// join them (m.at), unless the run has nothing else.
 	var coords []coord
-	for _, c := range m.cells {
-		if !slices.Contains(coords, c.at) {
-			coords = append(coords, c.at)
+	for _, floors := range []bool{false, true} {
+		for _, c := range m.cells {
+			if c.isFloor() == floors && !slices.Contains(coords, c.at) {
+				coords = append(coords, c.at)
+			}
+		}
+		if len(coords) > 0 {
+			break
 		}
 	}
 	if len(coords) == 0 {
@@ -150,10 +157,12 @@ func (m *matrix) latencyCoords() []latencyCoord {
 		out = append(out, latencyCoord{name: name, what: what, at: best})
 	}
 	pick("latency-percentiles-most-clients", "most clients",
-		func(c coord) bool { return c.Rate == head.Rate && c.Payload == head.Payload },
+		func(c coord) bool { return c.Rate == head.Rate && c.Payload == head.Payload && c.HTTP == head.HTTP },
 		func(a, b coord) int { return a.Clients - b.Clients })
 	pick("latency-percentiles-highest-rate", "highest rate",
-		func(c coord) bool { return c.Clients == head.Clients && c.Payload == head.Payload },
+		func(c coord) bool {
+			return c.Clients == head.Clients && c.Payload == head.Payload && c.HTTP == head.HTTP
+		},
 		func(a, b coord) int { return compareFloat(a.Rate, b.Rate) })
 	return out
 }
@@ -472,17 +481,18 @@ func (m *matrix) latencyVsClients() (*figure, error) {
 
 var payloadLineStyle = draw.LineStyle{Color: payloadColor, Width: vg.Points(1.2), Dashes: []vg.Length{vg.Points(1), vg.Points(3)}}
 
-// limitedCells are the cells at the headline workload on a network with a
-// bandwidth limit.
+// limitedCells are the cells at the headline workload, spoken the
+// headline way, on a network with a bandwidth limit.
 func (m *matrix) limitedCells() []*cell {
 	var out []*cell
 	for _, c := range m.cells {
 		n := c.recs[0].Scenario.Network
-		if (n.DownBps > 0 || n.UpBps > 0) && c.at.Clients == m.head.Clients && c.at.Rate == m.head.Rate && c.at.Payload == m.head.Payload {
+		if (n.DownBps > 0 || n.UpBps > 0) && c.at.Clients == m.head.Clients && c.at.Rate == m.head.Rate && c.at.Payload == m.head.Payload &&
+			c.at.HTTP == m.head.HTTP {
 			out = append(out, c)
 		}
 	}
-	return out
+	return m.withFloors(out)
 }
 
 // linkTime is the time r's wire bytes per event take on its network's
@@ -501,7 +511,7 @@ func linkTime(r *results.Record) float64 {
 
 func (m *matrix) linkTimePerEvent() (*figure, error) {
 	cells := m.limitedCells()
-	title := "Link time per delivered event — " + describe(coord{Clients: m.head.Clients, Rate: m.head.Rate, Payload: m.head.Payload}, dimRTT)
+	title := "Link time per delivered event — " + describe(coord{Clients: m.head.Clients, Rate: m.head.Rate, Payload: m.head.Payload, HTTP: m.head.HTTP}, dimRTT)
 	var nets []string
 	for _, c := range cells {
 		if !slices.Contains(nets, c.at.Network) {
@@ -556,12 +566,12 @@ type crossoverPoint struct {
 }
 
 // crossoverPoints pairs long polling with WebSocket at every point with
-// an emulated RTT, sorted by interval ÷ RTT.
+// an emulated RTT, spoken the headline way, sorted by interval ÷ RTT.
 func (m *matrix) crossoverPoints() []crossoverPoint {
 	var out []crossoverPoint
 	for _, c := range m.cells {
 		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) ||
-			c.at.Clients != m.head.Clients || c.at.Payload != m.head.Payload {
+			c.at.Clients != m.head.Clients || c.at.Payload != m.head.Payload || c.at.HTTP != m.head.HTTP {
 			continue // one workload: only the interval and the RTT vary
 		}
 		ws := m.find(variant{Transport: "ws"}, c.at)
@@ -576,7 +586,7 @@ func (m *matrix) crossoverPoints() []crossoverPoint {
 
 func (m *matrix) crossoverChart() (*figure, error) {
 	pts := m.crossoverPoints()
-	title := "Where long polling crosses WebSocket — " + describe(coord{Clients: m.head.Clients, Payload: m.head.Payload}, dimRate, dimRTT)
+	title := "Where long polling crosses WebSocket — " + describe(coord{Clients: m.head.Clients, Payload: m.head.Payload, HTTP: m.head.HTTP}, dimRate, dimRTT)
 	p := newPanel("", "event interval ÷ RTT (log scale)", "long polling p50 ÷ WebSocket p50")
 	xy := make(plotter.XYs, len(pts))
 	var xs []float64

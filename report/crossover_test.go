@@ -28,7 +28,15 @@ func TestCrossover(t *testing.T) {
 	other.Scenario.Clients = 1000
 	otherWS := rec("ws", "fast", 20, 10, 30)
 	otherWS.Scenario.Clients = 1000
-	m := newMatrix(append(recs, other, otherWS, rec("longpoll", "fast", 20, 10, 11), rec("ws", "fast", 20, 10, 10)))
+	// Nor is the same workload spoken another way (over TLS): one way of
+	// speaking HTTP, the headline's.
+	var overTLS []results.Record
+	for _, r := range recs[:2] {
+		r.Scenario.TLS = true
+		r.Latency.P50 *= 3
+		overTLS = append(overTLS, r)
+	}
+	m := newMatrix(append(append(recs, other, otherWS, rec("longpoll", "fast", 20, 10, 11), rec("ws", "fast", 20, 10, 10)), overTLS...))
 	pts := m.crossoverPoints()
 	if len(pts) != 3 || pts[0].intervalInRTT != 0.25 || pts[0].ratio != 2.5 || pts[2].intervalInRTT != 5 || pts[2].ratio != 1.1 {
 		t.Fatalf("points %+v", pts)
@@ -38,12 +46,12 @@ func TestCrossover(t *testing.T) {
 		t.Errorf("finding\n got %s\nwant %s", got, want)
 	}
 	// The table gets a network column once a cell is on one.
-	if h := header(m.hasNetworks()); h[1] != "network" {
-		t.Errorf("header %v, want a network column", h)
+	if h := header(m.hasNetworks(), m.hasHTTPVariants()); h[1] != "network" || h[2] != "http" {
+		t.Errorf("header %v, want a network and an http column", h)
 	}
 	for _, r := range rows(m) {
-		if c := r.cells(); len(c) != len(header(true)) || c[1] == "" {
-			t.Errorf("row %v: %d cells for %d columns", c, len(c), len(header(true)))
+		if c := r.cells(); len(c) != len(header(true, true)) || c[1] == "" || c[2] == "" {
+			t.Errorf("row %v: %d cells for %d columns", c, len(c), len(header(true, true)))
 		}
 	}
 	charts, errs := m.charts()

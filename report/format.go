@@ -12,7 +12,11 @@ import (
 
 // fmtSig writes v with three significant digits and no exponent:
 // 0.0213, 1.24, 37.2, 512, 12,345.
-func fmtSig(v float64) string {
+func fmtSig(v float64) string { return fmtSigN(v, 3) }
+
+// fmtSigN writes v with n ≥ 3 significant digits and no exponent; from
+// 1000 up, the whole number: fmtSigN(6.968, 4) = 6.968, 12,345.
+func fmtSigN(v float64, n int) string {
 	switch {
 	case math.IsNaN(v):
 		return "n/a"
@@ -25,9 +29,9 @@ func fmtSig(v float64) string {
 	if a >= 1000 {
 		return groupThousands(strconv.FormatFloat(math.Round(v), 'f', 0, 64))
 	}
-	decimals := 2 - int(math.Floor(math.Log10(a)))
+	decimals := n - 1 - int(math.Floor(math.Log10(a)))
 	// Rounding can carry into the next power of ten (9.996 → 10.0).
-	if r := roundTo(a, decimals); r >= math.Pow10(3-decimals) {
+	if r := roundTo(a, decimals); r >= math.Pow10(n-decimals) {
 		decimals--
 	}
 	decimals = max(decimals, 0)

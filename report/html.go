@@ -41,6 +41,8 @@ type htmlPage struct {
 	Rows     []htmlRow
 	Files    []htmlLink
 	HGRMs    []string
+	// Overhead is overhead.md's name when the run has it.
+	Overhead string
 }
 
 // Text and Bad expose finding to the template.
@@ -143,6 +145,11 @@ a{color:#0059a0}
 </table>
 </div>
 
+{{- if .Overhead}}
+<h2 id="overhead">Overhead per request</h2>
+<p>What each poll costs with nothing to deliver, and Kaazing's table (1,000, 10,000 and 100,000 clients at one event a second) with this run's measured bytes: <a href="{{.Overhead}}">{{.Overhead}}</a> (and overhead.csv).</p>
+{{- end}}
+
 <h2 id="files">Files</h2>
 <ul>
 {{- range .Files}}
@@ -196,7 +203,7 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		Findings: r.findings,
 		Warnings: r.warnings,
 		Failures: checkFailures(r.recs),
-		Header:   header(r.m.hasNetworks()),
+		Header:   header(r.m.hasNetworks(), r.m.hasHTTPVariants()),
 		HGRMs:    r.hgrms,
 	}
 	if r.info != nil && r.info.Preset != "" {
@@ -217,9 +224,14 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		st, _ := transportStyle(row.name)
 		page.Rows = append(page.Rows, htmlRow{row: row, Swatch: cssColor(st.color)})
 	}
-	for _, name := range []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, results.RecordsFile, results.ResultFile, results.RunInfoFile} {
+	files := []string{SummaryMarkdownFile, SummaryCSVFile, BenchTextFile}
+	if r.overhead {
+		files = append(files, OverheadMarkdownFile, OverheadCSVFile)
+		page.Overhead = OverheadMarkdownFile
+	}
+	for _, name := range append(files, results.RecordsFile, results.ResultFile, results.RunInfoFile) {
 		switch name {
-		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile:
+		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile:
 		default:
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				continue

@@ -1,6 +1,7 @@
 // Package report turns saved results into what people read: summary.md,
 // summary.csv, bench.txt (for benchstat), the charts, index.html and its
-// findings. It reads run folders only (package results), so `pushbench
+// findings, and for runs that speak HTTP as browsers do overhead.md and
+// overhead.csv (Kaazing's table with measured bytes). It reads run folders only (package results), so `pushbench
 // plot DIR` redraws a report without re-running anything.
 package report
 
@@ -29,7 +30,8 @@ const (
 // Report reads the results of the run folder dir (results.jsonl, or
 // result.json; run.json if present) and writes, into dir, summary.md,
 // summary.csv, bench.txt, every chart as PNG and SVG, one .hgrm file per
-// cell and index.html. It only reads saved results, so it can be rerun at
+// cell, index.html and, when a record spoke HTTP other than the default
+// way (HasOverhead), overhead.md and overhead.csv. It only reads saved results, so it can be rerun at
 // any time (`pushbench plot DIR`).
 //
 // A chart that cannot be drawn, an unreadable histogram or a truncated
@@ -93,6 +95,11 @@ func Report(dir string) error {
 	write(SummaryMarkdownFile, func(b *bytes.Buffer) error { return rep.writeMarkdown(b) })
 	write(SummaryCSVFile, func(b *bytes.Buffer) error { return WriteSummaryCSV(b, recs) })
 	write(BenchTextFile, func(b *bytes.Buffer) error { return WriteBenchText(b, recs) })
+	if rep.overhead {
+		md, csvText := Overhead(recs)
+		write(OverheadMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(md); return err })
+		write(OverheadCSVFile, func(b *bytes.Buffer) error { _, err := b.WriteString(csvText); return err })
+	}
 	write(IndexFile, func(b *bytes.Buffer) error { return rep.writeHTML(b, dir) })
 	return errors.Join(problems...)
 }
@@ -134,6 +141,8 @@ type report struct {
 	charts   []chart
 	hgrms    []string
 	warnings []string
+	// overhead: the run has overhead.md and overhead.csv (HasOverhead).
+	overhead bool
 }
 
 func newReport(recs []results.Record, info *results.RunInfo) *report {
@@ -141,7 +150,7 @@ func newReport(recs []results.Record, info *results.RunInfo) *report {
 	if info != nil {
 		m.planned = info.CellsPlanned
 	}
-	return &report{recs: recs, info: info, m: m, rows: rows(m), findings: m.findings()}
+	return &report{recs: recs, info: info, m: m, rows: rows(m), findings: m.findings(), overhead: HasOverhead(recs)}
 }
 
 // runLine is one line describing the run; Code is shown as code.

@@ -58,6 +58,9 @@ func issues(r *results.Record) []issue {
 	if r.Partial {
 		bad("partial run")
 	}
+	if n := r.Conn.TLSHandshakeFailures; n > 0 {
+		bad("%s TLS handshakes failed", fmtSig(float64(n)))
+	}
 	if r.Reconnects > 0 {
 		warn("%s reconnects", fmtSig(float64(r.Reconnects)))
 	}
@@ -93,7 +96,7 @@ func checkFailures(recs []results.Record) []checkFailure {
 	for _, r := range sortedRecords(recs) {
 		for _, name := range r.FailedChecks() {
 			out = append(out, checkFailure{
-				Cell:   variantOf(r.Scenario).Label() + ", " + describe(coordOf(r.Scenario)),
+				Cell:   variantOf(r.Scenario).Label() + ", " + describeCell(r.Scenario.Transport, coordOf(r.Scenario)),
 				Check:  name,
 				Detail: r.Checks[name].Detail,
 			})
@@ -109,27 +112,33 @@ type row struct {
 	// a column only when the run has another one (showNetwork).
 	Network     string
 	showNetwork bool
+	// HTTP is how the cell spoke HTTP (httpKey.label); a column only when
+	// a cell of the run did not speak it the default way (showHTTP).
+	HTTP     string
+	showHTTP bool
 	// Figures are the metric columns (columns()), formatted.
 	Figures []string
 	// Floor is p50 / p99 as multiples of the floor cell's (push cells).
 	Floor string
 	Notes string
 	name  string // the transport's registry name
+	cell  *cell
 	Bad   bool
 	// GroupStart marks the first row of a scenario (clients, rate, payload).
 	GroupStart bool
 }
 
-// tableHeader is the summary table's header: the scenario, every metric
-// column, the notes.
-var tableHeader = header(false)
-
-// header is the table's header, with a network column when the run has
-// more than the loopback.
-func header(network bool) []string {
+// header is the table's header: the scenario, every metric column, the
+// notes; with a network column when the run has more than the loopback,
+// and an http column when a cell spoke HTTP other than the default way
+// (Go's headers over plain HTTP/1.1).
+func header(network, http bool) []string {
 	h := []string{"transport"}
 	if network {
 		h = append(h, "network")
+	}
+	if http {
+		h = append(h, "http")
 	}
 	h = append(h, "clients", "rate (ev/s)", "payload")
 	for _, m := range columns() {
@@ -142,6 +151,9 @@ func (r row) cells() []string {
 	out := []string{r.Transport}
 	if r.showNetwork {
 		out = append(out, r.Network)
+	}
+	if r.showHTTP {
+		out = append(out, r.HTTP)
 	}
 	out = append(append(out, r.Clients, r.Rate, r.Payload), r.Figures...)
 	return append(out, r.Floor, r.Notes)
@@ -175,14 +187,21 @@ func sortedRecords(recs []results.Record) []*results.Record {
 // figure's median and, where the repeats differ, their range
 // ("1.2 ms [1.1–1.4 ms]"); push transports' p50 and p99 also as multiples
 // of the floor cell at the same point.
+//
+// Rows go by point (network, workload), then TLS; within one, each way of
+// speaking HTTP is a group of its own. The floor, which speaks none, ends
+// the group that speaks HTTP the way it was run (the defaults) or, when no
+// cell did, comes last and closes the group before it.
 func rows(m *matrix) []row {
 	cells := slices.Clone(m.cells)
-	slices.SortStableFunc(cells, func(a, b *cell) int {
-		if c := compareCoords(a.at, b.at); c != 0 {
-			return c
+	spoken := map[coord]bool{} // points where a cell speaks HTTP
+	for _, c := range cells {
+		if !c.isFloor() {
+			spoken[c.at] = true
 		}
-		return compareVariants(a.v, b.v)
-	})
+	}
+	slices.SortStableFunc(cells, func(a, b *cell) int { return compareRows(a, b, spoken) })
+	showHTTP := m.hasHTTPVariants()
 	var out []row
 	for i, c := range cells {
 		var is []issue
@@ -198,9 +217,15 @@ func rows(m *matrix) []row {
 			figures = append(figures, c.show(mt))
 		}
 		first := c.recs[0]
+		httpLabel := c.at.HTTP.label()
+		if c.isFloor() {
+			httpLabel = c.at.HTTP.floorLabel()
+		}
 		out = append(out, row{
 			Network:     cmp.Or(c.at.Network, "loopback"),
 			showNetwork: m.hasNetworks(),
+			HTTP:        httpLabel,
+			showHTTP:    showHTTP,
 			Transport:   c.v.Label(),
 			Clients:     strconv.Itoa(c.at.Clients),
 			Rate:        fmtRate(c.at.Rate),
@@ -209,11 +234,57 @@ func rows(m *matrix) []row {
 			Floor:       m.floorMultiple(c),
 			Notes:       issueText(is),
 			Bad:         hasBad(is),
-			GroupStart:  i == 0 || cells[i-1].at != c.at,
+			GroupStart:  i == 0 || groupStarts(cells[i-1], c),
 			name:        first.Scenario.Transport,
+			cell:        c,
 		})
 	}
 	return out
+}
+
+// tlsPoint is at without the HTTP options but TLS.
+func tlsPoint(at coord) coord {
+	at.HTTP = httpKey{TLS: at.HTTP.TLS}
+	return at
+}
+
+// compareRows orders the table: by point and TLS, then by the rest of the
+// HTTP options and by variant; a floor cell at a point where no cell
+// speaks HTTP (spoken) after all the others of its point and TLS.
+func compareRows(a, b *cell, spoken map[coord]bool) int {
+	if c := compareCoords(tlsPoint(a.at), tlsPoint(b.at)); c != 0 {
+		return c
+	}
+	alone := func(c *cell) bool { return c.isFloor() && !spoken[c.at] }
+	if c := cmpBool(alone(a), alone(b)); c != 0 {
+		return c
+	}
+	if c := compareHTTP(a.at.HTTP, b.at.HTTP); c != 0 {
+		return c
+	}
+	return compareVariants(a.v, b.v)
+}
+
+// groupStarts reports whether c, the row after prev, starts a group: a new
+// point, TLS setting or way of speaking HTTP; the floor stays in the group
+// of its point and TLS setting.
+func groupStarts(prev, c *cell) bool {
+	if c.isFloor() {
+		return tlsPoint(prev.at) != tlsPoint(c.at)
+	}
+	return prev.at != c.at
+}
+
+// hasOverhead reports whether a cell spoke HTTP other than the default
+// way (HasOverhead: the report then has overhead.md).
+func (m *matrix) hasOverhead() bool {
+	return slices.ContainsFunc(m.cells, func(c *cell) bool { return !c.at.HTTP.options().IsDefault() })
+}
+
+// hasHTTPVariants reports whether a cell of the run spoke HTTP other than
+// the default way (the floor's TLS included).
+func (m *matrix) hasHTTPVariants() bool {
+	return slices.ContainsFunc(m.cells, func(c *cell) bool { return !c.at.HTTP.isDefault() })
 }
 
 // hasNetworks reports whether a cell of the run is on an emulated network.
@@ -303,6 +374,9 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 	for _, warning := range rep.warnings {
 		fmt.Fprintf(&b, "- Warning: %s\n", warning)
 	}
+	if rep.overhead {
+		fmt.Fprintf(&b, "- The overhead of each poll and Kaazing's table with measured bytes: [%s](%s) (%s).\n", OverheadMarkdownFile, OverheadMarkdownFile, OverheadCSVFile)
+	}
 	if fs := checkFailures(rep.recs); len(fs) > 0 {
 		b.WriteString("\n## Failed checks\n\n")
 		for _, f := range fs {
@@ -316,7 +390,7 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 		"needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each " +
 		"push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point: the least any push can cost on this machine. " +
 		"With repeats, each figure is the median with the range in brackets. docs/results.md defines every figure.\n\n")
-	h := header(rep.m.hasNetworks())
+	h := header(rep.m.hasNetworks(), rep.m.hasHTTPVariants())
 	b.WriteString("| " + strings.Join(h, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(h)) + "\n")
 	for _, r := range rep.rows {
