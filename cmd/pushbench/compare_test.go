@@ -280,7 +280,7 @@ func TestCompareRunsCells(t *testing.T) {
 		}
 	}
 	for _, f := range []string{report.IndexFile, report.SummaryMarkdownFile, report.SummaryCSVFile, report.BenchTextFile,
-		"sse-c2-r20-p64.hgrm", "ws-c2-r20-p64.hgrm", compare.ServerLogFile} {
+		"sse-c2-r20-p64-br.hgrm", "ws-c2-r20-p64-br.hgrm", compare.ServerLogFile} {
 		if fi, err := os.Stat(filepath.Join(out, f)); err != nil || fi.Size() == 0 {
 			t.Errorf("%s: missing or empty (%v)", f, err)
 		}
