@@ -255,6 +255,22 @@ func (p *ohPick) handshake() (up, down, us float64, n, resumed uint64) {
 	return up, down, us, n, resumed
 }
 
+// connectCost is what a cell's connect phase cost per connection.
+type connectCost struct{ up, down, serverUs, clientUs, rss float64 }
+
+// connect is the median over the used records of the connect phase's
+// figures per connection and of the server's memory per connection.
+func (p *ohPick) connect() connectCost {
+	f := func(get func(r *results.Record) float64) float64 { return medianWhere(p.used, nil, get) }
+	return connectCost{
+		up:       f(func(r *results.Record) float64 { return r.Conn.ConnectUpBytesPerConn }),
+		down:     f(func(r *results.Record) float64 { return r.Conn.ConnectDownBytesPerConn }),
+		serverUs: f(func(r *results.Record) float64 { return r.Conn.ConnectServerCPUUsPerConn }),
+		clientUs: f(func(r *results.Record) float64 { return r.Conn.ConnectClientCPUUsPerConn }),
+		rss:      f(func(r *results.Record) float64 { return r.Server.RSSBytesPerConn }),
+	}
+}
+
 // perClientS is the bytes down + up a client costs per second receiving
 // one event a second: for short polling, one poll a second — the window's
 // wire bytes per client-second × the poll interval (a poll and what it
@@ -444,6 +460,35 @@ func (o *overhead) markdown(readme bool) string {
 		b.WriteString("\nWebSocket has no HTTP/2 rows: it upgrades an HTTP/1.1 connection (WebSocket over HTTP/2, RFC 8441, is out of scope), " +
 			"as a browser on an HTTP/2 site does too; read its HTTP/1.1 row with the same TLS setting.\n")
 	}
+	b.WriteString("\n")
+
+	// Table 3: what a connection costs, apart from the events.
+	heading("Cost of a connection", "Apart from the per-event figures above: the connect phase of each cell (from before the first client "+
+		"connected until every one was subscribed) per connection — bytes both ways (TCP and TLS handshakes, the first request or upgrade and "+
+		"its answer), the server's and the load generator's CPU (a forced collection at each end is included, the same in every cell, so "+
+		"compare rows: TLS on minus off is the handshake) — the server's memory per connection, and the TLS handshake's wall time at the "+
+		"client, which includes queueing when many clients connect at once on a small machine.")
+	b.WriteString("| HTTP | transport | connect bytes, up + down | server CPU per connection | client CPU per connection | server memory per connection | TLS handshake, wall | notes |\n")
+	b.WriteString("|---|---|---|---|---|---|---|---|\n")
+	for _, h := range o.variants {
+		for _, t := range o.transports {
+			p := o.picks[ohKey{h, t.Name}]
+			if p == nil {
+				continue
+			}
+			c := p.connect()
+			hs := "—"
+			if h.TLS {
+				if _, _, us, _, _ := p.handshake(); !math.IsNaN(us) {
+					hs = markIf(fmtDuration(us*1e3), p.marked())
+				}
+			}
+			fmt.Fprintf(&b, "| %s | %s | %s | %s | %s | %s | %s | %s |\n", h.label(), p.c.v.Label(),
+				markIf(fmt.Sprintf("%s + %s = %s B", fmtOh(c.up), fmtOh(c.down), fmtOh(c.up+c.down)), p.marked()),
+				markIf(fmtDuration(c.serverUs*1e3), p.marked()), markIf(fmtDuration(c.clientUs*1e3), p.marked()),
+				markIf(fmtOh(c.rss/1024)+" KiB", p.marked()), hs, mdCell(strings.Join(o.allNotes(p), "; ")))
+		}
+	}
 	return b.String()
 }
 
@@ -455,6 +500,8 @@ var overheadCSVHeader = []string{
 	"idle_requests", "poll_up_bytes", "poll_down_bytes", "poll_bytes", "poll_bytes_without_body",
 	"tls_handshakes", "tls_resumed", "tls_handshake_up_bytes", "tls_handshake_down_bytes", "tls_handshake_us",
 	"http2_responses", "bytes_per_client_s", "mbit_s_1000_clients", "mbit_s_10000_clients", "mbit_s_100000_clients",
+	"connect_up_bytes_per_conn", "connect_down_bytes_per_conn", "connect_server_cpu_us_per_conn", "connect_client_cpu_us_per_conn",
+	"server_rss_bytes_per_conn",
 }
 
 // csv writes overhead.csv: Kaazing's two rows (source "kaazing"), then one
@@ -517,6 +564,8 @@ func (o *overhead) csv() string {
 			for _, n := range overheadClients {
 				row = append(row, num(mbits(v, n)))
 			}
+			c := p.connect()
+			row = append(row, num(c.up), num(c.down), num(c.serverUs), num(c.clientUs), num(c.rss))
 			_ = w.Write(row)
 		}
 	}

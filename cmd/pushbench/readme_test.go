@@ -11,44 +11,51 @@ import (
 	"pushbench/report"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite README.md's reference block from docs/reference")
+var updateReadme = flag.Bool("update", false, "rewrite README.md's generated blocks from docs/reference and docs/reference-overhead")
 
 // TestReadmeMatchesReference: the README's measured figures are exactly
-// what `pushbench plot --readme README.md docs/reference` generates from
-// the committed reference run, so they cannot drift from it.
+// what `pushbench plot --readme README.md DIR` generates from the committed
+// reference runs — the default comparison in docs/reference and the
+// overhead preset in docs/reference-overhead — so they cannot drift from
+// them.
 func TestReadmeMatchesReference(t *testing.T) {
 	root := filepath.Join("..", "..")
 	readmePath := filepath.Join(root, "README.md")
-	if *updateReadme {
-		var out bytes.Buffer
-		if err := plotCmd(t.Context(), []string{"--readme", readmePath, filepath.Join(root, "docs", "reference")}, &out, &out); err != nil {
+	for _, ref := range []struct {
+		dir    string
+		charts []string
+	}{
+		{"reference", []string{"latency-percentiles.png", "bytes-per-event.png"}},
+		{"reference-overhead", nil},
+	} {
+		dir := filepath.Join(root, "docs", ref.dir)
+		if *updateReadme {
+			var out bytes.Buffer
+			if err := plotCmd(t.Context(), []string{"--readme", readmePath, dir}, &out, &out); err != nil {
+				t.Fatal(err)
+			}
+		}
+		readme, err := os.ReadFile(readmePath)
+		if err != nil {
 			t.Fatal(err)
 		}
-	}
-	section, err := report.ReadmeSection(filepath.Join(root, "docs", "reference"), "docs/reference")
-	if err != nil {
-		t.Fatalf("the reference run: %v", err)
-	}
-	readme, err := os.ReadFile(readmePath)
-	if err != nil {
-		t.Fatal(err)
-	}
-	want, err := report.ReplaceReadmeSection(string(readme), section)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if string(readme) != want {
-		got := string(readme)
-		i := 0
-		for i < len(got) && i < len(want) && got[i] == want[i] {
-			i++
+		want, err := report.ReadmeBlock(string(readme), dir, "docs/"+ref.dir)
+		if err != nil {
+			t.Fatalf("docs/%s: %v", ref.dir, err)
 		}
-		line := strings.Count(got[:i], "\n") + 1
-		t.Errorf("README.md line %d differs from the reference run; regenerate with `go run ./cmd/pushbench plot --readme README.md docs/reference` (or this test with -update)", line)
-	}
-	for _, chart := range []string{"latency-percentiles.png", "bytes-per-event.png"} {
-		if _, err := os.Stat(filepath.Join(root, "docs", "reference", chart)); err != nil {
-			t.Errorf("the README shows docs/reference/%s: %v", chart, err)
+		if string(readme) != want {
+			got := string(readme)
+			i := 0
+			for i < len(got) && i < len(want) && got[i] == want[i] {
+				i++
+			}
+			line := strings.Count(got[:i], "\n") + 1
+			t.Errorf("README.md line %d differs from the run in docs/%s; regenerate with `go run ./cmd/pushbench plot --readme README.md docs/%s` (or this test with -update)", line, ref.dir, ref.dir)
+		}
+		for _, chart := range ref.charts {
+			if _, err := os.Stat(filepath.Join(dir, chart)); err != nil {
+				t.Errorf("the README shows docs/%s/%s: %v", ref.dir, chart, err)
+			}
 		}
 	}
 }
