@@ -4,9 +4,11 @@ import (
 	"bufio"
 	"context"
 	"fmt"
+	"io"
 	"net"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -14,11 +16,12 @@ import (
 	"time"
 )
 
-// chromiumPage makes one request of each kind, in order: a fetch() poll, an
-// EventSource and a WebSocket upgrade.
+// chromiumPage makes one request of each kind, in order: a fetch() poll, a
+// fetch() POST of a message, an EventSource and a WebSocket upgrade.
 const chromiumPage = `<!doctype html><html><body><script>
 (async () => {
   await fetch('/poll?since=0');
+  await fetch('/send?room=0', {method: 'POST', headers: {'Content-Type': 'application/json'}, body: '{"from":0,"n":1,"t":1}'});
   await new Promise(r => { const es = new EventSource('/sse?since=0'); es.onmessage = es.onerror = () => { es.close(); r(); }; });
   new WebSocket('ws://' + location.host + '/ws?since=0');
 })();
@@ -27,7 +30,7 @@ const chromiumPage = `<!doctype html><html><body><script>
 // libraryFields are written by the HTTP library (net/http, gorilla), not by
 // the profile.
 var libraryFields = map[string]bool{
-	"host": true, "upgrade": true, "sec-websocket-key": true, "sec-websocket-version": true,
+	"host": true, "content-length": true, "upgrade": true, "sec-websocket-key": true, "sec-websocket-version": true,
 	"sec-websocket-extensions": true,
 }
 
@@ -87,7 +90,7 @@ func TestBrowserProfileMatchesChromium(t *testing.T) {
 	go func() { _ = cmd.Wait(); close(exited) }()
 	defer func() { cancel(); <-exited }()
 
-	want := map[string]Kind{"/poll": Fetch, "/sse": EventSource, "/ws": WebSocket}
+	want := map[string]Kind{"/poll": Fetch, "/send": Send, "/sse": EventSource, "/ws": WebSocket}
 	origin := "http://" + ln.Addr().String()
 	for len(want) > 0 {
 		var lines []string
@@ -155,6 +158,16 @@ func serveCapture(c net.Conn, out chan<- []string) {
 		switch {
 		case path == "/":
 			_, err = fmt.Fprintf(c, "HTTP/1.1 200 OK\r\nContent-Type: text/html\r\nContent-Length: %d\r\n\r\n%s", len(chromiumPage), chromiumPage)
+		case strings.HasPrefix(path, "/send"):
+			n := 0
+			for _, l := range lines {
+				if v, ok := strings.CutPrefix(l, "Content-Length: "); ok {
+					n, _ = strconv.Atoi(v)
+				}
+			}
+			if _, err = io.ReadFull(br, make([]byte, n)); err == nil {
+				_, err = fmt.Fprint(c, "HTTP/1.1 204 No Content\r\n\r\n")
+			}
 		case strings.HasPrefix(path, "/poll"):
 			_, err = fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
 		case strings.HasPrefix(path, "/sse"):

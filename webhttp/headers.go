@@ -17,6 +17,9 @@ const (
 	EventSource
 	// WebSocket is a WebSocket upgrade.
 	WebSocket
+	// Send is a client message sent upstream: fetch() with method POST
+	// and a JSON body (the chat and game workloads' POST /send).
+	Send
 )
 
 func (k Kind) String() string {
@@ -27,6 +30,8 @@ func (k Kind) String() string {
 		return "eventsource"
 	case WebSocket:
 		return "websocket"
+	case Send:
+		return "send"
 	}
 	return "unknown"
 }
@@ -51,8 +56,9 @@ const (
 // order Chromium 156 sends them over HTTP/1.1, captured from headless
 // Chromium with the substitutions above (TestBrowserProfileMatchesChromium
 // compares the names with a live capture where Chromium is installed).
-// Host, and for an upgrade Connection, Upgrade and the Sec-WebSocket-
-// fields, are written by the HTTP library itself and so are missing here;
+// Host, Content-Length (a POST's), and for an upgrade Connection, Upgrade
+// and the Sec-WebSocket- fields, are written by the HTTP library itself and
+// so are missing here;
 // {origin} is replaced by the page's origin, and the Cookie field is added
 // after them when the options ask for one.
 var browserRequest = map[Kind][]Field{
@@ -79,6 +85,22 @@ var browserRequest = map[Kind][]Field{
 		{"Accept", "text/event-stream"},
 		{"sec-ch-ua", chromeCHUA},
 		{"sec-ch-ua-mobile", "?0"},
+		{"Sec-Fetch-Site", "same-origin"},
+		{"Sec-Fetch-Mode", "cors"},
+		{"Sec-Fetch-Dest", "empty"},
+		{"Referer", "{origin}/"},
+		{"Accept-Encoding", chromeEncoding},
+		{"Accept-Language", chromeLanguage},
+	},
+	Send: {
+		{"Connection", "keep-alive"},
+		{"sec-ch-ua-platform", chromePlatform},
+		{"User-Agent", chromeUA},
+		{"sec-ch-ua", chromeCHUA},
+		{"Content-Type", "application/json"},
+		{"sec-ch-ua-mobile", "?0"},
+		{"Accept", "*/*"},
+		{"Origin", "{origin}"},
 		{"Sec-Fetch-Site", "same-origin"},
 		{"Sec-Fetch-Mode", "cors"},
 		{"Sec-Fetch-Dest", "empty"},
@@ -120,10 +142,13 @@ func (o Options) RequestFields(k Kind, origin string, http2 bool) []Field {
 			out = append(out, f)
 		}
 	} else {
-		if k == EventSource {
+		switch k {
+		case EventSource:
 			out = append(out, Field{"Accept", "text/event-stream"})
+		case Send:
+			out = append(out, Field{"Content-Type", "application/json"})
 		}
-		if o.Compress && k != WebSocket {
+		if o.Compress && k != WebSocket && k != Send {
 			out = append(out, Field{"Accept-Encoding", "gzip"})
 		}
 	}
