@@ -45,6 +45,19 @@ type Record struct {
 
 	Wire Wire `json:"wire"`
 
+	// The upstream of chat and game: messages (inputs) handed over with a
+	// scheduled send time in the window, sends that failed there, the
+	// upstream requests per message (POST /send; 0 on a stream), and the
+	// senders' lateness against their schedule (in every latency).
+	Sent               uint64  `json:"sent,omitempty"`
+	SendErrors         uint64  `json:"send_errors,omitempty"`
+	RequestsPerMessage float64 `json:"requests_per_message,omitempty"`
+	SendLagP50Ns       int64   `json:"send_lag_p50_ns,omitempty"`
+	SendLagP99Ns       int64   `json:"send_lag_p99_ns,omitempty"`
+	// InputLatency is the game's: from an input's scheduled send time to
+	// the receipt of the first snapshot that acknowledged it.
+	InputLatency *Latency `json:"input_latency_ns,omitempty"`
+
 	Requests         uint64  `json:"requests"`
 	RequestsPerEvent float64 `json:"requests_per_event"`
 	EmptyResponses   uint64  `json:"empty_responses"`
@@ -153,6 +166,14 @@ type Scenario struct {
 	CookieBytes     int    `json:"cookie_bytes"`               // Cookie header value length (0: none)
 	Compress        bool   `json:"compress"`                   // gzip / permessage-deflate offered and enabled
 	Pad             string `json:"pad,omitempty"`              // event padding: x or text
+
+	// The workload (docs/design.md section 5): broadcast ("" in records
+	// made before workloads existed), chat or game, with its settings.
+	Workload  string  `json:"workload,omitempty"`
+	Room      int     `json:"room,omitempty"`       // clients per room (chat, game)
+	SendRate  float64 `json:"send_rate,omitempty"`  // messages per second per client (chat)
+	Tick      float64 `json:"tick,omitempty"`       // snapshots per second per room (game)
+	InputRate float64 `json:"input_rate,omitempty"` // inputs per second per client (game)
 }
 
 // Network is an emulated network profile: RTT split half per direction,
@@ -195,7 +216,10 @@ type Wire struct {
 	DownBytesPerClientSec float64 `json:"down_bytes_per_client_s"`
 	UpBytesPerClientSec   float64 `json:"up_bytes_per_client_s"`
 	ServerOutBytes        uint64  `json:"server_out_bytes"` // at the server's listener
-	ServerInBytes         uint64  `json:"server_in_bytes"`
+	// UpBytesPerMessage is the window's upstream bytes ÷ messages sent in
+	// it (chat, game): the send path and, for polling, the polls too.
+	UpBytesPerMessage float64 `json:"up_bytes_per_message,omitempty"`
+	ServerInBytes     uint64  `json:"server_in_bytes"`
 }
 
 // Server is the server process's cost.
