@@ -25,6 +25,7 @@ import (
 	"net"
 	"net/url"
 	"slices"
+	"strconv"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -87,6 +88,11 @@ type Config struct {
 	BaseURL string
 	// Since is the seq after which delivery starts (0: from the first event).
 	Since uint64
+	// Room is the room the subscriber joins (chat and game workloads,
+	// docs/protocol.md): every subscription carries room=R in its query.
+	// Room 0, the default, is sent as no parameter at all, so that its
+	// requests are those of the broadcast workload, byte for byte.
+	Room int
 	// Interval is the short-polling period T (short polling only). Polls
 	// are scheduled at fixed times start + k·T, not T after the last answer.
 	Interval time.Duration
@@ -237,6 +243,9 @@ func New(name string, cfg Config) (Subscriber, error) {
 		return nil, fmt.Errorf("%s: base URL %q is %s but the HTTP options say tls=%v (TLS is used exactly for https)",
 			name, cfg.BaseURL, u.Scheme, cfg.HTTP.TLS)
 	}
+	if cfg.Room < 0 {
+		return nil, fmt.Errorf("%s: room %d must not be negative", name, cfg.Room)
+	}
 	if cfg.Counters == nil {
 		cfg.Counters = new(Counters)
 	}
@@ -322,4 +331,13 @@ func origin(baseURL string) string {
 		return ""
 	}
 	return u.Scheme + "://" + u.Host
+}
+
+// roomQuery is the query parameter that joins room (with the separator
+// that follows it, so that since=N can come after), or "" for room 0.
+func roomQuery(room int) string {
+	if room == 0 {
+		return ""
+	}
+	return "room=" + strconv.Itoa(room) + "&"
 }

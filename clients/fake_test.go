@@ -65,6 +65,8 @@ type request struct {
 	accept         string
 	acceptEncoding string
 	proto          string
+	room           string // the room query value
+	hasRoom        bool
 }
 
 // fakeOptions is how a fake speaks HTTP beyond plain HTTP/1.1.
@@ -150,11 +152,15 @@ func newFakeWith(t testing.TB, name string, opts fakeOptions, script ...answer) 
 // next records r and returns the next answer (ok false: script exhausted).
 func (f *fake) next(r *http.Request) (answer, bool) {
 	since, hasSince := r.URL.Query()["since"]
+	room, hasRoom := r.URL.Query()["room"]
 	req := request{path: r.URL.Path, hasSince: hasSince,
 		lastEventID: r.Header.Get("Last-Event-ID"), accept: r.Header.Get("Accept"),
-		acceptEncoding: r.Header.Get("Accept-Encoding"), proto: r.Proto}
+		acceptEncoding: r.Header.Get("Accept-Encoding"), proto: r.Proto, hasRoom: hasRoom}
 	if hasSince {
 		req.since = since[0]
+	}
+	if hasRoom {
+		req.room = room[0]
 	}
 	select {
 	case f.reqs <- req:

@@ -176,7 +176,7 @@ func (s *h1Sniffer) Read(p []byte) (int, error) {
 // since=last per attempt, the response body parsed into one batch.
 type poller struct {
 	cfg    Config
-	url    string      // base + path + "?since="
+	url    string      // base + path + "?[room=R&]since="
 	header http.Header // every poll's: the profile's fetch() fields
 	client *httpClient
 	sess   session
@@ -189,7 +189,7 @@ type poller struct {
 func newPoller(name, path string, cfg Config) poller {
 	return poller{
 		cfg:    cfg,
-		url:    cfg.BaseURL + path + "?since=",
+		url:    cfg.BaseURL + path + "?" + roomQuery(cfg.Room) + "since=",
 		header: cfg.HTTP.RequestHeader(webhttp.Fetch, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
 		client: newHTTPClient(cfg),
 		sess:   session{name: name, backoff: cfg.Backoff, counters: cfg.Counters},

@@ -30,7 +30,8 @@ const sseFraming = 64
 // reconnecting after a clean EOF, which for pushbench is an ordinary cut.
 type sseSubscriber struct {
 	cfg    Config
-	url    string
+	first  string      // the URL of a stream before anything was delivered
+	resume string      // the URL of a stream that resumes with Last-Event-ID
 	header http.Header // the profile's EventSource fields
 	client *httpClient
 	sess   session
@@ -46,9 +47,14 @@ func init() {
 }
 
 func newSSE(cfg Config) *sseSubscriber {
+	resume := cfg.BaseURL + "/sse"
+	if cfg.Room > 0 {
+		resume += "?room=" + strconv.Itoa(cfg.Room)
+	}
 	return &sseSubscriber{
 		cfg:    cfg,
-		url:    cfg.BaseURL + "/sse",
+		first:  cfg.BaseURL + "/sse?" + roomQuery(cfg.Room) + "since=0",
+		resume: resume,
 		header: cfg.HTTP.RequestHeader(webhttp.EventSource, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
 		client: newHTTPClient(cfg),
 		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
@@ -76,9 +82,9 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 	// would send. Before anything was delivered it is since=0 in the
 	// query instead: without either the server starts "from now", and
 	// the harness needs delivery to start at a known seq.
-	url := s.url
+	url := s.resume
 	if s.d.last == 0 {
-		url += "?since=0"
+		url = s.first
 	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodGet, url, nil)
 	if err != nil {

@@ -62,7 +62,7 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 	port := u.Port()
 	t := &tcpSubscriber{
 		cfg:  cfg,
-		url:  cfg.BaseURL + info.Path + "?since=",
+		url:  cfg.BaseURL + info.Path + "?" + roomQuery(cfg.Room) + "since=",
 		dial: dialer(cfg),
 		sess: session{name: transport.TCP, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:  newSignal(),
@@ -81,7 +81,7 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 	// profile: no browser can open a raw TCP stream, so no browser
 	// fields (or cookie) belong on it, and its bytes stay the minimum
 	// that any transport over HTTP needs. TLS it does use.
-	t.prefix = []byte("GET " + u.EscapedPath() + info.Path + "?since=")
+	t.prefix = []byte("GET " + u.EscapedPath() + info.Path + "?" + roomQuery(cfg.Room) + "since=")
 	t.suffix = []byte(" HTTP/1.1\r\nHost: " + u.Host + "\r\nConnection: Upgrade\r\nUpgrade: " + tcpProtocol + "\r\n\r\n")
 	return t, nil
 }

@@ -69,7 +69,7 @@ func newWebSocket(cfg Config) *wsSubscriber {
 	base := "ws" + strings.TrimPrefix(cfg.BaseURL, "http")
 	w := &wsSubscriber{
 		cfg:      cfg,
-		url:      base + "/ws?since=",
+		url:      base + "/ws?" + roomQuery(cfg.Room) + "since=",
 		dial:     dialer(cfg),
 		header:   cfg.HTTP.RequestHeader(webhttp.WebSocket, origin(cfg.BaseURL), false),
 		compress: cfg.HTTP.Headers == webhttp.HeadersBrowser || cfg.HTTP.Compress,
