@@ -9,6 +9,12 @@
 // handshakes apart), HTTP/2 for polls and SSE, and compression. The raw
 // tcp transport is the floor: TLS yes, browser headers no.
 //
+// Every subscriber also sends: Send puts one upstream message of the chat
+// and game workloads (event.AppendUpstream) on the wire its transport's
+// page would use — a frame or a line on the stream's own connection, or a
+// POST /send — counted in Sent, SendErrors and SendRequests apart from the
+// subscription's requests. Config.Room is the room it joins and sends to.
+//
 // Each transport's file registers its subscriber for its registry name
 // (registerClient, from an init function); New checks and completes the
 // Config and builds it.
@@ -65,7 +71,32 @@ type Subscriber interface {
 	// long poll is written to the socket, or the first short poll is
 	// answered.
 	Subscribed() <-chan struct{}
+	// Send sends msg, one encoded upstream message (event.AppendUpstream),
+	// to the subscriber's room (Config.Room), the way its transport's page
+	// would: a WebSocket text message on the subscriber's connection, a
+	// line on the tcp connection, and for polls and SSE a POST /send?room=R
+	// (docs/protocol.md) on a second keep-alive connection of its own, as
+	// a browser whose first connection holds the poll or stream sends it
+	// (under HTTP/2 multiplexed on the one connection instead).
+	//
+	// It returns once the message has been handed to the socket (a frame
+	// or line written in full) or, for a POST, answered with a 2xx; msg is
+	// not retained. It fails at once, with an error wrapping
+	// ErrNotConnected, when the subscription is down: before it is first
+	// in place, after Run has returned, and for a stream between a cut
+	// and the reconnect (polls send whenever Run is subscribed). Nothing
+	// is queued. A 4xx or 5xx answer is a *StatusError; when ctx ends
+	// first, the error is ctx's (a frame or line cut short by it takes its
+	// connection down, and the stream reconnects).
+	//
+	// Send may be called from one goroutine at a time, concurrently with
+	// Run. Each call counts in Counters.Sent or Counters.SendErrors.
+	Send(ctx context.Context, msg []byte) error
 }
+
+// ErrNotConnected is what Send wraps when the subscription is down, so
+// that there is no connection to send on.
+var ErrNotConnected = errors.New("not connected")
 
 // Backoff bounds reconnect attempts: the delay doubles from Min to Max and
 // resets after a successful connection; after Tries consecutive failures
@@ -88,10 +119,11 @@ type Config struct {
 	BaseURL string
 	// Since is the seq after which delivery starts (0: from the first event).
 	Since uint64
-	// Room is the room the subscriber joins (chat and game workloads,
-	// docs/protocol.md): every subscription carries room=R in its query.
-	// Room 0, the default, is sent as no parameter at all, so that its
-	// requests are those of the broadcast workload, byte for byte.
+	// Room is the room the subscriber joins and sends to (chat and game
+	// workloads, docs/protocol.md): every subscription carries room=R in
+	// its query, and Send posts to /send?room=R. Room 0, the default, is
+	// sent as no parameter at all, so that its requests are those of the
+	// broadcast workload, byte for byte.
 	Room int
 	// Interval is the short-polling period T (short polling only). Polls
 	// are scheduled at fixed times start + k·T, not T after the last answer.
@@ -131,7 +163,8 @@ type Config struct {
 // headers not.
 //
 // What the other counters count, precisely:
-//   - Requests: a poll or SSE GET when net/http has written it into a
+//   - Requests: never a POST /send (SendRequests counts those); a poll
+//     or SSE GET when net/http has written it into a
 //     connection's write buffer (so its silent retry of an idempotent
 //     request on a kept-alive connection the server had just closed
 //     counts too; over HTTP/2, when net/http hands it to the connection,
@@ -165,6 +198,23 @@ type Config struct {
 //     included).
 //   - HTTP2Responses: poll answers and SSE streams that arrived over
 //     HTTP/2, to verify that a run asked to use it did.
+//
+// Upstream messages (Send) are counted apart from the subscription's
+// requests, so that Requests stays about polls and streams:
+//   - Sent: messages handed over — a WebSocket frame or tcp line written
+//     in full, or a POST /send answered with a 2xx.
+//   - SendErrors: Send calls that failed, whatever the cause: not
+//     connected (ErrNotConnected), a 4xx or 5xx answer, a broken
+//     connection, ctx ending first.
+//   - SendRequests: POST /send requests written to a connection (counted
+//     like Requests, so net/http's retry of one that found its kept-alive
+//     connection closed counts again); 0 for WebSocket and tcp, whose
+//     messages are frames and lines on the subscription's connection.
+//
+// A message's bytes, its POST's head and the answer included, are in
+// BytesUp and BytesDown like every other byte; the connection a POST needs
+// of its own (polls and SSE over HTTP/1.1) is in Dials, and its TLS
+// handshake in the handshake counters, but not in Reconnects.
 type Counters struct {
 	BytesDown      atomic.Uint64 // read from the server
 	BytesUp        atomic.Uint64 // written to the server
@@ -182,6 +232,10 @@ type Counters struct {
 	HandshakeBytesDown atomic.Uint64 // read during completed TLS handshakes
 	HandshakeNs        atomic.Uint64 // wall time of completed TLS handshakes, ns
 	HTTP2Responses     atomic.Uint64 // poll answers and SSE streams over HTTP/2
+
+	Sent         atomic.Uint64 // upstream messages written (WebSocket, tcp) or accepted (POST)
+	SendErrors   atomic.Uint64 // Send calls that failed, any cause
+	SendRequests atomic.Uint64 // POST /send requests written (polls, SSE)
 }
 
 // CountingConn wraps a net.Conn and adds every byte read and written to c,

@@ -54,6 +54,9 @@ type answer struct {
 	end    ending
 	status int // non-zero: answer with this status and reason, nothing else
 	reason string
+	// wait, if not nil, holds the answer (the request already logged)
+	// until it is closed.
+	wait <-chan struct{}
 }
 
 // request is what the fake saw of one poll or stream request.
@@ -67,6 +70,18 @@ type request struct {
 	proto          string
 	room           string // the room query value
 	hasRoom        bool
+}
+
+// upstream is a client message the fake received: a POST /send's body,
+// a WebSocket message or a tcp line.
+type upstream struct {
+	path    string // /send, /ws or /tcp
+	room    string
+	hasRoom bool
+	msg     string
+	proto   string // a POST's
+	remote  string // the client's address
+	ctype   string // a POST's Content-Type
 }
 
 // fakeOptions is how a fake speaks HTTP beyond plain HTTP/1.1.
@@ -92,9 +107,12 @@ type fake struct {
 	closes    chan int     // close codes WebSocket clients sent
 	written   atomic.Uint64
 	hello     chan uint64 // bytes written when an upgrade was done
+	got       chan upstream
+	remotes   chan string // the client address of every poll or stream request
 
 	mu     sync.Mutex
 	script []answer
+	sends  []answer // POST /send answers, in order (status 0 or none left: 204)
 	quit   chan struct{}
 }
 
@@ -112,6 +130,8 @@ func newFakeWith(t testing.TB, name string, opts fakeOptions, script ...answer) 
 		reqs:      make(chan request, 4096),
 		closes:    make(chan int, 16),
 		hello:     make(chan uint64, 16),
+		got:       make(chan upstream, 4096),
+		remotes:   make(chan string, 4096),
 		script:    script,
 		quit:      make(chan struct{}),
 	}
@@ -121,6 +141,7 @@ func newFakeWith(t testing.TB, name string, opts fakeOptions, script ...answer) 
 	mux.HandleFunc("GET /sse", f.sse)
 	mux.HandleFunc("GET /ws", f.ws)
 	mux.HandleFunc("GET /tcp", f.tcp)
+	mux.HandleFunc("POST /send", f.send)
 	ts := httptest.NewUnstartedServer(mux)
 	ts.Listener = &countingListener{Listener: ts.Listener, written: &f.written}
 	if opts.h2c {
@@ -162,19 +183,92 @@ func (f *fake) next(r *http.Request) (answer, bool) {
 	if hasRoom {
 		req.room = room[0]
 	}
+	f.mu.Lock()
+	a, ok := answer{}, len(f.script) > 0
+	if ok {
+		a = f.script[0]
+		f.script = f.script[1:]
+	}
+	f.mu.Unlock()
+	select {
+	case f.remotes <- r.RemoteAddr:
+	default:
+		panic("fake: remote log full")
+	}
 	select {
 	case f.reqs <- req:
 	default:
 		panic("fake: request log full")
 	}
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if len(f.script) == 0 {
-		return answer{}, false
+	if a.wait != nil {
+		select {
+		case <-a.wait:
+		case <-r.Context().Done():
+		case <-f.quit:
+		}
 	}
-	a := f.script[0]
-	f.script = f.script[1:]
-	return a, true
+	return a, ok
+}
+
+// receive logs a client message.
+func (f *fake) receive(r *http.Request, msg string) {
+	room, hasRoom := r.URL.Query()["room"]
+	u := upstream{path: r.URL.Path, hasRoom: hasRoom, msg: msg, remote: r.RemoteAddr}
+	if hasRoom {
+		u.room = room[0]
+	}
+	if r.Method == http.MethodPost {
+		u.proto, u.ctype = r.Proto, r.Header.Get("Content-Type")
+	}
+	select {
+	case f.got <- u:
+	default:
+		panic("fake: upstream log full")
+	}
+}
+
+// send answers a POST /send with the next of f.sends, 204 by default.
+func (f *fake) send(w http.ResponseWriter, r *http.Request) {
+	body, err := io.ReadAll(r.Body)
+	if err != nil {
+		return
+	}
+	f.receive(r, string(body))
+	f.mu.Lock()
+	var a answer
+	if len(f.sends) > 0 {
+		a, f.sends = f.sends[0], f.sends[1:]
+	}
+	f.mu.Unlock()
+	if a.status != 0 {
+		http.Error(w, a.reason, a.status)
+		return
+	}
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// received waits for the next client message.
+func (f *fake) received(t *testing.T) upstream {
+	t.Helper()
+	select {
+	case u := <-f.got:
+		return u
+	case <-time.After(guard):
+		t.Fatal("no client message arrived")
+		return upstream{}
+	}
+}
+
+// nextRequest waits for the next poll or stream request.
+func (f *fake) nextRequest(t *testing.T) request {
+	t.Helper()
+	select {
+	case r := <-f.reqs:
+		return r
+	case <-time.After(guard):
+		t.Fatal("no request arrived")
+		return request{}
+	}
 }
 
 // waitGone blocks until the client has gone or the test ends.
@@ -279,12 +373,16 @@ func (f *fake) ws(w http.ResponseWriter, r *http.Request) {
 		}
 	}()
 	for {
-		if _, _, err := conn.ReadMessage(); err != nil {
+		typ, msg, err := conn.ReadMessage()
+		if err != nil {
 			var ce *websocket.CloseError
 			if errors.As(err, &ce) {
 				f.closes <- ce.Code
 			}
 			return
+		}
+		if typ == websocket.TextMessage {
+			f.receive(r, string(msg))
 		}
 	}
 }
@@ -328,7 +426,7 @@ func (f *fake) tcp(w http.ResponseWriter, r *http.Request) {
 	case endClean:
 		return // the deferred Close
 	}
-	// Read (and drop) until the client goes; end on test cleanup too.
+	// Read the client's lines until it goes; end on test cleanup too.
 	done := make(chan struct{})
 	defer close(done)
 	go func() {
@@ -338,7 +436,13 @@ func (f *fake) tcp(w http.ResponseWriter, r *http.Request) {
 		case <-done:
 		}
 	}()
-	io.Copy(io.Discard, brw)
+	for {
+		line, err := brw.ReadString('\n')
+		if err != nil {
+			return
+		}
+		f.receive(r, strings.TrimSuffix(line, "\n"))
+	}
 }
 
 // messageID is the SSE id of a message: the seq of an event, the end of a

@@ -35,7 +35,7 @@ func (l *longPoll) Subscribed() <-chan struct{} { return l.sub.ch }
 func (l *longPoll) Run(ctx context.Context, h Handler) error {
 	defer l.close()
 	l.d.h = h
-	traced := l.client.countRequests(ctx, l.sub, true)
+	traced := l.client.countRequests(ctx, l.sub)
 	return l.sess.run(ctx, func(context.Context) (bool, error) {
 		return l.poll(traced)
 	})

@@ -37,6 +37,10 @@ type httpClient struct {
 	tr       *http.Transport
 	h2       bool
 	counters *Counters
+	// polls: the client of a poller, whose new connections after the
+	// first are reconnects (countRequests); hadConn: one has been used.
+	polls   bool
+	hadConn atomic.Bool
 
 	mu   sync.Mutex
 	last net.Conn // the latest connection dialled
@@ -47,9 +51,11 @@ type httpClient struct {
 	h1Answer atomic.Bool
 }
 
-func newHTTPClient(cfg Config) *httpClient {
-	c := &httpClient{h2: cfg.HTTP.HTTP == webhttp.HTTP2, counters: cfg.Counters}
-	dial := dialer(cfg)
+// newHTTPClient returns a client dialling through dial, the subscriber's
+// counting dialer, and tlsd, its TLS dialer (nil without TLS), which the
+// client of its poster shares; polls marks a poller's own client.
+func newHTTPClient(cfg Config, dial dialFunc, tlsd *tlsDialer, polls bool) *httpClient {
+	c := &httpClient{h2: cfg.HTTP.HTTP == webhttp.HTTP2, counters: cfg.Counters, polls: polls}
 	c.tr = &http.Transport{
 		DialContext:         c.track(dial),
 		MaxConnsPerHost:     1,
@@ -60,8 +66,8 @@ func newHTTPClient(cfg Config) *httpClient {
 		// server's hold, and a stream for as long as the run. Every
 		// request carries Run's ctx, which bounds it instead.
 	}
-	if cfg.HTTP.TLS {
-		c.tr.DialTLSContext = c.track(newTLSDialer(cfg, dial, c.h2).DialTLSContext)
+	if tlsd != nil {
+		c.tr.DialTLSContext = c.track(tlsd.DialTLSContext)
 	}
 	if c.h2 {
 		// net/http speaks HTTP/2 on the connections of a custom
@@ -172,6 +178,18 @@ func (s *h1Sniffer) Read(p []byte) (int, error) {
 	return n, err
 }
 
+// newHTTPClients returns the client of a poll or SSE subscriber and its
+// poster, which share the counting dialer and the TLS dialer.
+func newHTTPClients(name string, cfg Config, polls bool) (*httpClient, *poster) {
+	dial := dialer(cfg)
+	var tlsd *tlsDialer
+	if cfg.HTTP.TLS {
+		tlsd = newTLSDialer(cfg, dial, cfg.HTTP.HTTP == webhttp.HTTP2)
+	}
+	c := newHTTPClient(cfg, dial, tlsd, polls)
+	return c, newPoster(name, cfg, c, dial, tlsd)
+}
+
 // poller is the state short and long polling share: one GET of path with
 // since=last per attempt, the response body parsed into one batch.
 type poller struct {
@@ -179,6 +197,7 @@ type poller struct {
 	url    string      // base + path + "?[room=R&]since="
 	header http.Header // every poll's: the profile's fetch() fields
 	client *httpClient
+	post   *poster
 	sess   session
 	sub    *signal
 	d      delivery
@@ -187,15 +206,35 @@ type poller struct {
 }
 
 func newPoller(name, path string, cfg Config) poller {
+	client, post := newHTTPClients(name, cfg, true)
 	return poller{
 		cfg:    cfg,
 		url:    cfg.BaseURL + path + "?" + roomQuery(cfg.Room) + "since=",
 		header: cfg.HTTP.RequestHeader(webhttp.Fetch, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
-		client: newHTTPClient(cfg),
+		client: client,
+		post:   post,
 		sess:   session{name: name, backoff: cfg.Backoff, counters: cfg.Counters},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
 	}
+}
+
+// Send posts msg (Subscriber.Send): once Run is subscribed and until it
+// returns, whatever the state of the latest poll, as a page would.
+func (p *poller) Send(ctx context.Context, msg []byte) error {
+	return countSend(p.cfg.Counters, p.send(ctx, msg))
+}
+
+func (p *poller) send(ctx context.Context, msg []byte) error {
+	select {
+	case <-p.sub.ch:
+	default:
+		return p.post.notConnected
+	}
+	if p.post.ended.Load() {
+		return p.post.notConnected
+	}
+	return p.post.post(ctx, msg)
 }
 
 // poll sends one request and delivers its answer as one batch. It reports
@@ -258,23 +297,28 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 // writer goroutine, which may run only after the answer has been handed
 // back, so Requests would trail the answers. sub still fires on the write.
 //
-// With pollConns it also counts, for a poller, every new TCP connection
-// after the first as a reconnect: net/http silently retries a poll whose
-// kept-alive connection broke before the answer, so from the poller's side
-// a cut never shows up as a failed request — only as a fresh connection.
+// For a poller it also counts every new TCP connection after the first as
+// a reconnect: net/http silently retries a poll whose kept-alive
+// connection broke before the answer, so from the poller's side a cut
+// never shows up as a failed request — only as a fresh connection.
 // GotConn reports a connection's first request as not Reused under HTTP/2
-// too.
-func (c *httpClient) countRequests(ctx context.Context, sub *signal, pollConns bool) context.Context {
-	var hadConn atomic.Bool
-	counters, h2 := c.counters, c.h2
-	trace := &httptrace.ClientTrace{
+// too. (Under HTTP/2 a POST /send on the poller's connection takes part:
+// the connection it dials after a cut is the poller's next one.)
+func (c *httpClient) countRequests(ctx context.Context, sub *signal) context.Context {
+	return httptrace.WithClientTrace(ctx, c.trace(&c.counters.Requests, sub))
+}
+
+// trace is the trace of countRequests, counting requests into requests.
+func (c *httpClient) trace(requests *atomic.Uint64, sub *signal) *httptrace.ClientTrace {
+	counters, h2, polls := c.counters, c.h2, c.polls
+	return &httptrace.ClientTrace{
 		// Called on the transport's write goroutine.
 		WroteRequest: func(info httptrace.WroteRequestInfo) {
 			if info.Err != nil {
 				return
 			}
 			if !h2 {
-				counters.Requests.Add(1)
+				requests.Add(1)
 			}
 			if sub != nil {
 				sub.fire()
@@ -283,18 +327,20 @@ func (c *httpClient) countRequests(ctx context.Context, sub *signal, pollConns b
 		// Called on the goroutine of Do.
 		GotConn: func(info httptrace.GotConnInfo) {
 			if h2 {
-				counters.Requests.Add(1)
+				requests.Add(1)
 			}
-			if pollConns && !info.Reused && hadConn.Swap(true) {
+			if polls && !info.Reused && c.hadConn.Swap(true) {
 				counters.Reconnects.Add(1)
 			}
 		},
 	}
-	return httptrace.WithClientTrace(ctx, trace)
 }
 
-// close releases the subscriber's connection when Run returns.
-func (p *poller) close() { p.client.close() }
+// close releases the subscriber's connections when Run returns.
+func (p *poller) close() {
+	p.post.close()
+	p.client.close()
+}
 
 // readBody appends r to buf until EOF, reusing and growing buf (at most to
 // about limit bytes); hint is the announced length, or -1.

@@ -45,7 +45,7 @@ func (s *shortPoll) Run(ctx context.Context, h Handler) error {
 	s.d.h = h
 	s.start = gridStart(time.Now(), s.cfg.PollOrigin, s.interval)
 	s.tick = -1
-	traced := s.client.countRequests(ctx, nil, true)
+	traced := s.client.countRequests(ctx, nil)
 	return s.sess.run(ctx, func(ctx context.Context) (bool, error) {
 		if s.answered && !s.waitTick(ctx) {
 			return false, nil

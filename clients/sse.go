@@ -8,6 +8,7 @@ import (
 	"mime"
 	"net/http"
 	"strconv"
+	"sync/atomic"
 
 	"github.com/r3labs/sse/v2"
 
@@ -34,10 +35,14 @@ type sseSubscriber struct {
 	resume string      // the URL of a stream that resumes with Last-Event-ID
 	header http.Header // the profile's EventSource fields
 	client *httpClient
-	sess   session
-	sub    *signal
-	d      delivery
-	gz     gunzip // for gzip streams, reused across streams
+	post   *poster
+	// open: a stream is open, from its response until it ends; Send
+	// posts only then.
+	open atomic.Bool
+	sess session
+	sub  *signal
+	d    delivery
+	gz   gunzip // for gzip streams, reused across streams
 }
 
 var _ Subscriber = (*sseSubscriber)(nil)
@@ -47,6 +52,7 @@ func init() {
 }
 
 func newSSE(cfg Config) *sseSubscriber {
+	client, post := newHTTPClients(transport.SSE, cfg, false)
 	resume := cfg.BaseURL + "/sse"
 	if cfg.Room > 0 {
 		resume += "?room=" + strconv.Itoa(cfg.Room)
@@ -56,7 +62,8 @@ func newSSE(cfg Config) *sseSubscriber {
 		first:  cfg.BaseURL + "/sse?" + roomQuery(cfg.Room) + "since=0",
 		resume: resume,
 		header: cfg.HTTP.RequestHeader(webhttp.EventSource, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
-		client: newHTTPClient(cfg),
+		client: client,
+		post:   post,
 		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:    newSignal(),
 		d:      delivery{last: cfg.Since},
@@ -68,11 +75,20 @@ func (s *sseSubscriber) Subscribed() <-chan struct{} { return s.sub.ch }
 // Run streams until ctx ends. It must be called once.
 func (s *sseSubscriber) Run(ctx context.Context, h Handler) error {
 	defer s.client.close()
+	defer s.post.close()
 	s.d.h = h
-	traced := s.client.countRequests(ctx, nil, false)
+	traced := s.client.countRequests(ctx, nil)
 	return s.sess.run(ctx, func(context.Context) (bool, error) {
 		return s.stream(traced)
 	})
+}
+
+// Send posts msg (Subscriber.Send) while a stream is open.
+func (s *sseSubscriber) Send(ctx context.Context, msg []byte) error {
+	if !s.open.Load() || s.post.ended.Load() {
+		return countSend(s.cfg.Counters, s.post.notConnected)
+	}
+	return countSend(s.cfg.Counters, s.post.post(ctx, msg))
 }
 
 // stream opens one event stream and delivers its messages until the server
@@ -116,6 +132,8 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		return false, &StatusError{URL: url, Code: resp.StatusCode, Reason: err.Error()}
 	}
 	s.sess.connected()
+	s.open.Store(true)
+	defer s.open.Store(false)
 	s.sub.fire()
 
 	body := &stickyErrReader{r: decoded}

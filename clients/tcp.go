@@ -2,6 +2,7 @@ package clients
 
 import (
 	"bufio"
+	"bytes"
 	"context"
 	"crypto/tls"
 	"errors"
@@ -12,6 +13,7 @@ import (
 	"net/url"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"pushbench/transport"
@@ -49,6 +51,10 @@ type tcpSubscriber struct {
 	br     *bufio.Reader // reused across connections
 	req    []byte        // request buffer
 	long   []byte        // a line longer than the read buffer, assembled
+
+	link         atomic.Pointer[link] // the open connection, for Send
+	watch        sendWatch
+	notConnected error
 }
 
 var _ Subscriber = (*tcpSubscriber)(nil)
@@ -67,6 +73,8 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 		sess: session{name: transport.TCP, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:  newSignal(),
 		d:    delivery{last: cfg.Since},
+
+		notConnected: notConnected(transport.TCP),
 	}
 	if u.Scheme == "https" {
 		t.tls = newTLSDialer(cfg, t.dial, false)
@@ -90,8 +98,41 @@ func (t *tcpSubscriber) Subscribed() <-chan struct{} { return t.sub.ch }
 
 // Run streams until ctx ends. It must be called once.
 func (t *tcpSubscriber) Run(ctx context.Context, h Handler) error {
+	defer t.watch.release()
 	t.d.h = h
 	return t.sess.run(ctx, t.stream)
+}
+
+// Send writes msg and "\n" as one line on the open connection, in one
+// Write (Subscriber.Send): P + 1 bytes up for a message of P bytes. A
+// message with a newline in it is refused: it would be two lines.
+func (t *tcpSubscriber) Send(ctx context.Context, msg []byte) error {
+	return countSend(t.cfg.Counters, t.send(ctx, msg))
+}
+
+func (t *tcpSubscriber) send(ctx context.Context, msg []byte) error {
+	l := t.link.Load()
+	if l == nil {
+		return t.notConnected
+	}
+	if bytes.IndexByte(msg, '\n') >= 0 {
+		return fmt.Errorf("tcp: send: %w", errNewline)
+	}
+	if err := l.acquire(ctx); err != nil {
+		return err
+	}
+	defer l.release()
+	if l.down.Load() {
+		return t.notConnected
+	}
+	bp := getSendBuffer(len(msg) + 1)
+	*bp = append(append(*bp, msg...), '\n')
+	err := t.watch.write(ctx, l, *bp)
+	sendBuffers.Put(bp)
+	if err != nil && ctx.Err() == nil {
+		return fmt.Errorf("tcp: send: %w", err)
+	}
+	return err
 }
 
 // stream opens one connection and delivers its lines, one batch per line,
@@ -105,6 +146,13 @@ func (t *tcpSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		return false, err
 	}
 	defer conn.Close()
+	l := newLink(conn)
+	t.link.Store(l)
+	defer func() {
+		// Withdrawn before the connection is closed.
+		l.down.Store(true)
+		t.link.Store(nil)
+	}()
 	t.sess.connected()
 	t.sub.fire()
 
