@@ -7,7 +7,9 @@ import (
 	"crypto/sha1"
 	"encoding/base64"
 	"fmt"
+	"io"
 	"net"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -175,5 +177,121 @@ func BenchmarkParsePoll(b *testing.B) {
 			}
 			b.ReportMetric(float64(b.Elapsed().Nanoseconds())/float64(b.N*pollBatch), "ns/event")
 		})
+	}
+}
+
+// BenchmarkSend measures Send per message, against a raw loopback server
+// that discards frames and lines and answers each POST /send with a canned
+// 204, allocating nothing per message, so the allocations reported are the
+// client's.
+//
+//	go test -run XXX -bench Send -benchmem ./clients
+func BenchmarkSend(b *testing.B) {
+	for _, tr := range transport.Names() {
+		for _, payload := range []int{256, 4096} {
+			b.Run(fmt.Sprintf("transport=%s/payload=%d", tr, payload), func(b *testing.B) {
+				benchSend(b, tr, payload)
+			})
+		}
+	}
+}
+
+func benchSend(b *testing.B, name string, payload int) {
+	url := sinkServer(b, name)
+	sub, err := New(name, Config{BaseURL: url, Interval: time.Hour})
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	errc := make(chan error, 1)
+	go func() { errc <- sub.Run(ctx, func(Batch) {}) }()
+	defer func() {
+		cancel()
+		if err := <-errc; err != nil {
+			b.Error(err)
+		}
+	}()
+	<-sub.Subscribed()
+	msg, err := event.AppendUpstream(nil, event.Upstream{From: 1, N: 1, T: time.Now().UnixNano()}, payload)
+	if err != nil {
+		b.Fatal(err)
+	}
+	// The first Send waits for a stream to be open.
+	for sub.Send(ctx, msg) != nil {
+		runtime.Gosched()
+	}
+	b.ReportAllocs()
+	b.SetBytes(int64(payload))
+	for b.Loop() {
+		if err := sub.Send(ctx, msg); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
+// sinkServer serves transport's subscription once per connection — a
+// short poll answered [], a long poll held, a stream opened with nothing
+// on it — and then discards what the client sends, answering each POST
+// /send with 204 without allocating.
+func sinkServer(b *testing.B, name string) string {
+	b.Helper()
+	addr := testnet.Serve(b, func(c net.Conn) {
+		br := bufio.NewReader(c)
+		key, post, err := readSinkHead(br)
+		if err != nil {
+			return
+		}
+		if post >= 0 {
+			for err == nil && post >= 0 {
+				if _, err = br.Discard(post); err == nil {
+					_, err = io.WriteString(c, "HTTP/1.1 204 No Content\r\n\r\n")
+				}
+				if err == nil {
+					_, post, err = readSinkHead(br)
+				}
+			}
+			return
+		}
+		switch name {
+		case transport.ShortPoll:
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: application/json\r\nContent-Length: 2\r\n\r\n[]")
+		case transport.SSE:
+			fmt.Fprint(c, "HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n\r\n")
+		case transport.WebSocket:
+			h := sha1.Sum([]byte(key + "258EAFA5-E914-47DA-95CA-C5AB0DC85B11"))
+			fmt.Fprintf(c, "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: %s\r\n\r\n",
+				base64.StdEncoding.EncodeToString(h[:]))
+		case transport.TCP:
+			fmt.Fprint(c, tcpSwitch)
+		}
+		_, _ = io.Copy(io.Discard, br) // until the client goes
+	})
+	return "http://" + addr
+}
+
+// readSinkHead reads a request head without allocating: the WebSocket key
+// (only for an upgrade, which allocates once), and the Content-Length of a
+// POST, or -1 for another request.
+func readSinkHead(br *bufio.Reader) (key string, post int, err error) {
+	post = -1
+	for {
+		line, err := br.ReadSlice('\n')
+		if err != nil {
+			return "", -1, err
+		}
+		line = bytes.TrimRight(line, "\r\n")
+		switch {
+		case len(line) == 0:
+			return key, post, nil
+		case bytes.HasPrefix(line, []byte("POST ")):
+			post = 0
+		case bytes.HasPrefix(line, []byte("Content-Length: ")):
+			post = 0
+			for _, d := range line[len("Content-Length: "):] {
+				post = post*10 + int(d-'0')
+			}
+		case bytes.HasPrefix(line, []byte("Sec-WebSocket-Key: ")):
+			key = string(bytes.TrimSpace(line[len("Sec-WebSocket-Key: "):]))
+		}
 	}
 }
