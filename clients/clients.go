@@ -50,6 +50,11 @@ type Batch struct {
 	Events []event.Event
 	Gap    event.Gap
 	Recv   time.Time
+	// Acks parallels Events when the subscriber reads game input
+	// acknowledgements (Config.Acks): the input number each snapshot
+	// acknowledges for client Config.AckFrom, 0 for none. Nil otherwise.
+	// Like Events, it is reused after the handler returns.
+	Acks []uint64
 }
 
 // Handler receives every batch, in order, from a single goroutine per
@@ -125,6 +130,11 @@ type Config struct {
 	// sent as no parameter at all, so that its requests are those of the
 	// broadcast workload, byte for byte.
 	Room int
+	// Acks makes the subscriber read, from each event's pad, the game
+	// input acknowledgement of client AckFrom (event.FindAck) into
+	// Batch.Acks: the game workload's snapshots carry one per client.
+	Acks    bool
+	AckFrom int
 	// Interval is the short-polling period T (short polling only). Polls
 	// are scheduled at fixed times start + k·T, not T after the last answer.
 	Interval time.Duration

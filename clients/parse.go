@@ -18,6 +18,12 @@ import (
 // it, for any payload size. Anything that is not an array of objects is
 // rejected with an error wrapping event.ErrMalformed.
 func parsePoll(body []byte, events []event.Event) ([]event.Event, event.Gap, error) {
+	return parsePollWith(body, events, decodeMessage)
+}
+
+// parsePollWith is parsePoll decoding each message with decode.
+func parsePollWith(body []byte, events []event.Event,
+	decode func(msg []byte, events []event.Event) ([]event.Event, event.Gap, error)) ([]event.Event, event.Gap, error) {
 	var gap event.Gap
 	i := skipSpace(body, 0)
 	if i == len(body) || body[i] != '[' {
@@ -44,7 +50,7 @@ func parsePoll(body []byte, events []event.Event) ([]event.Event, event.Gap, err
 		}
 		var g event.Gap
 		var err error
-		if events, g, err = decodeMessage(msg, events); err != nil {
+		if events, g, err = decode(msg, events); err != nil {
 			return events, gap, fmt.Errorf("poll body message %d: %w", n, err)
 		}
 		if g.Len() > 0 {

@@ -215,7 +215,7 @@ func newPoller(name, path string, cfg Config) poller {
 		post:   post,
 		sess:   session{name: name, backoff: cfg.Backoff, counters: cfg.Counters},
 		sub:    newSignal(),
-		d:      delivery{last: cfg.Since},
+		d:      newDelivery(cfg),
 	}
 }
 
@@ -265,7 +265,7 @@ func (p *poller) poll(ctx context.Context) (bool, error) {
 	if err != nil {
 		return false, fmt.Errorf("poll %s: read body: %w", url, err)
 	}
-	events, gap, err := parsePoll(p.body, p.d.events[:0])
+	events, gap, err := parsePollWith(p.body, p.d.events[:0], p.d.decode)
 	if err != nil {
 		// The HTTP framing delimited the body, so the connection is
 		// still in sync; closing it anyway means the retry starts from

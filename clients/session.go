@@ -184,12 +184,45 @@ type delivery struct {
 	// events is the batch buffer, reused for every batch so that the hot
 	// path allocates nothing per event.
 	events []event.Event
+	// ackFrom, when acks is set, is the client whose game input
+	// acknowledgements are read from each event's pad (Config.AckFrom);
+	// ackBuf parallels events in the batch being decoded.
+	acks    bool
+	ackFrom uint64
+	ackBuf  []uint64
+}
+
+// newDelivery returns the delivery state of a subscriber with cfg.
+func newDelivery(cfg Config) delivery {
+	d := delivery{last: cfg.Since}
+	if cfg.AckFrom >= 0 && cfg.Acks {
+		d.acks, d.ackFrom = true, uint64(cfg.AckFrom)
+	}
+	return d
+}
+
+// decode is decodeMessage that also reads the event's acknowledgement for
+// the client when the subscriber reads them (0: none).
+func (d *delivery) decode(msg []byte, events []event.Event) ([]event.Event, event.Gap, error) {
+	n := len(events)
+	events, gap, err := decodeMessage(msg, events)
+	if d.acks && err == nil && len(events) > n {
+		if n == 0 {
+			d.ackBuf = d.ackBuf[:0]
+		}
+		ack, _ := event.FindAck(event.PadOf(msg), d.ackFrom)
+		d.ackBuf = append(d.ackBuf, ack)
+	}
+	return events, gap, err
 }
 
 // deliver hands events and gap to the handler as one batch, stamped with
 // the time of the call: callers invoke it right after parsing.
 func (d *delivery) deliver(events []event.Event, gap event.Gap) {
 	b := Batch{Events: events, Gap: gap, Recv: time.Now()}
+	if d.acks && len(d.ackBuf) == len(events) {
+		b.Acks = d.ackBuf
+	}
 	d.last = max(d.last, gap.To) // the zero Gap (none) has To 0
 	for _, e := range events {
 		d.last = max(d.last, e.Seq)

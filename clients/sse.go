@@ -66,7 +66,7 @@ func newSSE(cfg Config) *sseSubscriber {
 		post:   post,
 		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:    newSignal(),
-		d:      delivery{last: cfg.Since},
+		d:      newDelivery(cfg),
 	}
 }
 
@@ -171,7 +171,7 @@ func (s *sseSubscriber) message(msg []byte) (delivered bool, err error) {
 	if err != nil || !ok {
 		return false, err
 	}
-	events, gap, err := decodeMessage(data, s.d.events[:0])
+	events, gap, err := s.d.decode(data, s.d.events[:0])
 	if err != nil {
 		return false, err
 	}

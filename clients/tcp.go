@@ -72,7 +72,7 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 		dial: dialer(cfg),
 		sess: session{name: transport.TCP, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:  newSignal(),
-		d:    delivery{last: cfg.Since},
+		d:    newDelivery(cfg),
 
 		notConnected: notConnected(transport.TCP),
 	}
@@ -171,7 +171,7 @@ func (t *tcpSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		if err != nil {
 			return progress, fmt.Errorf("tcp %s: read: %w", url, err)
 		}
-		events, gap, err := decodeMessage(line, t.d.events[:0])
+		events, gap, err := t.d.decode(line, t.d.events[:0])
 		if err != nil {
 			return progress, fmt.Errorf("tcp %s: %w", url, err)
 		}

@@ -96,7 +96,7 @@ func newWebSocket(cfg Config) *wsSubscriber {
 		compress: cfg.HTTP.Headers == webhttp.HeadersBrowser || cfg.HTTP.Compress,
 		sess:     session{name: transport.WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
 		sub:      newSignal(),
-		d:        delivery{last: cfg.Since},
+		d:        newDelivery(cfg),
 		buf:      make([]byte, 512),
 		closed:   websocket.FormatCloseMessage(websocket.CloseNormalClosure, ""),
 
@@ -292,7 +292,7 @@ func (w *wsSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		if ctx.Err() != nil {
 			continue // closing: drain until the server's close frame
 		}
-		events, gap, err := decodeMessage(w.buf, w.d.events[:0])
+		events, gap, err := w.d.decode(w.buf, w.d.events[:0])
 		if err != nil {
 			return progress, fmt.Errorf("ws %s: %w", url, err)
 		}
