@@ -219,6 +219,9 @@ func TestTLSRecordOverhead(t *testing.T) {
 				t.Errorf("tls %v, P=%d: one event cost %d bytes on the socket, want %d", tlsOn, p, got, want)
 			}
 			conn.Close()
+			// Gone before the next event, or its writer may still send
+			// it (and count it) on a busy machine.
+			waitFor(t, "the connection to end", func() bool { return ts.tc(transport.WebSocket).active.Load() == 0 })
 		}
 
 		// Raw TCP, the floor: one event of P bytes is one line, P + 1
