@@ -58,7 +58,14 @@ func TestBadInput(t *testing.T) {
 		{"tcp ahead", "GET", "/tcp?since=6", tcpUpgrade, 400, "ahead of the newest event (5)"},
 		{"tcp malformed query", "GET", "/tcp?since=%zz", tcpUpgrade, 400, "malformed query"},
 		{"post tcp", "POST", "/tcp", tcpUpgrade, 405, "method POST not allowed"},
-		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /poll, /longpoll, /sse, /ws, /tcp, /stats, /control/start, /control/stop or /control/gc)`},
+		{"unknown room", "GET", "/poll?room=1", nil, 404, "/poll: room 1: no such room (the server has 1 room, 0)"},
+		{"bad room", "GET", "/poll?room=-1", nil, 400, `/poll: room "-1" is not a room number (want 0 to 0)`},
+		{"longpoll unknown room", "GET", "/longpoll?room=7", nil, 404, "/longpoll: room 7: no such room"},
+		{"sse unknown room", "GET", "/sse?room=1", nil, 404, "/sse: room 1: no such room"},
+		{"ws unknown room", "GET", "/ws?room=1", upgrade, 404, "/ws: room 1: no such room"},
+		{"tcp unknown room", "GET", "/tcp?room=99999999999999999999", tcpUpgrade, 400, `/tcp: room "99999999999999999999" is not a room number`},
+		{"tcp unknown room", "GET", "/tcp?room=1", tcpUpgrade, 404, "/tcp: room 1: no such room"},
+		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /poll, /longpoll, /sse, /ws, /tcp, /send, /stats, /control/start, /control/stop or /control/gc)`},
 		{"root", "GET", "/", nil, 404, "unknown path"},
 		{"trailing slash", "GET", "/poll/", nil, 404, "unknown path"},
 		{"post poll", "POST", "/poll", nil, 405, "method POST not allowed"},
@@ -88,7 +95,7 @@ func TestBadInput(t *testing.T) {
 		}
 	}
 	st := ts.Stats()
-	for name, want := range map[string]uint64{transport.ShortPoll: 11, transport.LongPoll: 4, transport.SSE: 4, transport.WebSocket: 4, transport.TCP: 6} {
+	for name, want := range map[string]uint64{transport.ShortPoll: 13, transport.LongPoll: 5, transport.SSE: 5, transport.WebSocket: 5, transport.TCP: 8} {
 		if got := st.Transports[name].BadRequests; got != want {
 			t.Errorf("%s: %d bad requests counted, want %d", name, got, want)
 		}

@@ -4,6 +4,7 @@ import (
 	"crypto/tls"
 	"fmt"
 	"log"
+	"math"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -26,17 +27,30 @@ const (
 	MaxRing = 1 << 24
 
 	// WSReadLimit is the largest client message a WebSocket connection
-	// accepts; a bigger one closes it with 1009 (protocol.md).
-	WSReadLimit = 4096
+	// accepts, an upstream message of event.MaxSize; a bigger one closes
+	// it with 1009 (protocol.md).
+	WSReadLimit = event.MaxSize
 )
 
 // Config configures a Server. Zero values take the defaults above.
 type Config struct {
 	// Addr is the address Listen binds (default DefaultAddr, loopback).
 	Addr string
-	// Ring is K, the number of newest events the hub keeps for polls and
-	// resumes (default DefaultRing).
+	// Ring is K, the number of newest events each room's hub keeps for
+	// polls and resumes (default DefaultRing, or MaxRing/Rooms if that is
+	// smaller). Rooms × Ring is at most MaxRing.
 	Ring int
+	// Rooms is the number of rooms (room.go; default DefaultRooms, at
+	// most MaxRooms), each a hub of its own. Room 0 is the one the
+	// broadcast publisher writes.
+	Rooms int
+	// MaxSendRate is the flood bound: the upstream messages per second
+	// one connection may send (default DefaultMaxSendRate), in bursts of
+	// at most SendBurst (default DefaultSendBurst). Over it a POST /send
+	// is answered 429, a WebSocket closed with 1008 and a raw TCP
+	// connection closed (upstream.go).
+	MaxSendRate float64
+	SendBurst   int
 	// Hold is the longest a long poll is held, and the cap on a client's
 	// hold= parameter (default DefaultHold).
 	Hold time.Duration
@@ -101,8 +115,17 @@ func (c Config) withDefaults() (Config, error) {
 	if c.Addr == "" {
 		c.Addr = DefaultAddr
 	}
-	if c.Ring == 0 {
-		c.Ring = DefaultRing
+	if c.Rooms == 0 {
+		c.Rooms = DefaultRooms
+	}
+	if c.Ring == 0 && c.Rooms >= 1 {
+		c.Ring = min(DefaultRing, max(1, MaxRing/c.Rooms))
+	}
+	if c.MaxSendRate == 0 {
+		c.MaxSendRate = DefaultMaxSendRate
+	}
+	if c.SendBurst == 0 {
+		c.SendBurst = DefaultSendBurst
 	}
 	if c.Hold == 0 {
 		c.Hold = DefaultHold
@@ -125,8 +148,16 @@ func (c Config) withDefaults() (Config, error) {
 	switch {
 	case c.Response != webhttp.ResponseMinimal && c.Response != webhttp.ResponseDeployment:
 		return c, fmt.Errorf("response headers %q: want %s or %s", c.Response, webhttp.ResponseMinimal, webhttp.ResponseDeployment)
+	case c.Rooms < 1 || c.Rooms > MaxRooms:
+		return c, fmt.Errorf("rooms %d: must be between 1 and %d", c.Rooms, MaxRooms)
 	case c.Ring < 1 || c.Ring > MaxRing:
 		return c, fmt.Errorf("ring %d: must be between 1 and %d events", c.Ring, MaxRing)
+	case c.Ring > MaxRing/c.Rooms:
+		return c, fmt.Errorf("ring %d in each of %d rooms: above %d events in all (at most %d per room)", c.Ring, c.Rooms, MaxRing, MaxRing/c.Rooms)
+	case math.IsNaN(c.MaxSendRate) || math.IsInf(c.MaxSendRate, 0) || c.MaxSendRate <= 0:
+		return c, fmt.Errorf("max send rate %v: must be a positive number of messages per second", c.MaxSendRate)
+	case c.SendBurst < 1:
+		return c, fmt.Errorf("send burst %d: must be at least 1 message", c.SendBurst)
 	case c.Hold < 0:
 		return c, fmt.Errorf("hold %v: must be positive", c.Hold)
 	case c.WriteTimeout < 0:

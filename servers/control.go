@@ -64,9 +64,12 @@ func (s *Server) handleGC(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, s.Stats())
 }
 
-// handleStart serves POST /control/start?rate=R[&payload=P][&events=N]
-// [&duration=D][&schedule=constant|poisson][&spin=D][&seed=S]. Parameters
-// may also come as a form body.
+// handleStart serves POST /control/start[?workload=broadcast|chat|game]
+// [&rate=R][&payload=P][&events=N][&duration=D][&schedule=constant|poisson]
+// [&spin=D][&seed=S][&room=N]. Parameters may also come as a form body.
+// rate is required but for a chat, which uses none of the others (they are
+// still parsed, so one parameter set may serve every workload); room, the
+// clients per room, is required for a game.
 func (s *Server) handleStart(w http.ResponseWriter, r *http.Request) {
 	if !allow(w, r, http.MethodPost) {
 		return
@@ -94,7 +97,14 @@ func (s *Server) parseStart(r *http.Request) (PublishConfig, error) {
 		return c, fmt.Errorf("malformed parameters: %v", err)
 	}
 	f := r.Form
-	if !f.Has("rate") {
+	c.Workload = f.Get("workload")
+	if f.Has("workload") && c.Workload != WorkloadBroadcast && c.Workload != WorkloadChat && c.Workload != WorkloadGame {
+		return c, fmt.Errorf("workload %q: want %s, %s or %s", c.Workload, WorkloadBroadcast, WorkloadChat, WorkloadGame)
+	}
+	if !f.Has("rate") && c.Workload != WorkloadChat {
+		if c.Workload == WorkloadGame {
+			return c, errors.New("rate is required (ticks per second)")
+		}
 		return c, errors.New("rate is required (events per second)")
 	}
 	parseUint := func(v string) (uint64, error) { return strconv.ParseUint(v, 10, 64) }
@@ -106,6 +116,7 @@ func (s *Server) parseStart(r *http.Request) (PublishConfig, error) {
 		formValue(f, "duration", "a Go duration", time.ParseDuration, &c.Duration),
 		formValue(f, "spin", "a Go duration", time.ParseDuration, &c.Spin),
 		formValue(f, "seed", "an unsigned integer", parseUint, &c.Seed),
+		formValue(f, "room", "a whole number of clients per room", strconv.Atoi, &c.Room),
 	} {
 		if err != nil {
 			return c, err

@@ -25,23 +25,38 @@ var ErrAhead = errors.New("since is ahead of the newest event")
 // a new one is published. It is the single source every transport reads.
 type Hub struct {
 	mu   sync.RWMutex
-	ring []*Entry // ring[seq % len(ring)]
+	ring []*Entry // ring[seq % len(ring)]; grows up to k slots (newRoomHub)
+	k    int      // the ring's capacity K
 	head uint64   // newest seq; 0 before the first event
 	wake chan struct{}
 	// spare is the wake channel of the publish after next, made ahead.
 	spare chan struct{}
 }
 
-// NewHub returns a hub that keeps the last k events.
-func NewHub(k int) *Hub {
+// NewHub returns a hub that keeps the last k events, its ring allocated
+// up front (room 0, and every hub of a one-room server).
+func NewHub(k int) *Hub { return newHub(k, k) }
+
+// roomRingStart is the ring a hub of a room other than room 0 starts
+// with: with thousands of rooms, k slots per room up front would be most
+// of the server's memory before a single message.
+const roomRingStart = 16
+
+// newRoomHub returns a hub that keeps the last k events in a ring that
+// starts small and doubles as events come, up to k slots. It only grows
+// while nothing has left it, so an event's slot stays seq % len(ring).
+func newRoomHub(k int) *Hub { return newHub(k, min(k, roomRingStart)) }
+
+func newHub(k, slots int) *Hub {
 	if k < 1 {
 		k = 1
 	}
-	return &Hub{ring: make([]*Entry, k), wake: make(chan struct{})}
+	slots = max(1, min(slots, k))
+	return &Hub{ring: make([]*Entry, slots), k: k, wake: make(chan struct{})}
 }
 
 // Cap is the ring size K.
-func (h *Hub) Cap() int { return len(h.ring) }
+func (h *Hub) Cap() int { return h.k }
 
 // Head returns the newest published seq (0 if none).
 func (h *Hub) Head() uint64 {
@@ -57,6 +72,13 @@ func (h *Hub) Publish(e *Entry) error {
 	if e.Seq != h.head+1 {
 		h.mu.Unlock()
 		return fmt.Errorf("hub: publish seq %d after %d", e.Seq, h.head)
+	}
+	if e.Seq >= uint64(len(h.ring)) && len(h.ring) < h.k {
+		// Not full yet: events 1..head sit at their seq, and a bigger
+		// ring keeps them there.
+		ring := make([]*Entry, min(2*len(h.ring), h.k))
+		copy(ring, h.ring)
+		h.ring = ring
 	}
 	h.ring[e.Seq%uint64(len(h.ring))] = e
 	h.head = e.Seq

@@ -41,11 +41,13 @@ func (l *countingListener) Accept() (net.Conn, error) {
 	return &countingConn{Conn: conn, c: l.c}, nil
 }
 
-// countingConn counts the bytes read and written through it.
+// countingConn counts the bytes read and written through it. It also holds
+// the connection's send limiter for POST /send (withConnLimiter).
 type countingConn struct {
 	net.Conn
 	c      *listenerCounters
 	closed atomic.Bool
+	send   sendLimiter
 }
 
 func (c *countingConn) Read(p []byte) (int, error) {

@@ -27,20 +27,25 @@ const maxPooledBody = 1 << 20
 
 // pollRequest is a parsed /poll or /longpoll request.
 type pollRequest struct {
+	room  *room
 	since uint64
 	max   int
 	hold  time.Duration // long polls only
 }
 
-// parsePoll parses since=, max= and (long polls) hold=.
+// parsePoll parses room=, since=, max= and (long polls) hold=. An
+// unknown room is a statusError 404, anything else wrong a plain error.
 func (s *Server) parsePoll(r *http.Request, long bool) (pollRequest, error) {
 	p := pollRequest{max: s.cfg.MaxBatch, hold: s.cfg.Hold}
 	q, err := query(r)
 	if err != nil {
 		return p, err
 	}
+	if p.room, err = s.parseRoom(q); err != nil {
+		return p, err
+	}
 	if q.Has("since") {
-		if p.since, err = s.resumePoint("since", q.Get("since")); err != nil {
+		if p.since, err = resumePoint(p.room.hub, "since", q.Get("since")); err != nil {
 			return p, err
 		}
 	}
@@ -63,8 +68,8 @@ func (s *Server) parsePoll(r *http.Request, long bool) (pollRequest, error) {
 	return p, nil
 }
 
-// handle serves GET /poll?since=N[&max=M]: all events after N at once,
-// possibly none.
+// handle serves GET /poll?since=N[&max=M][&room=R]: all events of the
+// room after N at once, possibly none.
 func (h *shortPoll) handle(w http.ResponseWriter, r *http.Request) {
 	s, tc := h.s, &h.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
@@ -73,11 +78,11 @@ func (h *shortPoll) handle(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	p, err := s.parsePoll(r, false)
 	if err != nil {
-		fail(w, tc, http.StatusBadRequest, "/poll: %v", err)
+		fail(w, tc, statusOf(err, http.StatusBadRequest), "/poll: %v", err)
 		return
 	}
 	bp := s.entries.Get().(*[]*Entry)
-	out, gap, _, err := s.hub.Since(p.since, (*bp)[:0], p.max)
+	out, gap, _, err := p.room.hub.Since(p.since, (*bp)[:0], p.max)
 	if err != nil {
 		// parsePoll checked since against the head, which never moves back.
 		fail(w, tc, http.StatusBadRequest, "/poll: %v", err)
@@ -88,10 +93,10 @@ func (h *shortPoll) handle(w http.ResponseWriter, r *http.Request) {
 	s.entries.Put(bp)
 }
 
-// handle serves GET /longpoll?since=N[&max=M][&hold=D]: as /poll, but with
-// nothing after N it holds the request until an event is published, the hold
-// time passes (then it answers []), the client goes away or the server shuts
-// down (then it answers 503).
+// handle serves GET /longpoll?since=N[&max=M][&hold=D][&room=R]: as /poll,
+// but with nothing after N it holds the request until an event is published
+// in the room, the hold time passes (then it answers []), the client goes
+// away or the server shuts down (then it answers 503).
 func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
 	s, tc := h.s, &h.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
@@ -100,7 +105,7 @@ func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
 	defer s.leave()
 	p, err := s.parsePoll(r, true)
 	if err != nil {
-		fail(w, tc, http.StatusBadRequest, "/longpoll: %v", err)
+		fail(w, tc, statusOf(err, http.StatusBadRequest), "/longpoll: %v", err)
 		return
 	}
 	bp := s.entries.Get().(*[]*Entry)
@@ -108,7 +113,7 @@ func (h *longPoll) handle(w http.ResponseWriter, r *http.Request) {
 
 	var timer *time.Timer
 	for {
-		out, gap, wake, err := s.hub.Since(p.since, (*bp)[:0], p.max)
+		out, gap, wake, err := p.room.hub.Since(p.since, (*bp)[:0], p.max)
 		if err != nil {
 			fail(w, tc, http.StatusBadRequest, "/longpoll: %v", err)
 			return

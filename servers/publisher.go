@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -24,10 +25,21 @@ const (
 	SchedulePoisson  = "poisson"  // exponential inter-arrival times, mean 1/R
 )
 
-// PublishConfig is one publishing run.
+// PublishConfig is one run: a broadcast (the publisher's events), a chat
+// (no publisher: the clients' messages, until Stop) or a game (the
+// publisher's schedule drives the tick loop; workload.go).
 type PublishConfig struct {
-	Rate     float64       // events per second, > 0
-	Payload  int           // encoded event size in bytes
+	// Workload is WorkloadBroadcast (the default), WorkloadChat or
+	// WorkloadGame. A chat uses none of the fields below: it runs until
+	// Stop, whatever they say.
+	Workload string
+	// Room is a game's clients per room: every snapshot holds the
+	// acknowledgements of that many clients, so Payload must be at least
+	// event.SnapshotMinSize(Room) (game only; ignored otherwise).
+	Room int
+
+	Rate     float64       // events per second, > 0 (game: ticks per second)
+	Payload  int           // encoded event size in bytes (game: of every snapshot)
 	Schedule string        // ScheduleConstant (default) or SchedulePoisson
 	Events   uint64        // stop after this many events; 0 = until Stop
 	Duration time.Duration // stop after this long; 0 = until Stop
@@ -46,6 +58,20 @@ type PublishConfig struct {
 
 // Validate reports the first problem with c.
 func (c PublishConfig) Validate() error {
+	switch c.Workload {
+	case "", WorkloadBroadcast:
+	case WorkloadChat:
+		return nil // nothing else is used
+	case WorkloadGame:
+		if c.Room < 1 || c.Room > maxGameRoom {
+			return fmt.Errorf("room %d: a game needs the clients per room, 1 to %d (room=N)", c.Room, maxGameRoom)
+		}
+		if need := event.SnapshotMinSize(c.Room); c.Payload < need {
+			return fmt.Errorf("payload %d: a snapshot for a room of %d clients needs at least %d bytes (event.SnapshotMinSize: every client's acknowledgement, %d bytes at most each)", c.Payload, c.Room, need, event.AckBytes)
+		}
+	default:
+		return fmt.Errorf("workload %q: want %s, %s or %s", c.Workload, WorkloadBroadcast, WorkloadChat, WorkloadGame)
+	}
 	switch {
 	case math.IsNaN(c.Rate) || math.IsInf(c.Rate, 0) || c.Rate <= 0:
 		return fmt.Errorf("rate %v: must be a positive number of events per second", c.Rate)
@@ -100,10 +126,23 @@ type PublisherStats struct {
 	LagHistogram string `json:"lag_histogram,omitempty"`
 }
 
-// Publisher publishes events into a hub on an open-loop schedule.
+// Publisher publishes events into a hub on an open-loop schedule, or runs
+// a chat or a game in the server's rooms.
 type Publisher struct {
-	hub *Hub
-	pad event.Pad // the events' padding; set before the first Start
+	hub   *Hub
+	pad   event.Pad // the events' padding; set before the first Start
+	rooms []*room   // the server's rooms, for games; nil: no game
+
+	// clock, if set, replaces the wait for each due time (tests drive
+	// the ticks with it): it returns the time to publish at, or false if
+	// stop was closed first.
+	clock func(due time.Time, stop <-chan struct{}) (time.Time, bool)
+
+	// upstream is the running chat's or game's config, nil while none
+	// runs: what the upstream paths check each message against.
+	upstream atomic.Pointer[PublishConfig]
+	// chatPublished counts the running chat's messages (Stats.Published).
+	chatPublished atomic.Uint64
 
 	mu      sync.Mutex
 	running bool
@@ -128,13 +167,39 @@ func (p *Publisher) Start(c PublishConfig) error {
 	if err := c.Validate(); err != nil {
 		return err
 	}
-	if c.Schedule == "" {
+	if c.Workload == "" {
+		c.Workload = WorkloadBroadcast
+	}
+	if c.Schedule == "" && c.Workload != WorkloadChat {
 		c.Schedule = ScheduleConstant
+	}
+	if c.Workload == WorkloadGame {
+		switch {
+		case len(p.rooms) == 0:
+			return errors.New("a game runs in a Server's rooms (Server.StartPublisher)")
+		case c.Rate*float64(len(p.rooms)) > maxSnapshotRate:
+			return fmt.Errorf("rate %v: %v ticks/s in %d rooms is above %d snapshots/s", c.Rate, c.Rate, len(p.rooms), maxSnapshotRate)
+		case c.Payload*len(p.rooms) > maxTickBytes:
+			return fmt.Errorf("payload %d: a tick's snapshots in %d rooms would take %d bytes, above %d", c.Payload, len(p.rooms), c.Payload*len(p.rooms), maxTickBytes)
+		}
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.running {
 		return ErrRunning
+	}
+	switch c.Workload {
+	case WorkloadGame:
+		// A new game: no input is applied yet.
+		for _, r := range p.rooms {
+			r.mu.Lock()
+			r.acks = r.acks[:0]
+			r.mu.Unlock()
+		}
+		p.upstream.Store(&c)
+	case WorkloadChat:
+		p.chatPublished.Store(0)
+		p.upstream.Store(&c)
 	}
 	p.running = true
 	p.stop = make(chan struct{})
@@ -183,6 +248,9 @@ func (p *Publisher) Stats() PublisherStats {
 	if s.Running && p.tid != 0 {
 		s.ThreadCPU = taskCPU(p.tid) - p.cpu0
 	}
+	if s.Config.Workload == WorkloadChat {
+		s.Published = p.chatPublished.Load()
+	}
 	s.LagP50 = time.Duration(p.lag.ValueAtQuantile(50))
 	s.LagP99 = time.Duration(p.lag.ValueAtQuantile(99))
 	s.LagMax = time.Duration(p.lag.Max())
@@ -190,6 +258,12 @@ func (p *Publisher) Stats() PublisherStats {
 }
 
 func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, done chan<- struct{}) {
+	if c.Workload == WorkloadChat {
+		// No schedule to keep: the clients' messages are the chat.
+		defer p.finish(0, 0, done)
+		<-stop
+		return
+	}
 	runtime.LockOSThread()
 	defer runtime.UnlockOSThread()
 	tid := syscall.Gettid()
@@ -197,22 +271,12 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 	p.mu.Lock()
 	p.tid, p.cpu0 = tid, cpu0
 	p.mu.Unlock()
-	defer func() {
-		p.mu.Lock()
-		p.running = false
-		p.stats.Running = false
-		// The lag distribution, encoded once per run (on this thread, so
-		// its CPU is the publisher's), not on every /stats.
-		if p.stats.Published > 0 {
-			if b, err := p.lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
-				p.stats.LagHistogram = string(b)
-			}
-		}
-		p.stats.ThreadCPU = taskCPU(tid) - cpu0
-		p.tid = 0
-		p.mu.Unlock()
-		close(done)
-	}()
+	defer p.finish(tid, cpu0, done)
+
+	var src source = &broadcastSource{hub: p.hub, pad: p.pad, payload: c.Payload}
+	if c.Workload == WorkloadGame {
+		src = &gameSource{rooms: p.rooms, payload: c.Payload}
+	}
 
 	interval := float64(time.Second) / c.Rate
 	spin := min(c.Spin, time.Duration(interval/20))
@@ -242,45 +306,44 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 		// Build the event before waiting: nothing between the due time and
 		// the publish may allocate, or a GC mark assist (with 10,000
 		// connections the heap is a few hundred MB) lands on the schedule.
-		seq := p.hub.Head() + 1
-		data, err := event.AppendPad(make([]byte, 0, c.Payload), event.Event{Seq: seq, T: due.UnixNano()}, c.Payload, p.pad)
-		if err != nil {
-			// Validate checked the payload; this cannot happen.
-			panic(err)
-		}
-		e := &Entry{Seq: seq, T: due.UnixNano(), Data: data}
-		// Sleep in two stages. Go's timers wake up to ~1 ms late (the
-		// runtime's idle wait has millisecond resolution), so a runtime
-		// timer only covers the wait up to `near` before the spin; the
-		// rest is a nanosleep of this locked thread, which the kernel ends
-		// within tens of microseconds.
-		if wait := time.Until(due) - spin - near; wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-stop:
+		src.prepare(due)
+		var now time.Time
+		if p.clock != nil {
+			var ok bool
+			if now, ok = p.clock(due, stop); !ok {
 				return
-			case <-timer.C:
 			}
 		} else {
-			select {
-			case <-stop:
-				return
-			default:
+			// Sleep in two stages. Go's timers wake up to ~1 ms late
+			// (the runtime's idle wait has millisecond resolution), so
+			// a runtime timer only covers the wait up to `near` before
+			// the spin; the rest is a nanosleep of this locked thread,
+			// which the kernel ends within tens of microseconds.
+			if wait := time.Until(due) - spin - near; wait > 0 {
+				timer.Reset(wait)
+				select {
+				case <-stop:
+					return
+				case <-timer.C:
+				}
+			} else {
+				select {
+				case <-stop:
+					return
+				default:
+				}
 			}
+			if wait := time.Until(due) - spin; wait > 0 {
+				ts := syscall.NsecToTimespec(int64(wait))
+				_ = syscall.Nanosleep(&ts, nil) // EINTR just ends the sleep early; the spin covers it
+			}
+			for time.Now().Before(due) {
+				// Spin the last stretch: see PublishConfig.Spin.
+			}
+			now = time.Now()
 		}
-		if wait := time.Until(due) - spin; wait > 0 {
-			ts := syscall.NsecToTimespec(int64(wait))
-			_ = syscall.Nanosleep(&ts, nil) // EINTR just ends the sleep early; the spin covers it
-		}
-		for time.Now().Before(due) {
-			// Spin the last stretch: see PublishConfig.Spin.
-		}
-		now := time.Now()
-		e.Published = now.UnixNano()
-		if err := p.hub.Publish(e); err != nil {
-			panic(err) // only this goroutine publishes; a hole is a bug
-		}
-		lag := now.Sub(due)
+		seq, end := src.publish(due, now)
+		lag := end.Sub(due)
 		p.mu.Lock()
 		if p.stats.FirstSeq == 0 {
 			p.stats.FirstSeq = seq
@@ -293,6 +356,68 @@ func (p *Publisher) run(c PublishConfig, start time.Time, stop <-chan struct{}, 
 		_ = p.lag.RecordValue(max(int64(lag), 1)) // values over an hour saturate at Max
 		p.mu.Unlock()
 	}
+}
+
+// finish ends a run: its statistics final, the upstream closed, done
+// closed. tid is the run's locked thread (0: none) and cpu0 its CPU time
+// when the run started.
+func (p *Publisher) finish(tid int, cpu0 time.Duration, done chan<- struct{}) {
+	p.upstream.Store(nil)
+	p.mu.Lock()
+	p.running = false
+	p.stats.Running = false
+	if p.stats.Config.Workload == WorkloadChat {
+		p.stats.Published = p.chatPublished.Load()
+	} else if p.stats.Published > 0 {
+		// The lag distribution, encoded once per run (on this thread, so
+		// its CPU is the publisher's), not on every /stats.
+		if b, err := p.lag.Encode(hdrhistogram.V2CompressedEncodingCookieBase); err == nil {
+			p.stats.LagHistogram = string(b)
+		}
+	}
+	if tid != 0 {
+		p.stats.ThreadCPU = taskCPU(tid) - cpu0
+	}
+	p.tid = 0
+	p.mu.Unlock()
+	close(done)
+}
+
+// source is what a run publishes at each due time.
+type source interface {
+	// prepare makes what the publish at due needs, before the wait:
+	// nothing after the due time may allocate (see run).
+	prepare(due time.Time)
+	// publish publishes at now, the due time reached. It returns the seq
+	// published (a game: room 0's) and when its last publish was.
+	publish(due, now time.Time) (seq uint64, end time.Time)
+}
+
+// broadcastSource is the broadcast: one event of payload bytes into hub
+// (room 0's) per due time, built before the wait.
+type broadcastSource struct {
+	hub     *Hub
+	pad     event.Pad
+	payload int
+	e       *Entry // the next event
+}
+
+func (b *broadcastSource) prepare(due time.Time) {
+	seq := b.hub.Head() + 1
+	data, err := event.AppendPad(make([]byte, 0, b.payload), event.Event{Seq: seq, T: due.UnixNano()}, b.payload, b.pad)
+	if err != nil {
+		// Validate checked the payload; this cannot happen.
+		panic(err)
+	}
+	b.e = &Entry{Seq: seq, T: due.UnixNano(), Data: data}
+}
+
+func (b *broadcastSource) publish(_, now time.Time) (uint64, time.Time) {
+	b.e.Published = now.UnixNano()
+	if err := b.hub.Publish(b.e); err != nil {
+		panic(err) // only this goroutine publishes; a hole is a bug
+	}
+	return b.e.Seq, now
 }
 
 // taskCPU returns the CPU time of thread tid of this process (Linux; 0

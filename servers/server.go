@@ -8,9 +8,14 @@
 //
 // The core in this file never names a transport. Each transport's file
 // registers a constructor for its registry name (registerTransport, from an
-// init function); New builds one of each, mounts it on its registry path,
-// runs its background feeder if it has one (the SSE pump, a dispatcher) and
-// ends everything in Shutdown. Always call Shutdown.
+// init function); New builds one of each and mounts it on its registry
+// path; a transport starts its background feeders (the SSE pump, a
+// dispatcher: one per room, room.go) with goFeeder, and Shutdown ends
+// everything. Always call Shutdown.
+//
+// Besides broadcast, a run may be a chat or a game (workload.go), fed by
+// what clients send (upstream.go: POST /send, WebSocket messages, raw TCP
+// lines).
 package servers
 
 import (
@@ -44,10 +49,6 @@ type transportServer interface {
 	handle(w http.ResponseWriter, r *http.Request)
 	// counters are the transport's counters in Stats.
 	counters() *counters
-	// feeder is the transport's background goroutine, or nil. The Server
-	// runs it from New until Shutdown; it must return once bgStop is
-	// closed (Server.follow does).
-	feeder() func()
 	// close releases what the transport holds. Shutdown calls it once
 	// every handler has returned and bgStop is closed, before it waits for
 	// the feeders: it must unblock a feeder that waits on the transport.
@@ -55,15 +56,13 @@ type transportServer interface {
 }
 
 // base is what every transport's server holds: its Server and its counters.
-// Its feeder and close do nothing; a transport that has a background
-// goroutine or resources overrides them.
+// Its close does nothing; a transport that has resources overrides it.
 type base struct {
 	s  *Server
 	tc counters
 }
 
 func (b *base) counters() *counters { return &b.tc }
-func (b *base) feeder() func()      { return nil }
 func (b *base) close()              {}
 
 // newTransport builds a transport's server for s, whose Config is final.
@@ -104,13 +103,15 @@ type namedTransport struct {
 // with Shutdown.
 type Server struct {
 	cfg     Config
-	hub     *Hub
+	rooms   []*room // Config.Rooms of them
+	hub     *Hub    // room 0's, the one broadcast publishes to
 	pub     *Publisher
 	handler http.Handler
 	http    *http.Server
 
 	transports []namedTransport // in registry order
 	listener   listenerCounters
+	send       counters // POST /send (upstream.go)
 
 	// quit is cancelled when Shutdown begins: every long-lived handler
 	// selects on it, because http.Server.Shutdown and httptest.Server.Close
@@ -127,7 +128,7 @@ type Server struct {
 	shutdownOnce sync.Once
 	done         chan struct{} // closed when Shutdown's cleanup has finished
 
-	// Background goroutines: the transports' feeders.
+	// Background goroutines: the transports' feeders (goFeeder).
 	bg     sync.WaitGroup
 	bgStop chan struct{}
 
@@ -161,12 +162,14 @@ func New(cfg Config) (*Server, error) {
 	}
 	s := &Server{
 		cfg:    cfg,
-		hub:    NewHub(cfg.Ring),
+		rooms:  newRooms(cfg.Rooms, cfg.Ring),
 		done:   make(chan struct{}),
 		bgStop: make(chan struct{}),
 	}
+	s.hub = s.rooms[0].hub
 	s.pub = NewPublisher(s.hub)
 	s.pub.pad = cfg.pad()
+	s.pub.rooms = s.rooms
 	s.quit, s.stopQuit = context.WithCancel(context.Background())
 	s.entries.New = func() any { b := make([]*Entry, 0, 256); return &b }
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
@@ -179,6 +182,8 @@ func New(cfg Config) (*Server, error) {
 		mux.HandleFunc(t.Path, ts.handle)
 		paths = append(paths, t.Path)
 	}
+	mux.HandleFunc("/send", s.handleSend)
+	paths = append(paths, "/send")
 	mux.HandleFunc("/stats", s.handleStats)
 	mux.HandleFunc("/control/start", s.handleStart)
 	mux.HandleFunc("/control/stop", s.handleStop)
@@ -209,22 +214,32 @@ func New(cfg Config) (*Server, error) {
 		IdleTimeout:       2 * time.Minute,
 		ErrorLog:          cfg.ErrorLog,
 		Protocols:         &protocols,
+		// The connection's send limiter for POST /send (upstream.go).
+		ConnContext: withConnLimiter,
 	}
 	s.web = webhttp.Options{ResponseHeaders: cfg.Response, TLS: cfg.TLS != nil}
-
-	for _, t := range s.transports {
-		if f := t.feeder(); f != nil {
-			s.bg.Go(f)
-		}
-	}
 	return s, nil
 }
+
+// goFeeder runs a transport's background feeder until Shutdown: f must
+// return once bgStop is closed (Server.follow does). It is called from New
+// or from a registered handler (roomSet), never after Shutdown has begun
+// to wait for the feeders.
+func (s *Server) goFeeder(f func()) { s.bg.Go(f) }
 
 // Config returns the server's configuration with defaults filled in.
 func (s *Server) Config() Config { return s.cfg }
 
-// Hub returns the event hub every transport reads.
+// Hub returns room 0's event hub, the one the broadcast publisher writes.
 func (s *Server) Hub() *Hub { return s.hub }
+
+// RoomHub returns room r's hub (nil if the server has no room r).
+func (s *Server) RoomHub(r int) *Hub {
+	if r < 0 || r >= len(s.rooms) {
+		return nil
+	}
+	return s.rooms[r].hub
+}
 
 // Publisher returns the server's publisher. Start runs through StartPublisher
 // so that their CPU time is accounted in Stats.
@@ -410,12 +425,12 @@ func parseSeq(name, v string) (uint64, error) {
 
 // resumePoint parses a since value (or Last-Event-ID) and checks that it is
 // not ahead of the hub's head.
-func (s *Server) resumePoint(name, v string) (uint64, error) {
+func resumePoint(hub *Hub, name, v string) (uint64, error) {
 	n, err := parseSeq(name, v)
 	if err != nil {
 		return 0, err
 	}
-	if head := s.hub.Head(); n > head {
+	if head := hub.Head(); n > head {
 		return 0, fmt.Errorf("%s %d: %w (%d)", name, n, ErrAhead, head)
 	}
 	return n, nil
@@ -433,17 +448,18 @@ func isTimeout(err error) bool {
 	return errors.As(err, &ne) && ne.Timeout()
 }
 
-// follow hands every event the hub publishes to deliver, in order and in
-// batches of at most 256, until Shutdown: the one loop behind each
-// transport's background feeder (the SSE pump, the dispatchers). If the
-// feeder falls a whole ring behind it skips what has left the ring; the
-// connections see the hole and fill it from the ring or send a gap notice.
-func (s *Server) follow(deliver func(batch []*Entry)) {
+// follow hands every event hub publishes after seq from to deliver, in
+// order and in batches of at most 256, until Shutdown: the one loop behind
+// each transport's background feeders (the SSE pumps, the dispatchers). If
+// the feeder falls a whole ring behind it skips what has left the ring;
+// the connections see the hole and fill it from the ring or send a gap
+// notice.
+func (s *Server) follow(hub *Hub, from uint64, deliver func(batch []*Entry)) {
 	bp := s.entries.Get().(*[]*Entry)
 	defer s.entries.Put(bp)
-	var next uint64 = 1
+	next := from + 1
 	for {
-		out, gap, wake, err := s.hub.Since(next-1, (*bp)[:0], 256)
+		out, gap, wake, err := hub.Since(next-1, (*bp)[:0], 256)
 		if err != nil {
 			return // next-1 never passes the head
 		}

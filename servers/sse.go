@@ -7,18 +7,20 @@ package servers
 //     replays the whole log to every new subscriber and rewrites Event.ID.
 //     Resume therefore cannot come from the library; sseWriter provides it
 //     from the hub's ring.
-//   - One stream ("events") is created in New and closed only in Shutdown
-//     after every SSE handler has returned: RemoveStream/Close with
-//     subscribers connected leaks a goroutine per subscriber.
+//   - One stream per room ("events" for room 0, made in New; "events-R"
+//     for room R, made with its first subscriber), closed only in
+//     Shutdown after every SSE handler has returned: RemoveStream/Close
+//     with subscribers connected leaks a goroutine per subscriber.
 //   - EventTTL stays 0 (with AutoReplay off it would drop every event) and
 //     http.Server.WriteTimeout stays unset (it would kill every stream);
 //     every write gets its own deadline instead.
 //   - The library's stream goroutine feeds each subscriber with a blocking
 //     send, so one stalled subscriber stalls all of them, and once the
 //     stream buffer is full Publish blocks too. The open-loop publisher only
-//     writes to the hub; a single pump goroutine follows the hub and feeds
-//     the library, so a stall delays SSE delivery (visible as latency and
-//     counted as stalls) but never the publisher or the other transports.
+//     writes to the hub; one pump goroutine per room follows the room's
+//     hub and feeds its stream, so a stall delays SSE delivery in that
+//     room (visible as latency and counted as stalls) but never the
+//     publisher, the other rooms or the other transports.
 //     The per-write deadline bounds the stall: a subscriber that cannot
 //     take an event within Config.WriteTimeout is cut off (slow_disconnects).
 
@@ -29,6 +31,7 @@ import (
 	"net/http"
 	"strconv"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -39,20 +42,49 @@ import (
 
 func init() { registerTransport(transport.SSE, newSSETransport) }
 
-// sseStream is the one r3labs stream every SSE client subscribes to.
+// sseStream is the r3labs stream of room 0, the one every SSE client of a
+// one-room server subscribes to.
 const sseStream = "events"
 
-// sseTransport serves Server-Sent Events through one r3labs stream.
+// sseStreamOf names room id's r3labs stream.
+func sseStreamOf(id int) string {
+	if id == 0 {
+		return sseStream
+	}
+	return sseStream + "-" + strconv.Itoa(id)
+}
+
+// sseTransport serves Server-Sent Events through one r3labs stream per
+// room.
 type sseTransport struct {
 	base
-	srv *sse.Server
+	srv   *sse.Server
+	rooms *roomSet[sseRoom]
+}
+
+// sseRoom is one room's stream and pump.
+type sseRoom struct {
+	room   *room
+	stream string
+	// active counts the room's subscribers, each before it registers
+	// with r3labs (see pump).
+	active atomic.Int64
 }
 
 func newSSETransport(s *Server) transportServer {
-	return &sseTransport{base: base{s: s}, srv: newSSEServer(s.cfg)}
+	t := &sseTransport{base: base{s: s}, srv: newSSEServer(s.cfg)}
+	t.rooms = newRoomSet(len(s.rooms), func(r *room) *sseRoom {
+		sr := &sseRoom{room: r, stream: sseStreamOf(r.id)}
+		t.srv.CreateStream(sr.stream)
+		// From the head now: a subscriber registers after this and
+		// reads everything before from the ring.
+		from := r.hub.Head()
+		s.goFeeder(func() { t.pump(sr, from) })
+		return sr
+	})
+	t.rooms.get(s.rooms[0])
+	return t
 }
-
-func (t *sseTransport) feeder() func() { return t.pump }
 
 // close closes the r3labs server. r3labs leaks one goroutine per connected
 // subscriber when a stream is closed under it (docs/design.md section 9, r3labs 5); at
@@ -68,12 +100,11 @@ func newSSEServer(cfg Config) *sse.Server {
 	srv.BufferSize = cfg.SSEBuffer
 	srv.SplitData = false // events are one line; a "\n" never occurs in Data
 	srv.EncodeBase64 = false
-	srv.CreateStream(sseStream)
 	return srv
 }
 
-// pump feeds every event the hub publishes into the r3labs stream, in
-// order, one fresh *sse.Event per event (the library must never share one,
+// pump feeds every event the room's hub publishes after seq from into the
+// room's r3labs stream, in order, one fresh *sse.Event per event (the library must never share one,
 // design.md section 9, r3labs 2) with Data shared read-only from the hub entry.
 //
 // It waits in the blocking Publish when the stream buffer is full (counting
@@ -81,27 +112,27 @@ func newSSEServer(cfg Config) *sse.Server {
 // that fall out of the ring get an explicit gap from sseWriter. If the pump
 // itself falls a whole ring behind it skips what has left the ring; the
 // handlers notice the hole and fill it from the ring or send a gap notice.
-func (t *sseTransport) pump() {
-	t.s.follow(func(batch []*Entry) {
+func (t *sseTransport) pump(sr *sseRoom, from uint64) {
+	t.s.follow(sr.room.hub, from, func(batch []*Entry) {
 		// Events for no subscriber cost an allocation each; skip them. A
 		// subscriber counts itself active before it registers with r3labs
 		// and reads its backlog from the ring after that, so a skipped
 		// event is always in its backlog.
-		if t.tc.active.Load() == 0 {
+		if sr.active.Load() == 0 {
 			return
 		}
 		for _, e := range batch {
 			ev := &sse.Event{ID: strconv.AppendUint(nil, e.Seq, 10), Data: e.Data}
-			if !t.srv.TryPublish(sseStream, ev) {
+			if !t.srv.TryPublish(sr.stream, ev) {
 				t.tc.stalls.Add(1)
-				t.srv.Publish(sseStream, ev) // returns when Shutdown closes the stream
+				t.srv.Publish(sr.stream, ev) // returns when Shutdown closes the stream
 			}
 		}
 	})
 }
 
-// handle serves GET /sse. The resume point is the Last-Event-ID header,
-// else since=, else the newest event (from now).
+// handle serves GET /sse[?room=R]. The resume point is the Last-Event-ID
+// header, else since=, else the room's newest event (from now).
 func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 	s, tc := t.s, &t.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
@@ -109,30 +140,39 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	defer s.leave()
 	q, err := query(r)
+	var rm *room
+	if err == nil {
+		rm, err = s.parseRoom(q)
+	}
 	if err != nil {
-		fail(w, tc, http.StatusBadRequest, "/sse: %v", err)
+		fail(w, tc, statusOf(err, http.StatusBadRequest), "/sse: %v", err)
 		return
 	}
-	since := s.hub.Head()
+	hub := rm.hub
+	since := hub.Head()
 	switch id := r.Header.Get("Last-Event-ID"); {
 	case id != "":
-		since, err = s.resumePoint("Last-Event-ID", id)
+		since, err = resumePoint(hub, "Last-Event-ID", id)
 	case q.Has("since"):
-		since, err = s.resumePoint("since", q.Get("since"))
+		since, err = resumePoint(hub, "since", q.Get("since"))
 	}
 	if err != nil {
 		fail(w, tc, http.StatusBadRequest, "/sse: %v", err)
 		return
 	}
+	sr := t.rooms.get(rm)
 
 	// Active before the r3labs subscription exists: see pump.
 	tc.active.Add(1)
 	defer tc.active.Add(-1)
+	sr.active.Add(1)
+	defer sr.active.Add(-1)
 
 	ctx, cancel := context.WithCancel(r.Context())
 	defer cancel()
 	sw := &sseWriter{
 		s:      s,
+		hub:    hub,
 		w:      w,
 		r:      r,
 		rc:     http.NewResponseController(w),
@@ -161,7 +201,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 	// only values its strconv.Atoi accepts too, so it never rejects one.
 	r2 := r.WithContext(ctx)
 	u := *r.URL
-	u.RawQuery = "stream=" + sseStream
+	u.RawQuery = "stream=" + sr.stream
 	r2.URL = &u
 	t.srv.ServeHTTP(sw, r2)
 }
@@ -192,6 +232,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 // runs on another.
 type sseWriter struct {
 	s      *Server
+	hub    *Hub // the room's
 	w      http.ResponseWriter
 	r      *http.Request
 	rc     *http.ResponseController
@@ -240,7 +281,7 @@ func (sw *sseWriter) start() {
 		sw.gz = sw.s.gzipWriter(sw.w)
 	}
 	sw.w.WriteHeader(http.StatusOK)
-	if head := sw.s.hub.Head(); head > sw.last {
+	if head := sw.hub.Head(); head > sw.last {
 		sw.fill(head)
 	}
 	if !sw.dead {
@@ -301,7 +342,7 @@ func (sw *sseWriter) Flush() {
 // a gap notice first for those that have left the ring, in writes of about
 // sseChunk bytes. It reports whether the connection is still healthy.
 func (sw *sseWriter) fill(upto uint64) bool {
-	if !sw.dead && sw.s.replay(sw.last, upto, sw) {
+	if !sw.dead && sw.s.replay(sw.hub, sw.last, upto, sw) {
 		sw.out.flush(sw.write, sw.tc)
 	}
 	sw.out.reset()

@@ -16,13 +16,26 @@ import (
 // around its measured window.
 type Stats struct {
 	TimeNs    int64          `json:"time_ns"` // Unix ns when the snapshot was taken
-	Head      uint64         `json:"head"`    // newest published seq
-	Ring      int            `json:"ring"`    // ring capacity K
+	Head      uint64         `json:"head"`    // newest published seq of room 0
+	Ring      int            `json:"ring"`    // ring capacity K (of each room)
 	Publisher PublisherStats `json:"publisher"`
 	Listener  ListenerStats  `json:"listener"`
 	// Transports is keyed by transport name (transport.Names()).
 	Transports map[string]TransportStats `json:"transports"`
-	Process    ProcessStats              `json:"process"`
+	// Send counts POST /send, the upstream of the polls and SSE (its
+	// requests, 4xx answers and messages; no events).
+	Send TransportStats `json:"send"`
+
+	// Rooms is the number of rooms; RoomHeads the newest seq of each,
+	// room 0 first, when there are at most MaxListedRooms of them (else
+	// omitted), and RoomHeadSum, RoomHeadMin and RoomHeadMax their sum
+	// (the events published in all rooms), least and greatest.
+	Rooms       int          `json:"rooms"`
+	RoomHeads   []uint64     `json:"room_heads,omitempty"`
+	RoomHeadSum uint64       `json:"room_head_sum"`
+	RoomHeadMin uint64       `json:"room_head_min"`
+	RoomHeadMax uint64       `json:"room_head_max"`
+	Process     ProcessStats `json:"process"`
 	// Kernel is this machine's kernel TCP memory: machine-wide, so with
 	// the load generator on the same host it holds both ends' sockets.
 	Kernel KernelStats `json:"kernel"`
@@ -36,6 +49,10 @@ type Stats struct {
 	ResponseHeaders string `json:"response_headers"`
 	Compress        bool   `json:"compress"`
 	Pad             string `json:"pad"`
+	// The flood bound on upstream messages per connection
+	// (Config.MaxSendRate, Config.SendBurst).
+	MaxSendRate float64 `json:"max_send_rate"`
+	SendBurst   int     `json:"send_burst"`
 }
 
 // KernelStats are read from /proc/net/sockstat (zero where it is missing).
@@ -106,6 +123,20 @@ type TransportStats struct {
 	// OversizeCloses counts WebSocket connections closed with 1009 because
 	// a client message exceeded the read limit (protocol.md).
 	OversizeCloses uint64 `json:"oversize_closes"`
+
+	// Upstream messages (chat messages, game inputs; upstream.go):
+	// Upstream were taken (published or applied) and UpstreamBytes is
+	// their size; UpstreamBad were refused as malformed, oversized or
+	// undeliverable (POST 400/413, WebSocket close 1007/1003/1008/1009,
+	// raw TCP close); UpstreamFlood were over the connection's send rate
+	// (POST 429, WebSocket close 1008, raw TCP close); UpstreamRefused
+	// came while no chat or game ran (POST 409; WebSocket messages and
+	// TCP lines dropped).
+	Upstream        uint64 `json:"upstream"`
+	UpstreamBytes   uint64 `json:"upstream_bytes"`
+	UpstreamBad     uint64 `json:"upstream_bad"`
+	UpstreamFlood   uint64 `json:"upstream_flood"`
+	UpstreamRefused uint64 `json:"upstream_refused"`
 }
 
 // ProcessStats describe the server process.
@@ -137,6 +168,12 @@ type counters struct {
 	stalls          atomic.Uint64
 	oversizeCloses  atomic.Uint64
 	active          atomic.Int64
+
+	upstream        atomic.Uint64
+	upstreamBytes   atomic.Uint64
+	upstreamBad     atomic.Uint64
+	upstreamFlood   atomic.Uint64
+	upstreamRefused atomic.Uint64
 }
 
 func (c *counters) gap(g event.Gap) {
@@ -157,6 +194,11 @@ func (c *counters) snapshot() TransportStats {
 		SlowDisconnects: c.slowDisconnects.Load(),
 		Stalls:          c.stalls.Load(),
 		OversizeCloses:  c.oversizeCloses.Load(),
+		Upstream:        c.upstream.Load(),
+		UpstreamBytes:   c.upstreamBytes.Load(),
+		UpstreamBad:     c.upstreamBad.Load(),
+		UpstreamFlood:   c.upstreamFlood.Load(),
+		UpstreamRefused: c.upstreamRefused.Load(),
 	}
 }
 
@@ -181,10 +223,14 @@ func (s *Server) Stats() Stats {
 		ResponseHeaders: s.cfg.Response,
 		Compress:        s.cfg.Compress,
 		Pad:             s.cfg.pad().String(),
+		MaxSendRate:     s.cfg.MaxSendRate,
+		SendBurst:       s.cfg.SendBurst,
+		Send:            s.send.snapshot(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()
 	}
+	s.roomHeads(&st)
 	if st.Publisher.Running {
 		// The running publisher's CPU so far, read live, so that two
 		// snapshots bracket exactly the publisher CPU between them.

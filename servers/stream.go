@@ -5,11 +5,12 @@ package servers
 // dispatcher fan-out (pushHub) of the transports whose connections each
 // have a writer goroutine fed through a bounded queue:
 //
-//   - One dispatcher goroutine per transport follows the hub (Server.follow)
-//     and offers each event to every connection's bounded queue with a
-//     non-blocking send. A full queue marks the connection a slow consumer
-//     (counted); its writer then ends it. Nothing ever waits for a slow
-//     client except that client's own writer.
+//   - One dispatcher goroutine per transport and room follows the room's
+//     hub (Server.follow) and offers each event to every connection's
+//     bounded queue with a non-blocking send. A full queue marks the
+//     connection a slow consumer (counted); its writer then ends it.
+//     Nothing ever waits for a slow client except that client's own
+//     writer. A room's dispatcher starts with its first connection.
 //   - A transport may prepare each event once for all its connections (the
 //     WebSocket frame) before it is queued.
 //   - One writer goroutine per connection sends the backlog after the
@@ -39,11 +40,11 @@ type ringReader interface {
 // them, then each event still in it. It stops early when a callback of to
 // returns false, and reports whether it went all the way. It is how a
 // connection sends its backlog and fills a hole in what its feeder gave it.
-func (s *Server) replay(from, upto uint64, to ringReader) bool {
+func (s *Server) replay(hub *Hub, from, upto uint64, to ringReader) bool {
 	bp := s.entries.Get().(*[]*Entry)
 	defer s.entries.Put(bp)
 	for from < upto {
-		out, gap, _, err := s.hub.Since(from, (*bp)[:0], int(min(upto-from, 256)))
+		out, gap, _, err := hub.Since(from, (*bp)[:0], int(min(upto-from, 256)))
 		if err != nil || (len(out) == 0 && gap.Len() == 0) {
 			return true // cannot happen: upto is never past the head
 		}
@@ -133,9 +134,11 @@ func (sub *pushSub[M]) markSlow() bool {
 	return false
 }
 
-// pushHub is one transport's set of connections and its dispatcher.
+// pushHub is one transport's set of connections to one room and its
+// dispatcher.
 type pushHub[M queued] struct {
 	s       *Server
+	room    *room
 	tc      *counters
 	prepare func(e *Entry) M // once per event, for every connection
 
@@ -145,8 +148,20 @@ type pushHub[M queued] struct {
 	msgs []M          // the dispatcher's batch of prepared events
 }
 
-func newPushHub[M queued](s *Server, tc *counters, prepare func(*Entry) M) *pushHub[M] {
-	return &pushHub[M]{s: s, tc: tc, prepare: prepare}
+// newPushHubs returns a transport's dispatchers, one per room, each made
+// and started with the room's first connection; room 0's is made and
+// started now.
+func newPushHubs[M queued](s *Server, tc *counters, prepare func(*Entry) M) *roomSet[pushHub[M]] {
+	rs := newRoomSet(len(s.rooms), func(r *room) *pushHub[M] {
+		h := &pushHub[M]{s: s, room: r, tc: tc, prepare: prepare}
+		// From the head now: a connection subscribes after this, so
+		// whatever came before reaches it from the ring.
+		from := r.hub.Head()
+		s.goFeeder(func() { h.dispatch(from) })
+		return h
+	})
+	rs.get(s.rooms[0])
+	return rs
 }
 
 // subscribe adds a connection. Call it before the connection's writer
@@ -173,10 +188,10 @@ func (h *pushHub[M]) unsubscribe(sub *pushSub[M]) {
 	h.mu.Unlock()
 }
 
-// dispatch is the transport's feeder: it follows the hub and offers every
-// event to every connection.
-func (h *pushHub[M]) dispatch() {
-	h.s.follow(func(batch []*Entry) {
+// dispatch is the transport's feeder for the room: it follows the room's
+// hub after seq from and offers every event to every connection.
+func (h *pushHub[M]) dispatch(from uint64) {
+	h.s.follow(h.room.hub, from, func(batch []*Entry) {
 		// No connection, no preparing. A connection subscribes before
 		// it reads its backlog from the ring, so it has every event
 		// skipped here.
@@ -230,8 +245,9 @@ type pushConn[M queued] interface {
 	// closeSlow ends a connection found slow as its protocol says, if it
 	// says anything.
 	closeSlow()
-	// read reads what the client sends, and drops it, until the
-	// connection ends.
+	// read reads what the client sends — upstream messages while a
+	// chat or game runs (upstream.go), else dropped — until the
+	// connection ends or the client breaks the rules.
 	read()
 	// shutdown begins the connection's end when the server shuts down:
 	// whatever the writer is doing must end within closeGrace.
@@ -240,20 +256,28 @@ type pushConn[M queued] interface {
 	close()
 }
 
-// streamSince parses a stream request's since= — without it the stream
-// starts after the newest event, from now — and answers a bad one with 400.
-// It reports false if it has answered.
-func (s *Server) streamSince(w http.ResponseWriter, r *http.Request, tc *counters) (uint64, bool) {
+// streamStart parses a stream request's room= (room 0 without) and since=
+// — without it the stream starts after the room's newest event, from now
+// — and answers a bad one with 400, a room the server does not have with
+// 404. It reports false if it has answered.
+func (s *Server) streamStart(w http.ResponseWriter, r *http.Request, tc *counters) (*room, uint64, bool) {
 	q, err := query(r)
-	since := s.hub.Head()
-	if err == nil && q.Has("since") {
-		since, err = s.resumePoint("since", q.Get("since"))
+	var rm *room
+	if err == nil {
+		rm, err = s.parseRoom(q)
+	}
+	var since uint64
+	if err == nil {
+		since = rm.hub.Head()
+		if q.Has("since") {
+			since, err = resumePoint(rm.hub, "since", q.Get("since"))
+		}
 	}
 	if err != nil {
-		fail(w, tc, http.StatusBadRequest, "%s: %v", r.URL.Path, err)
-		return 0, false
+		fail(w, tc, statusOf(err, http.StatusBadRequest), "%s: %v", r.URL.Path, err)
+		return nil, 0, false
 	}
-	return since, true
+	return rm, since, true
 }
 
 // serve runs a subscribed connection until it ends: its writer (write) on a
@@ -292,7 +316,7 @@ func (h *pushHub[M]) serve(sub *pushSub[M], c pushConn[M], quit <-chan struct{})
 // holes from the ring, until a write fails, the connection is found slow or
 // stop or quit is closed (nil: never).
 func (h *pushHub[M]) write(sub *pushSub[M], c pushConn[M], stop, quit <-chan struct{}) {
-	if head := h.s.hub.Head(); head > c.last() && !h.s.replay(c.last(), head, c) {
+	if head := h.room.hub.Head(); head > c.last() && !h.s.replay(h.room.hub, c.last(), head, c) {
 		return
 	}
 	if !c.flush() {
@@ -330,7 +354,7 @@ func (h *pushHub[M]) take(c pushConn[M], m M) bool {
 	if seq <= c.last() {
 		return true // already sent from the ring
 	}
-	if seq > c.last()+1 && !h.s.replay(c.last(), seq-1, c) {
+	if seq > c.last()+1 && !h.s.replay(h.room.hub, c.last(), seq-1, c) {
 		return false
 	}
 	return c.send(m)

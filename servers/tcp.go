@@ -14,8 +14,10 @@ package servers
 // discards and resumes before.
 //
 // The connection stays on the HTTP listener (hijacked), so the listener's
-// byte counts include it. After the upgrade the server reads and discards
-// whatever the client sends; the client's end of stream ends the
+// byte counts include it. After the upgrade the client may write upstream
+// messages, one per "\n"-terminated line (upstream.go): taken while a chat
+// or game runs — a malformed or over-long line, or a flood, closes the
+// connection — and dropped otherwise. The client's end of stream ends the
 // connection.
 
 import (
@@ -44,16 +46,14 @@ func (l tcpLine) entry() *Entry { return l.e }
 // tcpTransport serves raw TCP connections.
 type tcpTransport struct {
 	base
-	conns *pushHub[tcpLine]
+	rooms *roomSet[pushHub[tcpLine]]
 }
 
 func newTCPTransport(s *Server) transportServer {
 	t := &tcpTransport{base: base{s: s}}
-	t.conns = newPushHub(s, &t.tc, func(e *Entry) tcpLine { return tcpLine{e} })
+	t.rooms = newPushHubs(s, &t.tc, func(e *Entry) tcpLine { return tcpLine{e} })
 	return t
 }
-
-func (t *tcpTransport) feeder() func() { return t.conns.dispatch }
 
 // isTCPUpgrade reports whether r asks for the raw TCP upgrade: Connection
 // has the token upgrade and Upgrade is pushbench-tcp (case-insensitive).
@@ -61,8 +61,8 @@ func isTCPUpgrade(r *http.Request) bool {
 	return hasToken(r.Header.Values("Connection"), "upgrade") && hasToken(r.Header.Values("Upgrade"), tcpProtocol)
 }
 
-// handle serves GET /tcp?since=N (upgrade). Without since the stream starts
-// after the newest event.
+// handle serves GET /tcp?since=N[&room=R] (upgrade). Without since the
+// stream starts after the room's newest event.
 func (t *tcpTransport) handle(w http.ResponseWriter, r *http.Request) {
 	s, tc := t.s, &t.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
@@ -76,7 +76,7 @@ func (t *tcpTransport) handle(w http.ResponseWriter, r *http.Request) {
 		fail(w, tc, http.StatusBadRequest, "/tcp: not a %s upgrade (want Connection: Upgrade and Upgrade: %s)", tcpProtocol, tcpProtocol)
 		return
 	}
-	since, ok := s.streamSince(w, r, tc)
+	rm, since, ok := s.streamStart(w, r, tc)
 	if !ok {
 		return
 	}
@@ -85,27 +85,37 @@ func (t *tcpTransport) handle(w http.ResponseWriter, r *http.Request) {
 		fail(w, nil, http.StatusInternalServerError, "/tcp: %v", err)
 		return
 	}
-	// The client sends nothing before the answer; whatever it did is
-	// dropped like the rest.
-	_, _ = brw.Reader.Discard(brw.Reader.Buffered())
+	// What the client sent after its request, before the answer, is the
+	// start of what it sends: the read loop takes it first.
+	var early []byte
+	if n := brw.Reader.Buffered(); n > 0 {
+		early, _ = brw.Reader.Peek(n)
+		early = append([]byte(nil), early...)
+	}
 	tc.active.Add(1)
 	defer tc.active.Add(-1)
 
-	sub := t.conns.subscribe()
-	defer t.conns.unsubscribe(sub)
-	c := &tcpConn{t: t, conn: conn, sub: sub, seq: since}
+	conns := t.rooms.get(rm)
+	sub := conns.subscribe()
+	defer conns.unsubscribe(sub)
+	c := &tcpConn{t: t, conns: conns, room: rm, conn: conn, sub: sub, seq: since, early: early}
 	c.out.b = append(c.out.b, tcpSwitch...) // the answer goes with the backlog
-	t.conns.serve(sub, c, s.quit.Done())
+	conns.serve(sub, c, s.quit.Done())
 }
 
 // tcpConn is one raw TCP connection (pushConn): lines assembled into as
 // few writes as the queue allows.
 type tcpConn struct {
-	t    *tcpTransport
-	conn net.Conn
-	sub  *pushSub[tcpLine]
-	seq  uint64 // newest seq written or pending (or the resume point)
-	out  outBuf
+	t     *tcpTransport
+	conns *pushHub[tcpLine] // the room's
+	room  *room
+	conn  net.Conn
+	sub   *pushSub[tcpLine]
+	seq   uint64 // newest seq written or pending (or the resume point)
+	out   outBuf
+
+	early   []byte      // what the client sent before the answer
+	limiter sendLimiter // the flood bound of what the client sends
 
 	// mu orders a write's "check closing, then push the deadline out"
 	// against shutdown's "set closing, then pull the deadline in", so a
@@ -114,12 +124,19 @@ type tcpConn struct {
 	closing bool
 }
 
-// read drops what the client sends until the connection ends: the client's
-// end of stream, an error, or the writer closing it.
+// read takes what the client sends, line by line (tcpLines), until the
+// connection ends: the client's end of stream, an error, the writer
+// closing it, or a line or a flood that breaks the rules.
 func (w *tcpConn) read() {
+	var lines tcpLines
+	if !lines.feed(w, w.early) {
+		return
+	}
+	w.early = nil
 	var buf [512]byte
 	for {
-		if _, err := w.conn.Read(buf[:]); err != nil {
+		n, err := w.conn.Read(buf[:])
+		if !lines.feed(w, buf[:n]) || err != nil {
 			return
 		}
 	}
@@ -160,7 +177,7 @@ func (w *tcpConn) write(b []byte) bool {
 	_ = w.conn.SetWriteDeadline(w.t.s.deadline())
 	w.mu.Unlock()
 	if _, err := w.conn.Write(b); err != nil {
-		w.t.conns.failed(w.sub, err)
+		w.conns.failed(w.sub, err)
 		return false
 	}
 	return true

@@ -140,7 +140,7 @@ func TestTCPSlowConsumer(t *testing.T) {
 	for range 2 {
 		good = append(good, dialTCP(t, ts.addr, "/tcp", nil))
 	}
-	waitFor(t, "three connections", func() bool { return tcpT.conns.n.Load() == 3 })
+	waitFor(t, "three connections", func() bool { return tcpT.rooms.peek(0).n.Load() == 3 })
 
 	const max = 5000
 	var seq uint64
@@ -153,7 +153,7 @@ func TestTCPSlowConsumer(t *testing.T) {
 				t.Fatalf("client %d: %q (%v), want seq %d", i, got, err, seq)
 			}
 		}
-		if tcpT.tc.slowDisconnects.Load() > 0 && tcpT.conns.n.Load() == 2 {
+		if tcpT.tc.slowDisconnects.Load() > 0 && tcpT.rooms.peek(0).n.Load() == 2 {
 			break
 		}
 	}

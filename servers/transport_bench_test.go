@@ -286,9 +286,9 @@ func benchFanout(b *testing.B, name string, conns, payload int) {
 	// Warm up until every WebSocket connection is registered with the
 	// dispatcher (it registers after the 101 answer; until then events
 	// reach it from the ring), bounded in events.
-	for i := 0; i < 3 || (name == transport.WebSocket && s.wsT().conns.n.Load() < int64(conns)); i++ {
+	for i := 0; i < 3 || (name == transport.WebSocket && s.wsT().rooms.peek(0).n.Load() < int64(conns)); i++ {
 		if i == 1000 {
-			b.Fatalf("%d of %d connections registered after %d events", s.wsT().conns.n.Load(), conns, i)
+			b.Fatalf("%d of %d connections registered after %d events", s.wsT().rooms.peek(0).n.Load(), conns, i)
 		}
 		deliver()
 	}
@@ -323,7 +323,7 @@ func BenchmarkWSSend(b *testing.B) {
 				b.Fatal(err)
 			}
 			m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-			w := &wsConn{t: s.wsT(), conn: conn, sub: &pushSub[*wsMsg]{slow: make(chan struct{})}}
+			w := &wsConn{t: s.wsT(), conns: s.wsT().rooms.peek(0), room: s.rooms[0], conn: conn, sub: &pushSub[*wsMsg]{slow: make(chan struct{})}}
 			b.ReportAllocs()
 			b.SetBytes(int64(p))
 			for b.Loop() {

@@ -681,8 +681,8 @@ func TestWSCompression(t *testing.T) {
 		ts := startServer(t, Config{Compress: compress}, nil)
 		wt := ts.wsT()
 		pms := make(chan *websocket.PreparedMessage, 16)
-		prepare := wt.conns.prepare
-		wt.conns.prepare = func(e *Entry) *wsMsg { // before any event: see publish
+		prepare := wt.rooms.peek(0).prepare
+		wt.rooms.peek(0).prepare = func(e *Entry) *wsMsg { // before any event: see publish
 			m := prepare(e)
 			pms <- m.pm
 			return m

@@ -10,8 +10,12 @@ package servers
 //     closed with 1008 "slow consumer".
 //   - One writer goroutine per connection (gorilla allows one concurrent
 //     writer); the handler goroutine is the read loop, which gorilla needs
-//     to process control frames, with a 4 KiB read limit (bigger: 1009,
-//     counted).
+//     to process control frames, with a read limit of event.MaxSize
+//     (bigger: 1009, counted). While a chat or game runs every text
+//     message is an upstream message for the connection's room
+//     (upstream.go): malformed closes 1007, binary 1003, a flood 1008;
+//     otherwise client messages are read and dropped.
+//   - One dispatcher per room (room=R at the upgrade).
 //   - One event per text frame, never merged.
 //   - Compression (Config.Compress) is permessage-deflate as gorilla does
 //     it: offered back only to a client that asks, and only without
@@ -23,8 +27,6 @@ package servers
 //     CONNECT) it is refused with 400.
 
 import (
-	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"sync"
@@ -39,9 +41,9 @@ import (
 
 func init() { registerTransport(transport.WebSocket, newWSTransport) }
 
-// wsReadBuffer is small on purpose: clients send only control frames, and a
-// bigger buffer would cost every connection. (With ReadBufferSize 0 gorilla
-// would keep net/http's 4 KiB reader instead.)
+// wsReadBuffer is small on purpose: clients send control frames and small
+// upstream messages, and a bigger buffer would cost every connection. (With
+// ReadBufferSize 0 gorilla would keep net/http's 4 KiB reader instead.)
 const wsReadBuffer = 1024
 
 var (
@@ -69,7 +71,7 @@ func prepareWS(e *Entry) *wsMsg {
 // wsTransport serves WebSocket connections.
 type wsTransport struct {
 	base
-	conns    *pushHub[*wsMsg]
+	rooms    *roomSet[pushHub[*wsMsg]]
 	upgrader websocket.Upgrader
 
 	// writePool lends write buffers only for the duration of one
@@ -80,7 +82,7 @@ type wsTransport struct {
 
 func newWSTransport(s *Server) transportServer {
 	t := &wsTransport{base: base{s: s}}
-	t.conns = newPushHub(s, &t.tc, prepareWS)
+	t.rooms = newPushHubs(s, &t.tc, prepareWS)
 	t.upgrader = websocket.Upgrader{
 		HandshakeTimeout: s.cfg.WriteTimeout,
 		ReadBufferSize:   wsReadBuffer,
@@ -96,10 +98,8 @@ func newWSTransport(s *Server) transportServer {
 	return t
 }
 
-func (t *wsTransport) feeder() func() { return t.conns.dispatch }
-
-// handle serves GET /ws?since=N (upgrade). Without since the stream starts
-// after the newest event.
+// handle serves GET /ws?since=N[&room=R] (upgrade). Without since the
+// stream starts after the room's newest event.
 func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 	s, tc := t.s, &t.tc
 	if !s.begin(w, r, tc, http.MethodGet) {
@@ -113,7 +113,7 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 		fail(w, tc, http.StatusBadRequest, "/ws: not a WebSocket upgrade (want Connection: Upgrade and Upgrade: websocket)")
 		return
 	}
-	since, ok := s.streamSince(w, r, tc)
+	rm, since, ok := s.streamStart(w, r, tc)
 	if !ok {
 		return
 	}
@@ -145,9 +145,10 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	_ = conn.SetCompressionLevel(level)
 
-	sub := t.conns.subscribe()
-	defer t.conns.unsubscribe(sub)
-	t.conns.serve(sub, &wsConn{t: t, conn: conn, sub: sub, seq: since}, nil)
+	conns := t.rooms.get(rm)
+	sub := conns.subscribe()
+	defer conns.unsubscribe(sub)
+	conns.serve(sub, &wsConn{t: t, conns: conns, room: rm, conn: conn, sub: sub, seq: since}, nil)
 }
 
 // offersDeflate reports whether r's Sec-WebSocket-Extensions offers
@@ -170,25 +171,27 @@ func offersDeflate(r *http.Request) bool {
 // wsConn is one WebSocket connection (pushConn): one text message per
 // event or gap notice.
 type wsConn struct {
-	t    *wsTransport
-	conn *websocket.Conn
-	sub  *pushSub[*wsMsg]
-	seq  uint64 // newest seq sent (or the resume point)
+	t     *wsTransport
+	conns *pushHub[*wsMsg] // the room's
+	room  *room
+	conn  *websocket.Conn
+	sub   *pushSub[*wsMsg]
+	seq   uint64 // newest seq sent (or the resume point)
+
+	limiter sendLimiter // the flood bound of what the client sends
 }
 
-// read reads and discards client messages so that gorilla processes
-// control frames (close, ping), until the connection ends.
+// read reads client messages — upstream messages while a chat or game
+// runs, else dropped — so that gorilla processes control frames (close,
+// ping), until the connection ends or the client breaks the rules.
 func (w *wsConn) read() {
 	for {
-		_, r, err := w.conn.NextReader()
-		if err == nil {
-			_, err = io.Copy(io.Discard, r)
-		}
+		typ, r, err := w.conn.NextReader()
 		if err != nil {
-			if errors.Is(err, websocket.ErrReadLimit) {
-				// gorilla has already sent close 1009.
-				w.t.tc.oversizeCloses.Add(1)
-			}
+			w.readFailed(err, w.t.s.pub.upstream.Load())
+			return
+		}
+		if !w.wsUpstream(typ, r, w.t.s.pub.upstream.Load()) {
 			return
 		}
 	}
@@ -213,7 +216,7 @@ func (w *wsConn) send(m *wsMsg) bool {
 	}
 	_ = w.conn.SetWriteDeadline(w.t.s.deadline())
 	if err := w.conn.WritePreparedMessage(m.pm); err != nil {
-		w.t.conns.failed(w.sub, err)
+		w.conns.failed(w.sub, err)
 		return false
 	}
 	w.seq = m.e.Seq
@@ -251,7 +254,7 @@ func (w *wsConn) closeSlow() {
 func (w *wsConn) write(b []byte) bool {
 	_ = w.conn.SetWriteDeadline(w.t.s.deadline())
 	if err := w.conn.WriteMessage(websocket.TextMessage, b); err != nil {
-		w.t.conns.failed(w.sub, err)
+		w.conns.failed(w.sub, err)
 		return false
 	}
 	return true

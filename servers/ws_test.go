@@ -102,7 +102,7 @@ func TestWSSlowConsumer(t *testing.T) {
 		c, _ := dialWS(t, ts.addr, "/ws", nil)
 		good = append(good, c)
 	}
-	waitFor(t, "three connections", func() bool { return ts.wsT().conns.n.Load() == 3 })
+	waitFor(t, "three connections", func() bool { return ts.wsT().rooms.peek(0).n.Load() == 3 })
 
 	const max = 5000
 	var seq uint64
@@ -115,7 +115,7 @@ func TestWSSlowConsumer(t *testing.T) {
 				t.Fatalf("client %d: %q (%v), want seq %d", i, got, err, seq)
 			}
 		}
-		if ts.tc(transport.WebSocket).slowDisconnects.Load() > 0 && ts.wsT().conns.n.Load() == 2 {
+		if ts.tc(transport.WebSocket).slowDisconnects.Load() > 0 && ts.wsT().rooms.peek(0).n.Load() == 2 {
 			break
 		}
 	}
@@ -176,7 +176,7 @@ func TestWSPreparedMessageNoAlloc(t *testing.T) {
 		t.Fatal(err)
 	}
 	m := &wsMsg{e: &Entry{Seq: 1, Data: data}, pm: pm}
-	w := &wsConn{t: s.wsT(), conn: server, sub: &pushSub[*wsMsg]{}}
+	w := &wsConn{t: s.wsT(), conns: s.wsT().rooms.peek(0), room: s.rooms[0], conn: server, sub: &pushSub[*wsMsg]{}}
 	allocs := testing.AllocsPerRun(200, func() {
 		w.seq = 0
 		if !w.send(m) {
