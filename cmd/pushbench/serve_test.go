@@ -53,6 +53,12 @@ func TestServeBadFlags(t *testing.T) {
 		{"bad pad", []string{"--pad", "zeros"}, `--pad "zeros": want x or text`},
 		{"tls with a value", []string{"--tls=maybe"}, "tls"},
 		{"compress with a value", []string{"--compress=2"}, "compress"},
+		{"zero rooms", []string{"--rooms", "0"}, "--rooms 0: must be between 1 and 100000"},
+		{"too many rooms", []string{"--rooms", "100001"}, "--rooms 100001: must be between 1 and 100000"},
+		{"ring too big for the rooms", []string{"--rooms", "2000", "--ring", "16384"}, "--ring 16384 in each of 2000 rooms: above 16777216 events in all (at most 8388 per room)"},
+		{"zero send rate", []string{"--max-send-rate", "0"}, "--max-send-rate 0: must be a positive number"},
+		{"NaN send rate", []string{"--max-send-rate", "NaN"}, "--max-send-rate NaN"},
+		{"zero send burst", []string{"--send-burst", "0"}, "--send-burst 0: must be at least 1"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -86,7 +92,7 @@ func TestServeHelp(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, f := range []string{"-addr", "-rate", "-payload", "-ring", "-hold", "-events", "-schedule", "-spin", "-write-timeout", "-queue",
-		"-tls", "-response-headers", "-compress", "-pad"} {
+		"-tls", "-response-headers", "-compress", "-pad", "-rooms", "-max-send-rate", "-send-burst"} {
 		if !strings.Contains(stdout.String(), f) {
 			t.Errorf("--help lacks %s:\n%s", f, stdout.String())
 		}
@@ -245,6 +251,69 @@ func TestServeTLS(t *testing.T) {
 	if err != nil || !st.TLS || st.ResponseHeaders != "deployment" || !st.Compress || st.Pad != "text" ||
 		st.Transports["longpoll"].HTTP2Requests == 0 {
 		t.Fatalf("stats %+v, %v", st, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serveCmd after cancel: %v", err)
+	}
+}
+
+// TestServeRooms starts serve with --rooms and the flood bound: without
+// --ring each room keeps MaxRing/rooms events when that is below the
+// default; /stats says so; a chat message to the last room lands there.
+func TestServeRooms(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rooms", "2000", "--max-send-rate", "7", "--send-burst", "3"}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no listening line: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimPrefix(sc.Text(), "pushbench serve: listening on ")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+	post := func(path string, body []byte) int {
+		t.Helper()
+		resp, err := c.Post(base+path, "application/json", bytes.NewReader(body))
+		if err != nil {
+			t.Fatal(err)
+		}
+		io.Copy(io.Discard, resp.Body)
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := post("/control/start?workload=chat", nil); code != http.StatusOK {
+		t.Fatalf("start: %d", code)
+	}
+	msg, err := event.AppendUpstream(nil, event.Upstream{From: 1, N: 1, T: 1}, 128)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code := post("/send?room=1999", msg); code != http.StatusNoContent {
+		t.Fatalf("send: %d", code)
+	}
+	if code := post("/send?room=2000", msg); code != http.StatusNotFound {
+		t.Fatalf("send to room 2000: %d", code)
+	}
+	resp, err := c.Get(base + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.Rooms != 2000 || st.Ring != servers.MaxRing/2000 || st.MaxSendRate != 7 || st.SendBurst != 3 ||
+		len(st.RoomHeads) != 2000 || st.RoomHeads[1999] != 1 || st.RoomHeadSum != 1 {
+		t.Fatalf("stats: rooms %d, ring %d, send rate %v burst %d, heads sum %d; %v", st.Rooms, st.Ring, st.MaxSendRate, st.SendBurst, st.RoomHeadSum, err)
 	}
 	cancel()
 	if err := <-done; err != nil {
