@@ -27,8 +27,16 @@ import (
 // rate, schedule and spin are given per run through /control/start.
 type ServerConfig struct {
 	Payload int
-	Ring    int
-	Hold    time.Duration // 0: the server's default
+	// Ring is the events each room keeps (0: the server's default,
+	// servers.DefaultRing or servers.MaxRing/Rooms if smaller). Rooms ×
+	// Ring is at most servers.MaxRing.
+	Ring int
+	Hold time.Duration // 0: the server's default
+	// Rooms is the number of rooms (chat, game; 0: one).
+	Rooms int
+	// MaxSendRate is the upstream messages per second one connection
+	// may send (0: servers.DefaultMaxSendRate).
+	MaxSendRate float64
 
 	// TLS serves TLS 1.3 with a certificate the server generates at
 	// start; the Server's URL is then https://. Clients learn the
@@ -47,8 +55,17 @@ type ServerConfig struct {
 // serveArgs are the serve flags for what cfg sets beyond the defaults.
 func (cfg ServerConfig) serveArgs() []string {
 	var args []string
+	if cfg.Ring > 0 {
+		args = append(args, "--ring", strconv.Itoa(cfg.Ring))
+	}
 	if cfg.Hold > 0 {
 		args = append(args, "--hold", cfg.Hold.String())
+	}
+	if cfg.Rooms > 0 {
+		args = append(args, "--rooms", strconv.Itoa(cfg.Rooms))
+	}
+	if cfg.MaxSendRate > 0 {
+		args = append(args, "--max-send-rate", strconv.FormatFloat(cfg.MaxSendRate, 'g', -1, 64))
 	}
 	if cfg.TLS {
 		args = append(args, "--tls")
@@ -71,6 +88,7 @@ func (cfg ServerConfig) serversConfig(errorLog *log.Logger) (servers.Config, err
 	c := servers.Config{
 		Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
 		Response: cfg.Response, Compress: cfg.Compress, TextPad: cfg.TextPad,
+		Rooms: cfg.Rooms, MaxSendRate: cfg.MaxSendRate,
 	}
 	if cfg.TLS {
 		cert, err := webhttp.SelfSigned()
@@ -133,7 +151,7 @@ func ChildLauncher(path string, log io.Writer) Launcher {
 	}
 	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
 		args := []string{"serve", "--addr", "127.0.0.1:0", "--rate", "0",
-			"--payload", strconv.Itoa(cfg.Payload), "--ring", strconv.Itoa(cfg.Ring)}
+			"--payload", strconv.Itoa(cfg.Payload)}
 		return startChild(ctx, serverChild, path, append(args, cfg.serveArgs()...), log)
 	}
 }

@@ -59,15 +59,17 @@ func TestChildLauncher(t *testing.T) {
 	}
 }
 
-// TestChildLauncherWebOptions: the HTTP options become serve flags, and a
-// TLS child's https:// URL is the Server's URL.
+// TestChildLauncherWebOptions: the HTTP options, the rooms and the send
+// rate become serve flags, and a TLS child's https:// URL is the Server's
+// URL.
 func TestChildLauncherWebOptions(t *testing.T) {
 	dir := t.TempDir()
 	script := filepath.Join(dir, "tls")
 	argsFile := filepath.Join(dir, "args")
 	writeScript(t, script, `echo "$@" > `+argsFile+`; echo "pushbench serve: listening on https://127.0.0.1:9"; exec sleep 60`)
 	srv, err := ChildLauncher(script, nil)(context.Background(), ServerConfig{
-		Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true})
+		Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true,
+		Rooms: 3, MaxSendRate: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -79,7 +81,7 @@ func TestChildLauncherWebOptions(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "serve --addr 127.0.0.1:0 --rate 0 --payload 64 --ring 8 --tls --response-headers deployment --compress --pad text\n"; string(args) != want {
+	if want := "serve --addr 127.0.0.1:0 --rate 0 --payload 64 --ring 8 --rooms 3 --max-send-rate 50 --tls --response-headers deployment --compress --pad text\n"; string(args) != want {
 		t.Errorf("serve args %q, want %q", args, want)
 	}
 
@@ -91,10 +93,11 @@ func TestChildLauncherWebOptions(t *testing.T) {
 }
 
 // TestInProcessWebOptions: the in-process server honours the HTTP options,
-// with a certificate generated in process.
+// with a certificate generated in process, the rooms and the send rate.
 func TestInProcessWebOptions(t *testing.T) {
 	ctx := context.Background()
-	srv, err := InProcess(nil)(ctx, ServerConfig{Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true})
+	srv, err := InProcess(nil)(ctx, ServerConfig{Payload: 64, Ring: 8, TLS: true, Response: webhttp.ResponseDeployment, Compress: true, TextPad: true,
+		Rooms: 3, MaxSendRate: 50})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -116,7 +119,8 @@ func TestInProcessWebOptions(t *testing.T) {
 	var st servers.Stats
 	err = json.NewDecoder(resp.Body).Decode(&st)
 	resp.Body.Close()
-	if err != nil || !st.TLS || st.ResponseHeaders != webhttp.ResponseDeployment || !st.Compress || st.Pad != "text" {
+	if err != nil || !st.TLS || st.ResponseHeaders != webhttp.ResponseDeployment || !st.Compress || st.Pad != "text" ||
+		st.Rooms != 3 || len(st.RoomHeads) != 3 || st.MaxSendRate != 50 || st.Ring != 8 {
 		t.Errorf("stats %+v, %v", st, err)
 	}
 	if err := srv.Stop(); err != nil {
