@@ -23,7 +23,10 @@ import (
 //	BenchmarkCompare/transport=ws/clients=100/rate=10/payload=64 	 1 	 183000 p50-ns 	 ...
 //
 // Short polling's transport value carries its interval (shortpoll-1s) so
-// that every transport of a scenario shares one benchstat row. The
+// that every transport of a scenario shares one benchstat row. Chat and
+// game records add their upstream units (sent-msgs, up-B/msg, req/msg,
+// send-lag-p99-ns; the game input-p50-ns and input-p99-ns); broadcast
+// lines have none of them. The
 // configuration lines are written again whenever the environment changes.
 // The iteration count is 1: each line is one measured cell; repeats of a
 // cell become benchstat samples.
@@ -63,7 +66,7 @@ func WriteBenchText(w io.Writer, recs []results.Record) error {
 		}
 		fmt.Fprintf(&b, "BenchmarkCompare/%s \t 1", CellName(r.Scenario))
 		for _, m := range metrics {
-			if m.unit != "" {
+			if m.inBench(r) {
 				fmt.Fprintf(&b, " \t %s %s", benchValue(m.value(r)), m.unit)
 			}
 		}

@@ -75,13 +75,18 @@ func compareVariants(a, b variant) int {
 // padding is not the default for the compression setting), so that
 // results from before these options existed keep their names:
 // "transport=sse/clients=100/rate=1/payload=64/http=2/tls=on/headers=browser".
+//
+// A workload other than broadcast follows the payload with its settings
+// (workSuffix); rate stays the record's (for chat, messages per second
+// over all rooms):
+// "transport=ws/clients=100/rate=100/payload=128/workload=chat/room=10/send-rate=1".
 func CellName(s results.Scenario) string {
 	nw := ""
 	if n := networkOf(s); n != "" {
 		nw = "/network=" + n
 	}
-	return fmt.Sprintf("transport=%s%s/clients=%d/rate=%s/payload=%d%s",
-		variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, httpOf(s).suffix())
+	return fmt.Sprintf("transport=%s%s/clients=%d/rate=%s/payload=%d%s%s",
+		variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, workSuffix(s), httpOf(s).suffix())
 }
 
 // networkOf is the scenario's network name, "" for none (loopback).
@@ -93,14 +98,15 @@ func networkOf(s results.Scenario) string {
 }
 
 // cellFileStem names the cell of s in file names, e.g. "ws-c100-r10-p64",
-// with the short form of the HTTP options that are not the default after
-// it: "sse-c100-r1-p64-h2-tls-br-gz" (httpKey.stem).
+// with the short form of the workload (workStem) and of the HTTP options
+// that are not the default after it: "sse-c100-r1-p64-h2-tls-br-gz"
+// (httpKey.stem), "ws-c100-r100-p128-chat-r10-s1-br".
 func cellFileStem(s results.Scenario) string {
 	nw := ""
 	if n := networkOf(s); n != "" {
 		nw = "-" + n
 	}
-	return fmt.Sprintf("%s%s-c%d-r%s-p%d%s", variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, httpOf(s).stem())
+	return fmt.Sprintf("%s%s-c%d-r%s-p%d%s%s", variantOf(s).Name(), nw, s.Clients, fmtRate(s.Rate), s.Payload, workStem(s), httpOf(s).stem())
 }
 
 // fmtRate writes an event rate the shortest exact way: 0.2, 1, 10.
@@ -109,11 +115,16 @@ func fmtRate(r float64) string {
 }
 
 // coord is a point of the scenario matrix, without the transport: the
-// network (its name and RTT, "" for loopback), the workload, and how HTTP
-// was spoken.
+// network (its name and RTT, "" for loopback), the workload (what drives
+// the traffic, its clients, rate and payload), and how HTTP was spoken.
+//
+// Rate is the rate the workload sweeps (sweepRate): a broadcast's events
+// per second, a chat client's messages per second, the game's ticks per
+// second.
 type coord struct {
 	Network string
 	RTTNs   int64
+	Work    workKey
 	Clients int
 	Rate    float64
 	Payload int
@@ -121,7 +132,7 @@ type coord struct {
 }
 
 func coordOf(s results.Scenario) coord {
-	return coord{Network: networkOf(s), RTTNs: s.Network.RTTNs, Clients: s.Clients, Rate: s.Rate, Payload: s.Payload, HTTP: httpOf(s)}
+	return coord{Network: networkOf(s), RTTNs: s.Network.RTTNs, Work: workOf(s), Clients: s.Clients, Rate: sweepRate(s), Payload: s.Payload, HTTP: httpOf(s)}
 }
 
 // floorKey is where the floor cell for a point sits: the floor speaks no
@@ -226,6 +237,9 @@ func newMatrix(recs []results.Record) *matrix {
 }
 
 func compareCoords(a, b coord) int {
+	if c := compareWork(a.Work, b.Work); c != 0 {
+		return c
+	}
 	if c := cmp.Compare(a.RTTNs, b.RTTNs); c != 0 {
 		return c
 	}
@@ -244,18 +258,28 @@ func compareCoords(a, b coord) int {
 	return compareHTTP(a.HTTP, b.HTTP)
 }
 
-// headline picks the coordinates the report leads with: in each dimension
-// the value most cells share (in a star-shaped matrix, its centre; in a
-// full grid, the middle value). Ties go to the middle value for clients
-// and rate and to the smallest payload.
-func (m *matrix) headline() coord {
+// headline picks the coordinates the report leads with: the workload
+// most cells have (ties to broadcast, then chat), and among its cells, in
+// each dimension the value most cells share (in a star-shaped matrix, its
+// centre; in a full grid, the middle value). Ties go to the middle value
+// for clients and rate and to the smallest payload.
+func (m *matrix) headline() coord { return headlineOf(m.cells) }
+
+// headlineOf is headline over some of the matrix's cells (workloadHead).
+func headlineOf(cells []*cell) coord {
+	work := headlineWork(cells)
 	clients := map[int]int{}
 	rates := map[float64]int{}
 	payloads := map[int]int{}
 	// The network: loopback when the run has it, else the one with the
 	// shortest RTT.
 	head := coord{Network: "-"}
-	for _, c := range m.cells {
+	var ofWork []*cell
+	for _, c := range cells {
+		if dimRate.without(c.at).Work != work {
+			continue
+		}
+		ofWork = append(ofWork, c)
 		clients[c.at.Clients]++
 		rates[c.at.Rate]++
 		payloads[c.at.Payload]++
@@ -266,28 +290,53 @@ func (m *matrix) headline() coord {
 	if head.Network == "-" {
 		head.Network = ""
 	}
+	rate := mostCommon(rates, middle[float64])
+	if work.InputRate == inputPerTick {
+		work.InputRate = rate
+	}
 	return coord{
 		Network: head.Network,
 		RTTNs:   head.RTTNs,
+		Work:    work,
 		Clients: mostCommon(clients, middle[int]),
-		Rate:    mostCommon(rates, middle[float64]),
+		Rate:    rate,
 		Payload: mostCommon(payloads, func(tied []int) int { return slices.Min(tied) }),
-		HTTP:    m.headlineHTTP(),
+		HTTP:    headlineHTTP(ofWork),
 	}
+}
+
+// headlineWork is the workload most cells have, with its rate free
+// (dimRate.without: a game's input per tick is inputPerTick); ties go to
+// the first in compareWork's order (broadcast).
+func headlineWork(cells []*cell) workKey {
+	counts := map[workKey]int{}
+	for _, c := range cells {
+		counts[dimRate.without(c.at).Work]++
+	}
+	if len(counts) == 0 {
+		return workKey{}
+	}
+	keys := slices.Collect(maps.Keys(counts))
+	return slices.MinFunc(keys, func(a, b workKey) int {
+		if c := cmp.Compare(counts[b], counts[a]); c != 0 {
+			return c
+		}
+		return compareWork(a, b)
+	})
 }
 
 // headlineHTTP is the way of speaking HTTP most cells share, not counting
 // the floor's (it speaks none); ties go to the one closest to the
 // defaults (compareHTTP).
-func (m *matrix) headlineHTTP() httpKey {
+func headlineHTTP(cells []*cell) httpKey {
 	counts := map[httpKey]int{}
-	for _, c := range m.cells {
+	for _, c := range cells {
 		if !c.isFloor() {
 			counts[c.at.HTTP]++
 		}
 	}
 	if len(counts) == 0 {
-		for _, c := range m.cells {
+		for _, c := range cells {
 			counts[c.at.HTTP]++
 		}
 	}
@@ -410,11 +459,32 @@ func (d dim) without(at coord) coord {
 	case dimClients:
 		at.Clients = 0
 	case dimRate:
+		if at.Work.Kind == workloadGame && at.Work.InputRate == at.Rate {
+			at.Work.InputRate = inputPerTick // the inputs follow the tick rate
+		}
 		at.Rate = 0
 	case dimRTT:
 		at.Network, at.RTTNs = "", 0
 	default:
 		at.Payload = 0
+	}
+	return at
+}
+
+// with sets dimension d of a slice's coordinates at to v, undoing
+// without: the point of the slice at v (a game's input per tick follows
+// the tick rate). Not for dimRTT, whose network name without dropped.
+func (d dim) with(at coord, v float64) coord {
+	switch d {
+	case dimClients:
+		at.Clients = int(v)
+	case dimRate:
+		at.Rate = v
+		if at.Work.InputRate == inputPerTick {
+			at.Work.InputRate = v
+		}
+	case dimPayload:
+		at.Payload = int(v)
 	}
 	return at
 }
@@ -476,6 +546,9 @@ func (m *matrix) slice(x dim, keep func(coord) bool) (coord, []*cell) {
 		if k.HTTP == head.HTTP {
 			n += 3 // and the headline way of speaking HTTP
 		}
+		if k.Work == head.Work {
+			n += 3 // and the headline workload
+		}
 		return n
 	}
 	best := slices.MaxFunc(keys, func(a, b coord) int {
@@ -518,17 +591,22 @@ func byVariant(cells []*cell) (vs []variant, groups map[variant][]*cell) {
 }
 
 // describe names the fixed coordinates of a slice for a title, skipping
-// the dimension on the x axis, e.g. "100 clients, 64 B payload".
+// the dimension on the x axis, e.g. "100 clients, 64 B payload"; a
+// workload other than broadcast first: "chat in rooms of 10, 100 clients,
+// 1 message/s per client, 128 B messages".
 func describe(at coord, x ...dim) string {
 	var parts []string
+	if w := at.Work.describePart(at.Rate); w != "" {
+		parts = append(parts, w)
+	}
 	if !slices.Contains(x, dimClients) {
 		parts = append(parts, Plural(at.Clients, "client"))
 	}
 	if !slices.Contains(x, dimRate) {
-		parts = append(parts, rateLabel(at.Rate))
+		parts = append(parts, at.Work.rateText(at.Rate))
 	}
 	if !slices.Contains(x, dimPayload) {
-		parts = append(parts, strconv.Itoa(at.Payload)+" B payload")
+		parts = append(parts, at.Work.payloadText(at.Payload))
 	}
 	if at.Network != "" && !slices.Contains(x, dimRTT) {
 		parts = append(parts, at.Network+" network")

@@ -29,6 +29,7 @@ type chart struct {
 // errs, so the file set is always complete.
 func (m *matrix) charts() (charts []chart, errs []error) {
 	add := func(name, howTo string, build func() (*figure, error)) {
+		howTo = forWork(m.head.Work, howTo) // a chat's or game's words in a run of them
 		f, err := safeBuild(build)
 		if err != nil {
 			errs = append(errs, fmt.Errorf("chart %s: %w", name, err))
@@ -42,6 +43,7 @@ func (m *matrix) charts() (charts []chart, errs []error) {
 	for _, lc := range m.latencyCoords() {
 		add(lc.name, latencyHow, func() (*figure, error) { return m.latencyPercentiles(lc.at, lc.what) })
 	}
+	m.workloadCharts(add)
 	if rtts := slices.DeleteFunc(distinct(m.cells, dimRTT), func(v float64) bool { return v <= 0 }); len(rtts) > 1 {
 		add("latency-vs-rtt",
 			"Median (left) and 99th percentile (right) delivery latency against the emulated network's round-trip time; the dotted line is RTT/2, the one-way delay no transport can beat. Push transports should ride it; polling pays its interval or a second trip on top.",
@@ -157,11 +159,13 @@ func (m *matrix) latencyCoords() []latencyCoord {
 		out = append(out, latencyCoord{name: name, what: what, at: best})
 	}
 	pick("latency-percentiles-most-clients", "most clients",
-		func(c coord) bool { return c.Rate == head.Rate && c.Payload == head.Payload && c.HTTP == head.HTTP },
+		func(c coord) bool {
+			return c.Work == head.Work && c.Rate == head.Rate && c.Payload == head.Payload && c.HTTP == head.HTTP
+		},
 		func(a, b coord) int { return a.Clients - b.Clients })
 	pick("latency-percentiles-highest-rate", "highest rate",
 		func(c coord) bool {
-			return c.Clients == head.Clients && c.Payload == head.Payload && c.HTTP == head.HTTP
+			return dimRate.without(c).Work == dimRate.without(head).Work && c.Clients == head.Clients && c.Payload == head.Payload && c.HTTP == head.HTTP
 		},
 		func(a, b coord) int { return compareFloat(a.Rate, b.Rate) })
 	return out
@@ -291,7 +295,7 @@ func percentileCurve(h *hdrhistogram.Histogram, events uint64) (xs, ys []float64
 }
 
 func (m *matrix) latencyPercentiles(at coord, what string) (*figure, error) {
-	title := "Delivery latency percentiles — " + describe(at)
+	title := capFirst(at.Work.latencyNoun()) + " percentiles — " + describe(at)
 	if what != "headline" {
 		title += " (" + what + ")"
 	}
@@ -331,7 +335,7 @@ func (m *matrix) latencyPercentiles(at coord, what string) (*figure, error) {
 		}
 		return &figure{title: title, panels: []*plot.Plot{noData("", why)}}, errors.Join(errs...)
 	}
-	p := newPanel("", "percentile (x = 1/(1−q), log scale)", "delivery latency (log scale)")
+	p := newPanel("", "percentile (x = 1/(1−q), log scale)", at.Work.latencyNoun()+" (log scale)")
 	lo, hi, floor := logRange(allY)
 	var vs []variant
 	for _, cv := range curves {
@@ -457,8 +461,8 @@ func variantsOf(sss ...[]series) []variant {
 
 func (m *matrix) latencyVsClients() (*figure, error) {
 	at, cells := m.slice(dimClients, nil)
-	title := "Delivery latency vs clients — " + describe(at, dimClients)
-	base := lineSpec{xLabel: "clients (log scale)", yLabel: "delivery latency (log scale)", x: dimClients,
+	title := capFirst(at.Work.latencyNoun()) + " vs clients — " + describe(at, dimClients)
+	base := lineSpec{xLabel: "clients (log scale)", yLabel: at.Work.latencyNoun() + " (log scale)", x: dimClients,
 		xTicks: tickNumber, yTicks: tickDuration}
 	p50, p99 := base, base
 	p50.title, p50.y = "median (p50)", func(r *results.Record) float64 { return float64(r.Latency.P50) }
@@ -487,7 +491,7 @@ func (m *matrix) limitedCells() []*cell {
 	var out []*cell
 	for _, c := range m.cells {
 		n := c.recs[0].Scenario.Network
-		if (n.DownBps > 0 || n.UpBps > 0) && c.at.Clients == m.head.Clients && c.at.Rate == m.head.Rate && c.at.Payload == m.head.Payload &&
+		if (n.DownBps > 0 || n.UpBps > 0) && c.at.Work == m.head.Work && c.at.Clients == m.head.Clients && c.at.Rate == m.head.Rate && c.at.Payload == m.head.Payload &&
 			c.at.HTTP == m.head.HTTP {
 			out = append(out, c)
 		}
@@ -511,7 +515,7 @@ func linkTime(r *results.Record) float64 {
 
 func (m *matrix) linkTimePerEvent() (*figure, error) {
 	cells := m.limitedCells()
-	title := "Link time per delivered event — " + describe(coord{Clients: m.head.Clients, Rate: m.head.Rate, Payload: m.head.Payload, HTTP: m.head.HTTP}, dimRTT)
+	title := forWork(m.head.Work, "Link time per delivered event") + " — " + describe(coord{Work: m.head.Work, Clients: m.head.Clients, Rate: m.head.Rate, Payload: m.head.Payload, HTTP: m.head.HTTP}, dimRTT)
 	var nets []string
 	for _, c := range cells {
 		if !slices.Contains(nets, c.at.Network) {
@@ -566,11 +570,12 @@ type crossoverPoint struct {
 }
 
 // crossoverPoints pairs long polling with WebSocket at every point with
-// an emulated RTT, spoken the headline way, sorted by interval ÷ RTT.
+// an emulated RTT, spoken the headline way, sorted by interval ÷ RTT: the
+// broadcast's, whose rate is the interval between events.
 func (m *matrix) crossoverPoints() []crossoverPoint {
 	var out []crossoverPoint
 	for _, c := range m.cells {
-		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) ||
+		if c.v.Transport != "longpoll" || c.at.RTTNs <= 0 || !(c.at.Rate > 0) || !c.at.Work.isBroadcast() ||
 			c.at.Clients != m.head.Clients || c.at.Payload != m.head.Payload || c.at.HTTP != m.head.HTTP {
 			continue // one workload: only the interval and the RTT vary
 		}
@@ -618,8 +623,8 @@ func (m *matrix) crossoverChart() (*figure, error) {
 // an RTT only), with the physical floor RTT/2.
 func (m *matrix) latencyVsRTT() (*figure, error) {
 	at, cells := m.slice(dimRTT, func(c coord) bool { return c.RTTNs > 0 })
-	title := "Delivery latency vs network round-trip time — " + describe(at, dimRTT)
-	base := lineSpec{xLabel: "round-trip time (ms, log scale)", yLabel: "delivery latency (log scale)", x: dimRTT,
+	title := capFirst(at.Work.latencyNoun()) + " vs network round-trip time — " + describe(at, dimRTT)
+	base := lineSpec{xLabel: "round-trip time (ms, log scale)", yLabel: at.Work.latencyNoun() + " (log scale)", x: dimRTT,
 		xTicks: tickNumber, yTicks: tickDuration}
 	p50s, p99s := base, base
 	p50s.title, p50s.y = "median (p50)", p50
@@ -669,11 +674,19 @@ func (m *matrix) bytesPerEvent() (*figure, error) {
 		x: dimRate, xTicks: tickNumber, yTicks: tickBytes,
 		y: func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }}
 	fig := &figure{title: "Wire bytes per delivered event vs event rate"}
+	var kind workKey
 	var all [][]series
-	for _, pl := range payloads {
+	for i, pl := range payloads {
 		at, cells := m.slice(dimRate, func(c coord) bool { return float64(c.Payload) == pl })
 		spec := spec
 		spec.title = describe(at, dimRate)
+		spec.xLabel, spec.yLabel = at.Work.rateAxis(), forWork(at.Work, spec.yLabel)
+		// The title in the panels' words when they share a workload.
+		if i == 0 {
+			kind = at.Work
+		} else if at.Work.Kind != kind.Kind {
+			kind = workKey{}
+		}
 		p, ss := m.linePanel(spec, cells)
 		if !anyPositive(allYs(ss)) {
 			fig.panels = append(fig.panels, noData(spec.title, "no bytes counted: every value is 0"))
@@ -694,6 +707,7 @@ func (m *matrix) bytesPerEvent() (*figure, error) {
 		fig.panels = append(fig.panels, p)
 		all = append(all, ss)
 	}
+	fig.title = forWork(kind, fig.title)
 	fig.legend = m.legendFor(variantsOf(all...))
 	fig.legend = append(fig.legend, legendItem{label: "event payload", thumbs: []plot.Thumbnailer{lineThumb{payloadLineStyle}}})
 	if len(fig.panels) > 1 {
@@ -711,9 +725,15 @@ func (m *matrix) perEventVsRate(title string, spec lineSpec) (*figure, error) {
 
 // lineChart draws spec.y against spec.x, one line per variant, at the
 // headline payload and the slice of the matrix with the most x values.
+// The words of a broadcast in title and labels follow the slice's
+// workload (forWork).
 func (m *matrix) lineChart(title string, spec lineSpec) (*figure, error) {
 	at, cells := m.slice(spec.x, func(c coord) bool { return c.Payload == m.head.Payload })
-	title += " — " + describe(at, spec.x)
+	if spec.x == dimRate {
+		spec.xLabel = at.Work.rateAxis()
+	}
+	spec.yLabel = forWork(at.Work, spec.yLabel)
+	title = forWork(at.Work, title) + " — " + describe(at, spec.x)
 	p, ss := m.linePanel(spec, cells)
 	if !anyPositive(allYs(ss)) {
 		return &figure{title: title, panels: []*plot.Plot{noData("", "every value is 0")}}, nil

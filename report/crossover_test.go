@@ -46,12 +46,12 @@ func TestCrossover(t *testing.T) {
 		t.Errorf("finding\n got %s\nwant %s", got, want)
 	}
 	// The table gets a network column once a cell is on one.
-	if h := header(m.hasNetworks(), m.hasHTTPVariants()); h[1] != "network" || h[2] != "http" {
+	if h := header(m.hasNetworks(), m.hasHTTPVariants(), m.hasWorkloads()); h[1] != "network" || h[2] != "http" {
 		t.Errorf("header %v, want a network and an http column", h)
 	}
 	for _, r := range rows(m) {
-		if c := r.cells(); len(c) != len(header(true, true)) || c[1] == "" || c[2] == "" {
-			t.Errorf("row %v: %d cells for %d columns", c, len(c), len(header(true, true)))
+		if c := r.cells(); len(c) != len(header(true, true, false)) || c[1] == "" || c[2] == "" {
+			t.Errorf("row %v: %d cells for %d columns", c, len(c), len(header(true, true, false)))
 		}
 	}
 	charts, errs := m.charts()

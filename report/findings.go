@@ -27,6 +27,15 @@ func (m *matrix) findings() []finding {
 	add := func(format string, args ...any) {
 		out = append(out, finding{text: capFirst(fmt.Sprintf(format, args...))})
 	}
+	// Chat and game: what a message costs on its way up, and the game's
+	// input latency; first when the run is about them.
+	work := m.workloadFindings()
+	if !m.head.Work.isBroadcast() {
+		for _, s := range work {
+			add("%s", s)
+		}
+		work = nil
+	}
 	if s := m.bytesFinding(); s != "" {
 		add("%s", s)
 	}
@@ -39,6 +48,9 @@ func (m *matrix) findings() []finding {
 	if s := m.floorFinding(m.head); s != "" {
 		add("%s", s)
 	}
+	for _, s := range work {
+		add("%s", s)
+	}
 	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
 		most := distinct(cells, dimClients)
 		top := at
@@ -49,7 +61,7 @@ func (m *matrix) findings() []finding {
 			}
 		}
 	}
-	if s := m.costFinding(m.head, "server CPU per delivered event", func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, fmtDuration); s != "" {
+	if s := m.costFinding(m.head, forWork(m.head.Work, "server CPU per delivered event"), func(r *results.Record) float64 { return r.Server.CPUUsPerEvent * 1e3 }, fmtDuration); s != "" {
 		add("%s", s)
 	}
 	if at, cells := m.slice(dimClients, nil); len(cells) > 0 {
@@ -104,8 +116,7 @@ func (m *matrix) bytesFinding() string {
 	rates := distinct(cells, dimRate)
 	perEvent := func(r *results.Record) float64 { return r.Wire.DownBytesPerEvent + r.Wire.UpBytesPerEvent }
 	compare := func(rate float64) (poll, push *cell, ratio float64) {
-		here := at
-		here.Rate = rate
+		here := dimRate.with(at, rate)
 		// The poll side: the first polling transport in display order
 		// (at the most common interval); the push side: the leanest
 		// contender that streams.
@@ -134,13 +145,18 @@ func (m *matrix) bytesFinding() string {
 	if poll == nil || !(ratio > 0) || math.IsInf(ratio, 0) {
 		return ""
 	}
-	s := fmt.Sprintf("At %s and %s (%d B payload), %s moves %s the wire bytes per delivered event of %s (%s vs %s, down + up).",
-		rateLabel(lo), Plural(at.Clients, "client"), at.Payload, poll.v.Label(), fmtRatio(ratio), push.v.Label(),
+	w := at.Work
+	where := ""
+	if !w.isBroadcast() {
+		where = ", " + w.Kind + " in " + roomsOf(w.Room)
+	}
+	s := fmt.Sprintf("At %s and %s (%s%s), %s moves %s the wire bytes per delivered %s of %s (%s vs %s, down + up).",
+		w.rateText(lo), Plural(at.Clients, "client"), w.payloadText(at.Payload), where, poll.v.Label(), fmtRatio(ratio), w.eventNoun(), push.v.Label(),
 		fmtBytes(poll.value(perEvent)), fmtBytes(push.value(perEvent)))
 	if hi := rates[len(rates)-1]; hi != lo {
 		if poll2, push2, ratio2 := compare(hi); poll2 != nil && poll2.v == poll.v && ratio2 > 0 && !math.IsInf(ratio2, 0) {
-			s += fmt.Sprintf(" At %s the factor is %s (%s vs %s per event)", rateLabel(hi), fmtRatio(ratio2),
-				fmtBytes(poll2.value(perEvent)), fmtBytes(push2.value(perEvent)))
+			s += fmt.Sprintf(" At %s the factor is %s (%s vs %s per %s)", w.rateText(hi), fmtRatio(ratio2),
+				fmtBytes(poll2.value(perEvent)), fmtBytes(push2.value(perEvent)), w.eventNoun())
 			if ratio2 < ratio {
 				s += ": each poll then carries a batch of events."
 			} else {
@@ -204,7 +220,7 @@ func (m *matrix) latencyFinding(at coord, lead string) string {
 		parts = append(parts, fmt.Sprintf("%s for %s", c.p99Text(), c.v.Label()))
 	}
 	best, worst := cells[0], cells[len(cells)-1]
-	s := fmt.Sprintf("%s (%s), p99 delivery latency is %s.", lead, describe(at), joinAnd(parts))
+	s := fmt.Sprintf("%s (%s), p99 %s is %s.", lead, describe(at), at.Work.latencyNoun(), joinAnd(parts))
 	if b := best.value(p99); b > 0 && worst.value(p99)/b >= 2 && best.supports(100) && worst.supports(100) {
 		s += fmt.Sprintf(" The p99 of %s is %s that of %s.", worst.v.Label(), fmtRatio(worst.value(p99)/b), best.v.Label())
 	}
@@ -242,8 +258,12 @@ func (m *matrix) floorFinding(at coord) string {
 			parts = append(parts, fmt.Sprintf("%s %s / too few events for a p99", c.v.Label(), fmtRatio(c.value(p50)/f50)))
 		}
 	}
-	s := fmt.Sprintf("The floor at %s — %s, the same event bytes over a bare TCP connection from the same publisher and hub — delivers with p50 %s and p99 %s.",
-		describe(at), floor.v.Label(), fmtDuration(f50), floor.p99Text())
+	what := "the same event bytes over a bare TCP connection from the same publisher and hub"
+	if !at.Work.isBroadcast() {
+		what = "the same " + at.Work.Kind + " over bare TCP connections through the same hub"
+	}
+	s := fmt.Sprintf("The floor at %s — %s, %s — delivers with p50 %s and p99 %s.",
+		describe(at), floor.v.Label(), what, fmtDuration(f50), floor.p99Text())
 	if len(parts) > 0 {
 		s += fmt.Sprintf(" Push transports' p50 / p99 as multiples of the floor: %s.", joinAnd(parts))
 	}

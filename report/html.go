@@ -43,6 +43,8 @@ type htmlPage struct {
 	HGRMs    []string
 	// Overhead is overhead.md's name when the run has it.
 	Overhead string
+	// WorkloadNote says what the table means for chat and game cells.
+	WorkloadNote string
 }
 
 // Text and Bad expose finding to the template.
@@ -134,6 +136,9 @@ a{color:#0059a0}
 
 <h2 id="results">Results</h2>
 <p>One row per cell. Latency is delivery latency (receive time − scheduled publish time); bytes are counted at the clients' connections per delivered event; CPU is the server's user + sys time per delivered event, and net of idle the same less the cost of holding the connections idle for the window; RSS is per connected client, after a GC. A percentile that rests on fewer independent events than it needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point. With repeats, each figure is the median with the range in brackets. Rows with a problem are red; a cell that measured nothing shows —. docs/results.md defines every figure; summary.csv has all of them.</p>
+{{- with .WorkloadNote}}
+<p>{{.}}</p>
+{{- end}}
 <div class="tablewrap">
 <table>
 <thead><tr>{{range $i, $h := .Header}}<th{{if eq $h "notes"}} class="notes"{{end}}>{{$h}}</th>{{end}}</tr></thead>
@@ -203,11 +208,14 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		Findings: r.findings,
 		Warnings: r.warnings,
 		Failures: checkFailures(r.recs),
-		Header:   header(r.m.hasNetworks(), r.m.hasHTTPVariants()),
+		Header:   header(r.m.hasNetworks(), r.m.hasHTTPVariants(), r.m.hasWorkloads()),
 		HGRMs:    r.hgrms,
 	}
 	if r.info != nil && r.info.Preset != "" {
 		page.Title += " (" + r.info.Preset + " run)"
+	}
+	if r.m.hasWorkloads() {
+		page.WorkloadNote = workloadTableNote
 	}
 	if r.info != nil && len(r.info.Config) > 0 {
 		var pretty bytes.Buffer

@@ -113,7 +113,7 @@ func TestHTTPVariantsKeptApart(t *testing.T) {
 	if m.head.HTTP.TLS {
 		t.Errorf("headline %+v: a tie goes to the default", m.head.HTTP)
 	}
-	h := header(m.hasNetworks(), m.hasHTTPVariants())
+	h := header(m.hasNetworks(), m.hasHTTPVariants(), m.hasWorkloads())
 	if h[1] != "http" {
 		t.Fatalf("header %v, want an http column", h)
 	}

@@ -12,8 +12,11 @@ import (
 // metric of the table that has a line label (latency percentiles, wire
 // bytes, requests, CPU on both sides, server memory per connection,
 // throughput), the correctness counts, and the failed self-checks by name.
-// How HTTP was spoken follows the scenario where it is not the default
-// ("... 10s http=2/tls=on/headers=browser: ...").
+// The workload follows the scenario where it is not a broadcast, then how
+// HTTP was spoken where it is not the default ("... 10s
+// workload=chat/room=10/send-rate=1 http=2/tls=on/headers=browser: ..."),
+// and chat and game add their upstream figures (sent, upstream B/msg and
+// requests/msg, send lag p99; the game its input latency).
 //
 //	ws c=100 r=10/s P=256 10s: p50 180 µs, p99 410 µs, p99.9 1.2 ms, max 2 ms, down 258 B/event, up 0 B/event, requests 0/event, server CPU 9.1 µs/event, client CPU 14.2 µs/event, server RSS 21.3 KiB/conn, deliveries 1,000/s | lost 0 dup 0 reorder 0 | checks ok
 func Line(rec *results.Record) string {
@@ -22,6 +25,9 @@ func Line(rec *results.Record) string {
 	fmt.Fprintf(&b, "%s c=%d r=%s/s P=%d %v", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload, time.Duration(s.DurationNs))
 	if s.Schedule != "" && s.Schedule != "constant" {
 		fmt.Fprintf(&b, " %s", s.Schedule)
+	}
+	if suffix := workSuffix(s); suffix != "" {
+		b.WriteString(" " + strings.TrimPrefix(suffix, "/"))
 	}
 	if suffix := httpOf(s).suffix(); suffix != "" {
 		b.WriteString(" " + strings.TrimPrefix(suffix, "/"))

@@ -32,6 +32,47 @@ type metricDef struct {
 	// a figure: 1/(1−q). Below it the value is only bounded by the
 	// maximum, and is shown so.
 	needs uint64
+	// sample is what a percentile rests on: the independent values and
+	// their maximum (nil: the record's events and its latency maximum).
+	sample func(r *results.Record) (n uint64, maxNs int64)
+	// upstream marks the figures of client-originated traffic (chat,
+	// game): a table column only when the run has such a cell, and in
+	// bench.txt only for the records it applies to, so broadcast results
+	// keep their lines.
+	upstream bool
+}
+
+// sampleOf is what m's percentile rests on in r (metricDef.sample).
+func (m metricDef) sampleOf(r *results.Record) (n uint64, maxNs int64) {
+	if m.sample != nil {
+		return m.sample(r)
+	}
+	return r.Events, r.Latency.Max
+}
+
+// inBench reports whether bench.txt has m for r.
+func (m metricDef) inBench(r *results.Record) bool {
+	return m.unit != "" && (!m.upstream || m.applies == nil || m.applies(r))
+}
+
+func hasInputLatency(r *results.Record) bool { return isGame(r) && r.InputLatency != nil }
+
+func inputLatency(f func(l *results.Latency) int64) func(r *results.Record) float64 {
+	return func(r *results.Record) float64 {
+		if r.InputLatency == nil {
+			return 0
+		}
+		return float64(f(r.InputLatency))
+	}
+}
+
+// inputSample is what the input latency's percentiles rest on: every
+// input acknowledged in the window is one value.
+func inputSample(r *results.Record) (uint64, int64) {
+	if r.InputLatency == nil {
+		return 0, 0
+	}
+	return uint64(max(r.InputLatency.Count, 0)), r.InputLatency.Max
 }
 
 func hasIdle(r *results.Record) bool { return r.Scenario.IdleNs > 0 }
@@ -77,6 +118,21 @@ var metrics = []metricDef{
 		value: func(r *results.Record) float64 { return r.DeliveriesPerS }, format: fmtSig},
 	{unit: "lost/expected", value: lostShare, format: fmtPercent},
 	{unit: "pub-lag-p99-ns", column: "pub lag p99", value: func(r *results.Record) float64 { return float64(r.Publisher.LagP99Ns) }, format: fmtDuration},
+	// The upstream of chat and game: messages (inputs) sent in the window,
+	// what each cost upstream (bytes, and requests: POST /send, 0 on a
+	// stream), how late the senders started, and the game's input latency.
+	{unit: "sent-msgs", column: "sent", line: "sent", upstream: true, applies: isUpstream,
+		value: func(r *results.Record) float64 { return float64(r.Sent) }, format: fmtSig},
+	{unit: "up-B/msg", column: "up B/msg", line: "upstream", lineUnit: "B/msg", upstream: true, applies: isUpstream,
+		value: func(r *results.Record) float64 { return r.Wire.UpBytesPerMessage }, format: fmtSig},
+	{unit: "req/msg", column: "req/msg", line: "upstream requests", lineUnit: "/msg", upstream: true, applies: isUpstream,
+		value: func(r *results.Record) float64 { return r.RequestsPerMessage }, format: fmtSig},
+	{unit: "send-lag-p99-ns", column: "send lag p99", line: "send lag p99", upstream: true, applies: isUpstream,
+		value: func(r *results.Record) float64 { return float64(r.SendLagP99Ns) }, format: fmtDuration},
+	{unit: "input-p50-ns", column: "input p50", line: "input p50", upstream: true, applies: hasInputLatency,
+		value: inputLatency(func(l *results.Latency) int64 { return l.P50 }), format: fmtDuration},
+	{unit: "input-p99-ns", column: "input p99", line: "input p99", upstream: true, applies: hasInputLatency, needs: 100, sample: inputSample,
+		value: inputLatency(func(l *results.Latency) int64 { return l.P99 }), format: fmtDuration},
 	{column: "events", value: func(r *results.Record) float64 { return float64(r.Events) }, format: fmtSig,
 		applies: func(r *results.Record) bool { return r.Events > 0 }},
 }
@@ -97,17 +153,19 @@ func (m metricDef) show(r *results.Record) string {
 		return "—"
 	case m.applies != nil && !m.applies(r):
 		return ""
-	case m.needs > 0 && r.Events > 0 && r.Events < m.needs:
-		return fmt.Sprintf("≤ %s (max, n=%d)", fmtDuration(float64(r.Latency.Max)), r.Events)
+	}
+	if n, most := m.sampleOf(r); m.needs > 0 && n > 0 && n < m.needs {
+		return fmt.Sprintf("≤ %s (max, n=%d)", fmtDuration(float64(most)), n)
 	}
 	return m.format(m.value(r))
 }
 
-// columns are the metrics that are summary-table columns, in order.
-func columns() []metricDef {
+// columns are the metrics that are summary-table columns, in order; the
+// upstream figures only when the run has chat or game cells (upstream).
+func columns(upstream bool) []metricDef {
 	var out []metricDef
 	for _, m := range metrics {
-		if m.column != "" {
+		if m.column != "" && (upstream || !m.upstream) {
 			out = append(out, m)
 		}
 	}

@@ -51,11 +51,15 @@ const (
 	OverheadCSVFile      = "overhead.csv"
 )
 
-// HasOverhead reports whether a record spoke HTTP other than the default
-// way (browser headers, TLS, HTTP/2, a cookie, another response profile,
-// compression): Report then writes overhead.md and overhead.csv.
+// HasOverhead reports whether a broadcast record spoke HTTP other than the
+// default way (browser headers, TLS, HTTP/2, a cookie, another response
+// profile, compression): Report then writes overhead.md and overhead.csv.
+// Kaazing's table is clients receiving events a server broadcasts, so
+// chat and game cells have no part in it.
 func HasOverhead(recs []results.Record) bool {
-	return slices.ContainsFunc(recs, func(r results.Record) bool { return !httpOf(r.Scenario).options().IsDefault() })
+	return slices.ContainsFunc(recs, func(r results.Record) bool {
+		return workOf(r.Scenario).isBroadcast() && !httpOf(r.Scenario).options().IsDefault()
+	})
 }
 
 // Overhead is the overhead report of recs: overhead.md (Kaazing's table
@@ -97,7 +101,7 @@ func newOverhead(m *matrix) *overhead {
 	o := &overhead{picks: map[ohKey]*ohPick{}}
 	best := map[ohKey]*cell{}
 	for _, c := range m.cells {
-		if c.isFloor() {
+		if c.isFloor() || !c.at.Work.isBroadcast() {
 			continue
 		}
 		k := ohKey{c.at.HTTP, c.v.Transport}

@@ -96,7 +96,7 @@ func ReadmeSection(dir, rel string) (string, error) {
 		all := r.cells()
 		var cells []string
 		for _, c := range cols {
-			cells = append(cells, all[slices.Index(header(r.showNetwork, r.showHTTP), c)])
+			cells = append(cells, all[slices.Index(r.header(), c)])
 		}
 		fmt.Fprintf(&b, "| %s | %s |\n", r.Transport, strings.Join(cells, " | "))
 	}
@@ -140,8 +140,7 @@ func ReadmeSection(dir, rel string) (string, error) {
 		for _, v := range vs {
 			fmt.Fprintf(&b, "| %s |", v.Label())
 			for _, r := range rates {
-				here := at
-				here.Rate = r
+				here := dimRate.with(at, r)
 				c := findIn(groups[v], here)
 				if c == nil {
 					b.WriteString(" — |")

@@ -188,9 +188,15 @@ func (r *report) runLines() []runLine {
 		ts = append(ts, v.Label())
 	}
 	add(fmt.Sprintf("%s: %s", Plural(len(r.recs), "record"), strings.Join(ts, ", ")))
-	add("Clients " + joinValues(distinct(r.m.cells, dimClients)) +
-		"; event rates " + joinValues(distinct(r.m.cells, dimRate)) + " events/s" +
-		"; payloads " + joinValues(distinct(r.m.cells, dimPayload)) + " B")
+	if !r.m.hasWorkloads() {
+		add("Clients " + joinValues(distinct(r.m.cells, dimClients)) +
+			"; event rates " + joinValues(distinct(r.m.cells, dimRate)) + " events/s" +
+			"; payloads " + joinValues(distinct(r.m.cells, dimPayload)) + " B")
+	} else {
+		add("Workloads: " + strings.Join(r.m.workloads(), "; "))
+		add("Clients " + joinValues(distinct(r.m.cells, dimClients)) +
+			"; payloads " + joinValues(distinct(r.m.cells, dimPayload)) + " B")
+	}
 	add("Headline scenario: " + describe(r.m.head))
 	return out
 }

@@ -116,7 +116,12 @@ type row struct {
 	// a cell of the run did not speak it the default way (showHTTP).
 	HTTP     string
 	showHTTP bool
-	// Figures are the metric columns (columns()), formatted.
+	// Workload is what drove the cell's traffic (workKey.label); a column
+	// only when a cell of the run is not a broadcast (showWork), and then
+	// Rate carries its unit, which differs by workload.
+	Workload string
+	showWork bool
+	// Figures are the metric columns (columns), formatted.
 	Figures []string
 	// Floor is p50 / p99 as multiples of the floor cell's (push cells).
 	Floor string
@@ -130,9 +135,11 @@ type row struct {
 
 // header is the table's header: the scenario, every metric column, the
 // notes; with a network column when the run has more than the loopback,
-// and an http column when a cell spoke HTTP other than the default way
-// (Go's headers over plain HTTP/1.1).
-func header(network, http bool) []string {
+// an http column when a cell spoke HTTP other than the default way (Go's
+// headers over plain HTTP/1.1), and a workload column, the rate with its
+// unit in each row and the upstream figures when a cell is not a
+// broadcast (work).
+func header(network, http, work bool) []string {
 	h := []string{"transport"}
 	if network {
 		h = append(h, "network")
@@ -140,8 +147,12 @@ func header(network, http bool) []string {
 	if http {
 		h = append(h, "http")
 	}
-	h = append(h, "clients", "rate (ev/s)", "payload")
-	for _, m := range columns() {
+	if work {
+		h = append(h, "workload", "clients", "rate", "payload")
+	} else {
+		h = append(h, "clients", "rate (ev/s)", "payload")
+	}
+	for _, m := range columns(work) {
 		h = append(h, m.column)
 	}
 	return append(h, "p50 / p99 × floor", "notes")
@@ -155,9 +166,15 @@ func (r row) cells() []string {
 	if r.showHTTP {
 		out = append(out, r.HTTP)
 	}
+	if r.showWork {
+		out = append(out, r.Workload)
+	}
 	out = append(append(out, r.Clients, r.Rate, r.Payload), r.Figures...)
 	return append(out, r.Floor, r.Notes)
 }
+
+// header is the header of the table rows' cells.
+func (r row) header() []string { return header(r.showNetwork, r.showHTTP, r.showWork) }
 
 // Middle is every cell between the transport and the notes (for the HTML
 // table, which styles those two).
@@ -202,6 +219,7 @@ func rows(m *matrix) []row {
 	}
 	slices.SortStableFunc(cells, func(a, b *cell) int { return compareRows(a, b, spoken) })
 	showHTTP := m.hasHTTPVariants()
+	showWork := m.hasWorkloads()
 	var out []row
 	for i, c := range cells {
 		var is []issue
@@ -213,8 +231,12 @@ func rows(m *matrix) []row {
 			}
 		}
 		var figures []string
-		for _, mt := range columns() {
+		for _, mt := range columns(showWork) {
 			figures = append(figures, c.show(mt))
+		}
+		rate := fmtRate(c.at.Rate)
+		if showWork {
+			rate = c.at.Work.rateCell(c.at.Rate)
 		}
 		first := c.recs[0]
 		httpLabel := c.at.HTTP.label()
@@ -226,9 +248,11 @@ func rows(m *matrix) []row {
 			showNetwork: m.hasNetworks(),
 			HTTP:        httpLabel,
 			showHTTP:    showHTTP,
+			Workload:    c.at.Work.label(),
+			showWork:    showWork,
 			Transport:   c.v.Label(),
 			Clients:     strconv.Itoa(c.at.Clients),
-			Rate:        fmtRate(c.at.Rate),
+			Rate:        rate,
 			Payload:     strconv.Itoa(c.at.Payload) + " B",
 			Figures:     figures,
 			Floor:       m.floorMultiple(c),
@@ -275,10 +299,10 @@ func groupStarts(prev, c *cell) bool {
 	return prev.at != c.at
 }
 
-// hasOverhead reports whether a cell spoke HTTP other than the default
-// way (HasOverhead: the report then has overhead.md).
+// hasOverhead reports whether a broadcast cell spoke HTTP other than the
+// default way (HasOverhead: the report then has overhead.md).
 func (m *matrix) hasOverhead() bool {
-	return slices.ContainsFunc(m.cells, func(c *cell) bool { return !c.at.HTTP.options().IsDefault() })
+	return slices.ContainsFunc(m.cells, func(c *cell) bool { return c.at.Work.isBroadcast() && !c.at.HTTP.options().IsDefault() })
 }
 
 // hasHTTPVariants reports whether a cell of the run spoke HTTP other than
@@ -308,7 +332,15 @@ func (c *cell) show(mt metricDef) string {
 		return mt.show(shown[0])
 	case mt.applies != nil && !mt.applies(shown[0]):
 		return ""
-	case !c.supports(mt.needs):
+	case mt.sample != nil && !c.supportsSample(mt):
+		var most int64
+		var n uint64
+		for _, r := range shown {
+			rn, rmax := mt.sampleOf(r)
+			most, n = max(most, rmax), n+rn
+		}
+		return fmt.Sprintf("≤ %s (max, n=%d over %d repeats)", fmtDuration(float64(most)), n, len(shown))
+	case mt.sample == nil && !c.supports(mt.needs):
 		// The repeats' events together still do not support it: the
 		// bound is the largest maximum of them.
 		var most int64
@@ -324,6 +356,21 @@ func (c *cell) show(mt metricDef) string {
 		out += " [" + a + "–" + b + "]"
 	}
 	return out
+}
+
+// supportsSample reports whether every measured repeat of the cell has
+// enough values for mt's percentile (metricDef.sample); a record with none
+// (nothing measured) does not count against it.
+func (c *cell) supportsSample(mt metricDef) bool {
+	for _, r := range c.recs {
+		if results.StatusOf(r) == results.StatusError {
+			continue
+		}
+		if n, _ := mt.sampleOf(r); n > 0 && n < mt.needs {
+			return false
+		}
+	}
+	return true
 }
 
 // floorMultiple gives a push cell's p50 and p99 as multiples of the floor
@@ -389,8 +436,12 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 		"the connections idle for the window; RSS is per connected client, after a GC. A percentile that rests on fewer independent events than it " +
 		"needs (100 for p99, 1000 for p99.9) is shown as the bound it is: ≤ max, with n, the events in the window. The last figures give each " +
 		"push transport's p50 and p99 as multiples of the floor, the raw TCP cell at the same point: the least any push can cost on this machine. " +
-		"With repeats, each figure is the median with the range in brackets. docs/results.md defines every figure.\n\n")
-	h := header(rep.m.hasNetworks(), rep.m.hasHTTPVariants())
+		"With repeats, each figure is the median with the range in brackets. docs/results.md defines every figure.")
+	if rep.m.hasWorkloads() {
+		b.WriteString(" " + workloadTableNote)
+	}
+	b.WriteString("\n\n")
+	h := header(rep.m.hasNetworks(), rep.m.hasHTTPVariants(), rep.m.hasWorkloads())
 	b.WriteString("| " + strings.Join(h, " | ") + " |\n")
 	b.WriteString("|" + strings.Repeat("---|", len(h)) + "\n")
 	for _, r := range rep.rows {
@@ -406,6 +457,16 @@ func (rep *report) writeMarkdown(w io.Writer) error {
 	_, err := io.WriteString(w, b.String())
 	return err
 }
+
+// workloadTableNote says what the table's figures mean for chat and game
+// cells (summary.md and index.html, only when the run has them).
+const workloadTableNote = "Chat and game cells: for chat an event is a message (each member of its room, the sender included, receives it) and " +
+	"latency is send → receive latency, from the message's scheduled send time to its receipt; for the game an event is a snapshot and " +
+	"latency is snapshot latency, from the tick to the receipt. Rate is each chat client's messages per second, or the game's ticks per second. " +
+	"The upstream: sent is the messages (game: inputs) sent in the window, up B/msg the clients' upstream bytes per message sent (for " +
+	"polling its polls too), req/msg the upstream requests (POST /send) per message, 0 on a stream; send lag is how late the clients started " +
+	"their sends (it is in every latency); input p50 / p99 is the game's input latency, from an input's scheduled send time to the first " +
+	"snapshot that acknowledged it."
 
 // WriteSummaryCSV writes summary.csv: one row per record with every field
 // of the record (named by its JSON path, e.g. latency_ns.p99), except the
@@ -443,7 +504,9 @@ func WriteSummaryCSV(w io.Writer, recs []results.Record) error {
 }
 
 // flatten calls emit for every scalar field of the struct v, depth first,
-// named by the JSON path. Maps and the histogram snapshot are skipped.
+// named by the JSON path. Maps and the histogram snapshot are skipped. A
+// pointer to a struct (input_latency_ns) is flattened like the struct,
+// with empty values where it is nil.
 func flatten(v reflect.Value, prefix string, emit func(name, value string)) {
 	t := v.Type()
 	for i := range t.NumField() {
@@ -454,6 +517,20 @@ func flatten(v reflect.Value, prefix string, emit func(name, value string)) {
 		}
 		fv := v.Field(i)
 		switch fv.Kind() {
+		case reflect.Pointer:
+			if fv.Type().Elem().Kind() != reflect.Struct {
+				if fv.IsNil() {
+					emit(prefix+name, "")
+				} else {
+					emit(prefix+name, fmt.Sprint(fv.Elem().Interface()))
+				}
+				continue
+			}
+			if fv.IsNil() {
+				flatten(reflect.Zero(fv.Type().Elem()), prefix+name+".", func(name, _ string) { emit(name, "") })
+			} else {
+				flatten(fv.Elem(), prefix+name+".", emit)
+			}
 		case reflect.Struct:
 			flatten(fv, prefix+name+".", emit)
 		case reflect.Map, reflect.Slice:
