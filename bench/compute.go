@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"math/bits"
 	"slices"
 	"time"
 
@@ -64,6 +65,8 @@ type LoadGen struct {
 	Final   Counts // the clients' counters when they stopped
 	Tallies []Tally
 	Latencies
+	// Sends is the clients' upstream (chat messages, game inputs).
+	Sends   Sends
 	Failed  int64  // subscribers that gave up
 	FailErr string // the first one's error
 	StopErr string // subscribers did not stop when cancelled
@@ -112,6 +115,7 @@ func Merge(parts ...Measurement) (Measurement, error) {
 	m := parts[0]
 	m.Load.Tallies = slices.Clone(m.Load.Tallies)
 	m.Load.Hists = slices.Clone(m.Load.Hists)
+	m.Load.Inputs = slices.Clone(m.Load.Inputs)
 	for i, p := range parts[1:] {
 		ps, ms := p.Scenario, m.Scenario
 		ps.Clients, ms.Clients = 0, 0
@@ -153,6 +157,11 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 	a.Tallies = append(a.Tallies, b.Tallies...)
 	a.Hists = append(a.Hists, b.Hists...)
 	a.OutOfRange += b.OutOfRange
+	a.Inputs = append(a.Inputs, b.Inputs...)
+	a.InputsOutOfRange += b.InputsOutOfRange
+	if sends, err := a.Sends.add(b.Sends); err == nil {
+		a.Sends = sends
+	}
 	a.Failed += b.Failed
 	if a.FailErr == "" {
 		a.FailErr = b.FailErr
@@ -189,6 +198,9 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		last = 0 // no window: nothing was expected
 	}
 	d := deliveries(m.Base, m.Load.Tallies, m.Load.Latencies, last, m.ConstantLo)
+	if m.Scenario.Workload == WorkloadChat {
+		d = m.chatDeliveries(d)
+	}
 
 	switch {
 	case m.Died != "":
@@ -227,6 +239,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	if windowOK {
 		m.fillWindow(rec, d)
 	}
+	m.fillUpstream(rec) // after fillWindow, which sets rec.Wire
 	m.fillChecks(rec, d, windowOK)
 	if m.Load.StopErr != "" {
 		rec.Checks["clients_stopped"] = results.Check{OK: false, Detail: m.Load.StopErr}
@@ -270,6 +283,98 @@ func (m *Measurement) fillIdle(rec *results.Record) {
 	}
 	rec.Server.IdleCPUUsPerConnS = us(serverCPU(s0, s1)) / connSec
 	rec.Client.IdleCPUUsPerConnS = us(c1.CPU-c0.CPU) / connSec
+}
+
+// chatDeliveries replaces the broadcast arithmetic of d for a chat. A
+// room's messages are numbered in the order they reached the server, not in
+// the order of their scheduled send times, so the window's messages are no
+// seq range: each client set a bit for every distinct message it received
+// that was scheduled in the window, and the senders know how many of those
+// they handed over per room. Every member of a room, the sender included,
+// expects all of its room's.
+func (m *Measurement) chatDeliveries(d delivery) delivery {
+	s, sends := m.Scenario, m.Load.Sends
+	d.expected, d.delivered = 0, 0
+	d.perClientMin, d.perClientMax = ^uint64(0), 0
+	d.boundary = "chat: the senders' count of messages scheduled in the window"
+	for room, n := range sends.InWindow {
+		d.expected += n * uint64(s.RoomSize(room))
+	}
+	for _, t := range m.Load.Tallies {
+		var got uint64
+		for _, w := range t.Bits {
+			got += uint64(bits.OnesCount64(w))
+		}
+		d.delivered += got
+		d.perClientMin = min(d.perClientMin, got)
+		d.perClientMax = max(d.perClientMax, got)
+	}
+	if len(m.Load.Tallies) == 0 {
+		d.perClientMin = 0
+	}
+	d.lo, d.hi = 1, sends.Sent // the messages, for inWindowEvents
+	d.lost = d.expected - min(d.delivered, d.expected)
+	return d
+}
+
+// fillUpstream computes the client-originated figures: messages sent in
+// the window, the upstream bytes and requests each cost, the senders'
+// lateness and the game's input latency.
+func (m *Measurement) fillUpstream(rec *results.Record) {
+	s := m.Scenario
+	if s.Workload != WorkloadChat && s.Workload != WorkloadGame {
+		return
+	}
+	sends := m.Load.Sends
+	rec.Sent, rec.SendErrors = sends.Sent, sends.Failed
+	if sends.Lag != nil && sends.Lag.TotalCount() > 0 {
+		rec.SendLagP50Ns, rec.SendLagP99Ns = sends.Lag.ValueAtQuantile(50), sends.Lag.ValueAtQuantile(99)
+	}
+	ws, we := m.Load.Marks[markStart], m.Load.Marks[markEnd]
+	if ws.taken() && we.taken() {
+		c := we.Counts.sub(ws.Counts)
+		if c.Sent > 0 {
+			rec.Wire.UpBytesPerMessage = float64(c.Up) / float64(c.Sent)
+			rec.RequestsPerMessage = float64(c.SendRequests) / float64(c.Sent)
+		}
+	}
+	if s.Workload == WorkloadGame {
+		h := results.NewHistogram()
+		for _, in := range m.Load.Inputs {
+			_ = results.MergeInto(h, in)
+		}
+		if h.TotalCount() > 0 {
+			l := results.Summarise(h)
+			l.OutOfRange = m.Load.InputsOutOfRange
+			rec.InputLatency = &l
+		}
+	}
+}
+
+// upstreamChecks checks the clients' upstream: every send in the window was
+// accepted, and the senders kept their schedule.
+func (m *Measurement) upstreamChecks(rec *results.Record, check func(string, bool, string, ...any)) {
+	if w := m.Scenario.Workload; w != WorkloadChat && w != WorkloadGame {
+		return
+	}
+	detail := fmt.Sprintf("%d of %d sends scheduled in the window failed (not connected, refused or cut)", rec.SendErrors, rec.Sent+rec.SendErrors)
+	if e := m.Load.Sends.FirstErr; e != "" {
+		detail += "; the run's first failure: " + e
+	}
+	check("sends_ok", rec.SendErrors == 0, "%s", detail)
+	if rec.SendLagP99Ns > 0 {
+		// The latency the lateness is part of: send → receive for a
+		// chat, the input latency for a game.
+		ref := rec.Latency.P50
+		if rec.InputLatency != nil {
+			ref = rec.InputLatency.P50
+		}
+		limit := max(minSendLag, int64(sendLagShareOfP50*float64(ref)))
+		check("senders_on_schedule", rec.SendLagP99Ns <= limit,
+			"the clients started their sends %s late at p50 and %s at p99 (limit %s: max(%s, %.0f%% of the cell's p50, of input latency for a game)); the lateness is in every latency",
+			report.Duration(float64(rec.SendLagP50Ns)), report.Duration(float64(rec.SendLagP99Ns)), report.Duration(float64(limit)),
+			report.Duration(float64(minSendLag)), sendLagShareOfP50*100)
+	}
 }
 
 // fillConn computes the cost of connections and of idle requests: the
@@ -500,6 +605,7 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	}
 
 	m.httpChecks(rec, check)
+	m.upstreamChecks(rec, check)
 
 	rangeOK := d.outOfRange == 0 && d.mergeErr == nil
 	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)

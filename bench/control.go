@@ -117,6 +117,10 @@ func (c *control) start(ctx context.Context, pc servers.PublishConfig) (servers.
 	if pc.Seed != 0 {
 		q.Set("seed", strconv.FormatUint(pc.Seed, 10))
 	}
+	if pc.Workload != "" && pc.Workload != servers.WorkloadBroadcast {
+		q.Set("workload", pc.Workload)
+		q.Set("room", strconv.Itoa(pc.Room))
+	}
 	var ps servers.PublisherStats
 	err := c.do(ctx, http.MethodPost, "/control/start?"+q.Encode(), &ps)
 	return ps, err

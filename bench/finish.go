@@ -42,6 +42,11 @@ const (
 	// maxEmulatorUtil: above 80% of a core, the network emulator may be
 	// adding delay of its own.
 	maxEmulatorUtil = 0.8
+	// The clients' senders kept their schedule if their lateness p99 was
+	// at most max(minSendLag, sendLagShareOfP50 × the cell's p50): timers
+	// wake late, and the lateness is in every latency of the cell.
+	minSendLag        = int64(2 * time.Millisecond)
+	sendLagShareOfP50 = 0.1
 )
 
 // finish stops what still runs, gathers what was measured into a
@@ -125,6 +130,9 @@ func (r *runner) measurement() Measurement {
 		m.Load.FailErr = r.failErr.Error()
 	}
 	m.Load.Tallies, m.Load.Latencies = r.rec.collect()
+	if r.send != nil {
+		m.Load.Sends = r.send.collect(r.win.start, r.win.end)
+	}
 	return m
 }
 

@@ -31,14 +31,19 @@ type shard struct {
 	mu         sync.Mutex
 	hist       *hdrhistogram.Histogram
 	outOfRange uint64 // latencies RecordValue rejected (negative or above 1 h)
-	deliveries uint64 // first deliveries in the window (progress display)
-	maxSeq     uint64 // highest seq any client of the shard received
+	// inputs is the game's input latency: from an input's scheduled
+	// send time to the receipt of the first snapshot that acknowledged it.
+	inputs         *hdrhistogram.Histogram
+	inputsOutRange uint64
+	deliveries     uint64 // first deliveries in the window (progress display)
+	maxSeq         uint64 // highest seq any client of the shard received
 }
 
 // tally is one client's delivery record. Its fields are guarded by its
 // shard's mutex.
 type tally struct {
 	sh *shard
+	id int // the client's index
 
 	bits       []uint64 // bit i: seq base+i delivered in the window
 	delivered  uint64   // distinct in-window events delivered
@@ -65,16 +70,27 @@ type recorder struct {
 
 	shards  [shardCount]*shard
 	tallies []*tally
+	// send is the clients' upstream (game: their inputs, acknowledged by
+	// snapshots); set before any snapshot can carry an acknowledgement.
+	send *senders
+	acks [][]int64 // per client: scratch for sendLog.ack
+}
+
+// setSenders hands the recorder the senders whose inputs snapshots
+// acknowledge. Call it before the senders start.
+func (r *recorder) setSenders(ss *senders) {
+	r.acks = make([][]int64, len(r.tallies))
+	r.send = ss
 }
 
 func newRecorder(nclients int, bitsHint uint64, quit <-chan struct{}) *recorder {
 	r := &recorder{ready: make(chan struct{}), quit: quit, tallies: make([]*tally, nclients)}
 	for i := range r.shards {
-		r.shards[i] = &shard{hist: results.NewHistogram()}
+		r.shards[i] = &shard{hist: results.NewHistogram(), inputs: results.NewHistogram()}
 	}
 	words := int(min((bitsHint+63)/64, 1<<20))
 	for i := range r.tallies {
-		r.tallies[i] = &tally{sh: r.shards[i%shardCount], bits: make([]uint64, 0, words)}
+		r.tallies[i] = &tally{sh: r.shards[i%shardCount], id: i, bits: make([]uint64, 0, words)}
 	}
 	return r
 }
@@ -150,8 +166,33 @@ func (r *recorder) handler(i int) clients.Handler {
 				sh.outOfRange++
 			}
 		}
+		if len(b.Acks) > 0 && r.send != nil {
+			r.recordAcks(sh, t.id, b, recv)
+		}
 		sh.mu.Unlock()
 		t.covered.Store(cover)
+	}
+}
+
+// recordAcks records the input latency of every input of client id that a
+// snapshot of b acknowledges for the first time and that was scheduled in
+// the window. The caller holds sh.mu.
+func (r *recorder) recordAcks(sh *shard, id int, b clients.Batch, recv int64) {
+	log := r.send.logs[id]
+	for k := range b.Events {
+		n := b.Acks[k]
+		if n == 0 {
+			continue
+		}
+		r.acks[id] = log.ack(n, r.acks[id][:0])
+		for _, t := range r.acks[id] {
+			if t < r.win.start || t >= r.win.end {
+				continue
+			}
+			if err := sh.inputs.RecordValue(recv - t); err != nil {
+				sh.inputsOutRange++
+			}
+		}
 	}
 }
 
@@ -195,6 +236,9 @@ type Counts struct {
 	Handshakes, Resumed, HandshakeFailures  uint64
 	HandshakeUp, HandshakeDown, HandshakeNs uint64
 	HTTP2                                   uint64 // answers and streams that arrived over HTTP/2
+
+	// The upstream: messages handed over, failed sends, POST requests.
+	Sent, SendErrors, SendRequests uint64
 }
 
 func (r *recorder) snapshot() Counts {
@@ -216,6 +260,9 @@ func (r *recorder) snapshot() Counts {
 		s.HandshakeDown += c.HandshakeBytesDown.Load()
 		s.HandshakeNs += c.HandshakeNs.Load()
 		s.HTTP2 += c.HTTP2Responses.Load()
+		s.Sent += c.Sent.Load()
+		s.SendErrors += c.SendErrors.Load()
+		s.SendRequests += c.SendRequests.Load()
 	}
 	return s
 }
@@ -234,6 +281,7 @@ func (a Counts) zip(b Counts, f func(x, y uint64) uint64) Counts {
 		HandshakeFailures: f(a.HandshakeFailures, b.HandshakeFailures),
 		HandshakeUp:       f(a.HandshakeUp, b.HandshakeUp), HandshakeDown: f(a.HandshakeDown, b.HandshakeDown),
 		HandshakeNs: f(a.HandshakeNs, b.HandshakeNs), HTTP2: f(a.HTTP2, b.HTTP2),
+		Sent: f(a.Sent, b.Sent), SendErrors: f(a.SendErrors, b.SendErrors), SendRequests: f(a.SendRequests, b.SendRequests),
 	}
 }
 
@@ -248,11 +296,12 @@ func (r *recorder) progress() (deliveries, maxSeq uint64) {
 	return deliveries, maxSeq
 }
 
-// uncovered returns the index of the first client, from i on, that has not
-// yet received or been told about seq last (len(tallies) if none).
-func (r *recorder) uncovered(i int, last uint64) int {
+// uncoveredBy returns the index of the first client, from i on, that has
+// not yet received or been told about its seq last(i) (len(tallies) if
+// none).
+func (r *recorder) uncoveredBy(i int, last func(i int) uint64) int {
 	for ; i < len(r.tallies); i++ {
-		if r.tallies[i].covered.Load() < last {
+		if r.tallies[i].covered.Load() < last(i) {
 			return i
 		}
 	}
@@ -290,6 +339,9 @@ type Tally struct {
 type Latencies struct {
 	Hists      []*hdrhistogram.Histogram
 	OutOfRange uint64
+	// Inputs are the game's input latency histograms, one per shard.
+	Inputs           []*hdrhistogram.Histogram
+	InputsOutOfRange uint64
 }
 
 // collect hands over every client's tally and every shard's histogram.
@@ -310,6 +362,8 @@ func (r *recorder) collect() ([]Tally, Latencies) {
 	for _, sh := range r.shards {
 		lat.Hists = append(lat.Hists, sh.hist)
 		lat.OutOfRange += sh.outOfRange
+		lat.Inputs = append(lat.Inputs, sh.inputs)
+		lat.InputsOutOfRange += sh.inputsOutRange
 		sh.mu.Unlock()
 	}
 	return ts, lat

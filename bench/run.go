@@ -157,11 +157,15 @@ type runner struct {
 	sEnd      snap          // after the drain, before the clients stop
 	startPS   servers.PublisherStats
 	finalPS   servers.PublisherStats
-	ws, we    snap
-	measured  bool // the window's start snapshot was taken
-	partial   bool
-	cutPhase  Phase
-	drained   bool
+	// send is the clients' upstream (chat and game), started with the
+	// workload; win is the window it was measured in (Unix ns).
+	send     *senders
+	win      window
+	ws, we   snap
+	measured bool // the window's start snapshot was taken
+	partial  bool
+	cutPhase Phase
+	drained  bool
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -171,6 +175,9 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		return nil, nil, err
 	}
 	external := r.opt.Server != ""
+	if external && s.Workload != WorkloadBroadcast {
+		return nil, nil, fmt.Errorf("%w: the %s workload needs its own server child (it sizes the rooms); --server runs broadcast only", ErrScenario, s.Workload)
+	}
 	if external {
 		if err := CheckServer(ctx, r.opt.Server); err != nil {
 			return nil, nil, err
@@ -189,7 +196,8 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			launch = proc.ChildLauncher(exe, r.opt.ServerLog)
 		}
 		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold,
-			TLS: s.HTTP.TLS, Response: s.HTTP.ResponseProfile(), Compress: s.HTTP.Compress, TextPad: s.Pad == PadText})
+			TLS: s.HTTP.TLS, Response: s.HTTP.ResponseProfile(), Compress: s.HTTP.Compress, TextPad: s.Pad == PadText,
+			Rooms: s.Rooms()})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start server: %w", err)
 		}
@@ -342,6 +350,9 @@ func (r *runner) connect(ctx context.Context) error {
 			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
 			LocalAddr:  r.lim.SourceAddr(i),
 			Counters:   r.rec.counters(i),
+			Room:       s.RoomOf(i),
+			Acks:       s.Workload == WorkloadGame,
+			AckFrom:    i,
 			HTTP:       s.HTTP,
 			Roots:      r.roots,
 		})
@@ -570,6 +581,8 @@ func (r *runner) measure(ctx context.Context) error {
 		Schedule: s.Schedule,
 		Duration: s.Warmup + s.Duration,
 		Spin:     s.Spin,
+		Workload: s.Workload,
+		Room:     min(s.Room, s.Clients),
 	}
 	if s.Schedule == servers.ScheduleConstant {
 		pc.Events = s.Events()
@@ -595,10 +608,18 @@ func (r *runner) measure(ctx context.Context) error {
 		return fmt.Errorf("start publisher: %w", err)
 	}
 	r.startPS = ps
-	winStart := ps.Started.Add(s.Warmup)
+	start := ps.Started
+	if s.Workload == WorkloadChat {
+		// No publisher: the clients' first messages are due a moment
+		// from now, when every sender is ready.
+		start = time.Now().Add(chatLead)
+	}
+	winStart := start.Add(s.Warmup)
 	winEnd := winStart.Add(s.Duration)
 	r.winEnd.Store(winEnd.UnixNano())
-	r.rec.setWindow(window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base})
+	r.win = window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base}
+	r.rec.setWindow(r.win)
+	r.startSenders(start, start.Add(s.Warmup+s.Duration))
 
 	if early {
 		r.ws = pre
@@ -641,6 +662,9 @@ func (r *runner) measure(ctx context.Context) error {
 // counted from the window's end.
 func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 	r.setPhase(PhaseDrain)
+	if r.s.Workload == WorkloadChat {
+		return r.drainChat(ctx, winEnd)
+	}
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	pubDeadline := winEnd.Add(publisherSlack)
@@ -666,6 +690,10 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 		case <-tick.C:
 		}
 	}
+	if r.send != nil && !r.waitSenders(ctx, winEnd.Add(r.s.Drain)) && ctx.Err() != nil {
+		r.cut(PhaseDrain)
+		return ctx.Err()
+	}
 	all, err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain))
 	if err != nil {
 		r.cut(PhaseDrain)
@@ -675,13 +703,101 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 	return nil
 }
 
+// chatLead is how far ahead of the chat's start its first messages are
+// scheduled: the senders' goroutines start within it.
+const chatLead = 20 * time.Millisecond
+
+// startSenders starts the clients' upstream for chat and game: messages
+// (or inputs) scheduled from start until until.
+func (r *runner) startSenders(start, until time.Time) {
+	s := r.s
+	var size int
+	var rate float64
+	switch s.Workload {
+	case WorkloadChat:
+		size, rate = s.Payload, s.SendRate
+	case WorkloadGame:
+		size, rate = InputSize, s.InputRate
+	default:
+		return
+	}
+	subs := make([]upstreamSender, len(r.subs))
+	for i, sub := range r.subs {
+		subs[i] = sub.(upstreamSender)
+	}
+	r.send = newSenders(s, size, rate, start, until)
+	r.rec.setSenders(r.send)
+	r.send.run(r.cctx, subs)
+}
+
+// drainChat waits for every sender to finish, then for every client to
+// have its room's last message, bounded by the drain limit from the
+// window's end.
+func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
+	deadline := winEnd.Add(r.s.Drain)
+	if !r.waitSenders(ctx, deadline) {
+		if ctx.Err() != nil {
+			r.cut(PhaseDrain)
+			return ctx.Err()
+		}
+		r.drained = false
+		return nil // the senders stop with the clients
+	}
+	st, err := r.ctl.stats(ctx)
+	if err != nil {
+		return err
+	}
+	r.finalPS = st.Publisher
+	// The rooms' last seqs: the server's word, or (when it lists too many
+	// rooms to name each) the messages the senders handed over, which on
+	// a fresh server is the same.
+	heads := st.RoomHeads
+	if len(heads) != r.s.Rooms() {
+		heads = r.send.accepted()
+	}
+	all, err := r.waitCoveredBy(ctx, func(i int) uint64 {
+		if room := r.s.RoomOf(i); room < len(heads) {
+			return heads[room]
+		}
+		return 0
+	}, deadline)
+	if err != nil {
+		r.cut(PhaseDrain)
+		return err
+	}
+	r.drained = all
+	r.stopPublisher() // ends the chat: the server stops taking messages
+	return nil
+}
+
+// waitSenders waits until every sender has sent its last message (they
+// may run late), or until deadline or ctx; it reports whether they had.
+func (r *runner) waitSenders(ctx context.Context, deadline time.Time) bool {
+	done := make(chan struct{})
+	go func() { r.send.wait(); close(done) }()
+	t := time.NewTimer(time.Until(deadline))
+	defer t.Stop()
+	select {
+	case <-done:
+		return true
+	case <-ctx.Done():
+	case <-t.C:
+	}
+	return false
+}
+
 // waitCovered waits until every client has received (or been told it lost)
 // event last, or until deadline; it reports whether all had.
 func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Time) (bool, error) {
+	return r.waitCoveredBy(ctx, func(int) uint64 { return last }, deadline)
+}
+
+// waitCoveredBy is waitCovered with a last event per client.
+func (r *runner) waitCoveredBy(ctx context.Context, last func(i int) uint64, deadline time.Time) (bool, error) {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; {
-		if i = r.rec.uncovered(i, last); i == len(r.rec.tallies) {
+		if i = r.rec.uncoveredBy(i, last); i == len(r.rec.tallies) {
 			return true, nil
 		}
 		if time.Now().After(deadline) {
@@ -783,14 +899,21 @@ func (r *runner) stopPublisher() {
 	}
 }
 
-// stopClients cancels every subscriber and waits for them, bounded.
+// stopClients cancels every subscriber (and sender) and waits for them,
+// bounded.
 func (r *runner) stopClients() error {
 	if r.ccancel == nil {
 		return nil
 	}
 	r.ccancel()
 	done := make(chan struct{})
-	go func() { r.wg.Wait(); close(done) }()
+	go func() {
+		r.wg.Wait()
+		if r.send != nil {
+			r.send.wait()
+		}
+		close(done)
+	}()
 	t := time.NewTimer(clientStopBound)
 	defer t.Stop()
 	select {

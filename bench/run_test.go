@@ -278,7 +278,8 @@ func TestRecorderCounts(t *testing.T) {
 	if got := d.hist.TotalCount(); got != 7 {
 		t.Errorf("histogram count %d, want 7", got)
 	}
-	if r.uncovered(0, 16) != 0 || r.uncovered(0, 15) != 2 {
+	upTo := func(last uint64) func(int) uint64 { return func(int) uint64 { return last } }
+	if r.uncoveredBy(0, upTo(16)) != 0 || r.uncoveredBy(0, upTo(15)) != 2 {
 		t.Errorf("uncovered: client 0 should still wait for 16 but not for 15")
 	}
 }

@@ -66,6 +66,59 @@ type Scenario struct {
 	// default without compression) or PadText (the default with it), a
 	// text that compresses like real data instead of to nothing.
 	Pad string
+
+	// Workload is what drives the traffic (docs/design.md section 5):
+	// WorkloadBroadcast (the server publishes Rate events/s to every
+	// client), WorkloadChat (every client sends SendRate messages/s to its
+	// room, which gets each one, the sender included) or WorkloadGame (the
+	// server sends every room a snapshot of Payload bytes Tick times a
+	// second; every client sends InputRate inputs/s).
+	Workload string
+	// Room is the number of clients per room for chat and game (the last
+	// room holds what is left); broadcast has one room of every client.
+	Room int
+	// SendRate is each chat client's messages per second (open loop, on
+	// Schedule, from each message's scheduled send time).
+	SendRate float64
+	// Tick is the game's snapshots per second per room; InputRate each
+	// game client's inputs per second.
+	Tick, InputRate float64
+}
+
+// Workloads (Scenario.Workload).
+const (
+	WorkloadBroadcast = "broadcast"
+	WorkloadChat      = "chat"
+	WorkloadGame      = "game"
+)
+
+// InputSize is the size of a game input: the smallest upstream message,
+// {"from":…,"n":…,"t":…} with room for any numbers (event.UpstreamMinSize).
+const InputSize = event.UpstreamMinSize
+
+// Rooms is the number of rooms the scenario's clients fill (1 for
+// broadcast).
+func (s Scenario) Rooms() int {
+	if s.Workload == WorkloadBroadcast || s.Workload == "" || s.Room <= 0 {
+		return 1
+	}
+	return (s.Clients + s.Room - 1) / s.Room
+}
+
+// RoomOf is the room of client i.
+func (s Scenario) RoomOf(i int) int {
+	if s.Rooms() == 1 {
+		return 0
+	}
+	return i / s.Room
+}
+
+// RoomSize is how many clients room r holds.
+func (s Scenario) RoomSize(r int) int {
+	if s.Rooms() == 1 {
+		return s.Clients
+	}
+	return min(s.Room, s.Clients-r*s.Room)
 }
 
 // Event padding (Scenario.Pad).
@@ -89,6 +142,11 @@ func DefaultScenario() Scenario {
 		Schedule:    servers.ScheduleConstant,
 		Spin:        servers.DefaultSpin,
 		HTTP:        webhttp.Default(),
+		Workload:    WorkloadBroadcast,
+		Room:        10,
+		SendRate:    1,
+		Tick:        20,
+		InputRate:   20,
 	}
 }
 
@@ -120,6 +178,13 @@ func (s Scenario) Record() results.Scenario {
 		CookieBytes:     s.HTTP.CookieBytes,
 		Compress:        s.HTTP.Compress,
 		Pad:             s.Pad,
+		Workload:        s.Workload,
+	}
+	switch s.Workload {
+	case WorkloadChat:
+		sc.Room, sc.SendRate = s.Room, s.SendRate
+	case WorkloadGame:
+		sc.Room, sc.Tick, sc.InputRate = s.Room, s.Tick, s.InputRate
 	}
 	if transport.HasInterval(s.Transport) {
 		sc.IntervalNs = int64(s.Interval)
@@ -176,6 +241,17 @@ func (s Scenario) WithDefaults() Scenario {
 	}
 	if s.HTTP.Headers == "" {
 		s.HTTP.Headers = webhttp.HeadersGo
+	}
+	if s.Workload == "" {
+		s.Workload = WorkloadBroadcast
+	}
+	// The rate every window computation uses: messages per second over
+	// all rooms for chat, ticks per second for the game.
+	switch s.Workload {
+	case WorkloadChat:
+		s.Rate = float64(s.Clients) * s.SendRate
+	case WorkloadGame:
+		s.Rate = s.Tick
 	}
 	if s.Pad == "" {
 		s.Pad = PadX
@@ -252,6 +328,55 @@ func ringNeed(s Scenario) int {
 	return int(min(n, math.MaxInt32))
 }
 
+// Bounds on the client-originated workloads.
+const (
+	// MaxSendRate bounds a client's messages or inputs per second: the
+	// server's flood limit per connection is 1000/s by default.
+	MaxSendRate = 1000
+	// MaxTick bounds the game's ticks per second.
+	MaxTick = 1000
+)
+
+// validateWorkload checks the workload's own settings.
+func (s Scenario) validateWorkload() error {
+	rate := func(name string, v, limit float64) error {
+		if math.IsNaN(v) || math.IsInf(v, 0) || v <= 0 || v > limit {
+			return fmt.Errorf("%s %v: want more than 0 and at most %v per second", name, v, limit)
+		}
+		return nil
+	}
+	switch s.Workload {
+	case WorkloadBroadcast:
+		return nil
+	case WorkloadChat, WorkloadGame:
+	default:
+		return fmt.Errorf("workload %q: want %s, %s or %s", s.Workload, WorkloadBroadcast, WorkloadChat, WorkloadGame)
+	}
+	if s.Room < 1 {
+		return fmt.Errorf("room %d: a room holds at least one client", s.Room)
+	}
+	if s.Workload == WorkloadChat {
+		if err := rate("send rate", s.SendRate, MaxSendRate); err != nil {
+			return err
+		}
+		if s.Payload < event.UpstreamMinSize {
+			return fmt.Errorf("payload %d: a chat message needs at least %d bytes ({\"from\":…,\"n\":…,\"t\":…})", s.Payload, event.UpstreamMinSize)
+		}
+		return nil
+	}
+	if err := rate("tick", s.Tick, MaxTick); err != nil {
+		return err
+	}
+	if err := rate("input rate", s.InputRate, MaxSendRate); err != nil {
+		return err
+	}
+	if need := event.SnapshotMinSize(min(s.Room, s.Clients)); s.Payload < need {
+		return fmt.Errorf("payload %d: a snapshot for a room of %d clients needs at least %d bytes to acknowledge every client's input",
+			s.Payload, min(s.Room, s.Clients), need)
+	}
+	return nil
+}
+
 // ErrScenario marks a scenario that cannot be run as asked.
 var ErrScenario = errors.New("invalid scenario")
 
@@ -262,6 +387,9 @@ func (s Scenario) Validate() error {
 		return fmt.Errorf("%w: %s", ErrScenario, fmt.Sprintf(format, args...))
 	}
 	_, known := transport.Lookup(s.Transport)
+	if err := s.validateWorkload(); err != nil {
+		return bad("%v", err)
+	}
 	switch {
 	case !known:
 		return bad("unknown transport %q (want %s)", s.Transport, transport.List())

@@ -6,6 +6,7 @@
 package compare
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -63,6 +64,13 @@ type Preset struct {
 	// (none: webhttp.Browser). A variant a transport cannot run (HTTP/2
 	// for an upgrade) is skipped for that transport.
 	HTTP []webhttp.Options
+	// Workload is every cell's (bench.WorkloadBroadcast when empty). For
+	// chat the rate sweep is each client's messages per second, for the
+	// game the ticks per second; Room is the clients per room, and
+	// InputRate the game clients' inputs per second (0: the tick rate).
+	Workload  string
+	Room      int
+	InputRate float64
 	// Idle is each cell's idle interval (0: the scenario's default).
 	Idle        time.Duration
 	Hold        time.Duration
@@ -139,7 +147,29 @@ func Presets() map[string]Preset {
 		}
 	}
 	overhead.HTTP = append([]webhttp.Options{webhttp.Default()}, overhead.HTTP...)
-	return map[string]Preset{"default": def, "quick": quick, "networks": networks, "overhead": overhead}
+	// chat: 100 clients in rooms of 10, each sending 0.2, 1 or 5
+	// messages a second of 128 B: send → receive latency, and what a
+	// message costs upstream on each transport. 15 cells, about 4 minutes.
+	chat := def
+	chat.Name = "chat"
+	chat.Workload = bench.WorkloadChat
+	chat.Room = 10
+	chat.Intervals = []time.Duration{time.Second}
+	chat.Clients = []int{100}
+	chat.Rates = []float64{0.2, 1, 5}
+	chat.CentreRate = 1
+	chat.Payloads = []int{128}
+	chat.MinEvents = 0
+	// game: 100 clients in rooms of 10, a snapshot of 512 B per room at
+	// 10, 20 and 60 ticks a second, every client sending an input per
+	// tick: snapshot latency, and input latency against the tick rate.
+	game := chat
+	game.Name = "game"
+	game.Workload = bench.WorkloadGame
+	game.Rates = []float64{10, 20, 60}
+	game.CentreRate = 20
+	game.Payloads = []int{512}
+	return map[string]Preset{"default": def, "quick": quick, "networks": networks, "overhead": overhead, "chat": chat, "game": game}
 }
 
 // Cell is one scenario of the plan; pass counts the repeats from 1.
@@ -170,6 +200,20 @@ func networkDescriptions(ps []netem.Profile) []string {
 		out = append(out, p.String())
 	}
 	return out
+}
+
+// applyWorkload sets the workload of a cell at rate: the rate is a chat
+// client's messages per second, or the game's ticks per second.
+func (p Preset) applyWorkload(s *bench.Scenario, rate float64) {
+	s.Workload = cmp.Or(p.Workload, bench.WorkloadBroadcast)
+	s.Room = p.Room
+	switch s.Workload {
+	case bench.WorkloadChat:
+		s.SendRate = rate
+	case bench.WorkloadGame:
+		s.Tick = rate
+		s.InputRate = cmp.Or(p.InputRate, rate)
+	}
 }
 
 // httpDescriptions names each way of speaking HTTP by its bench.txt
@@ -418,6 +462,7 @@ func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.O
 			s.Drain = 0 // WithDefaults: 5 s, plus two intervals for short polling
 			s.Network = nw
 			s.HTTP = h
+			p.applyWorkload(&s, at.rate)
 			if t == transport.TCP {
 				// The floor sends no HTTP headers and never compresses:
 				// only TLS changes it, so it runs once per TLS setting.
@@ -480,6 +525,8 @@ type Config struct {
 	Intervals     []string     `json:"shortpoll_intervals"`
 	Networks      []string     `json:"networks,omitempty"`
 	HTTP          []string     `json:"http_variants,omitempty"` // webhttp.Options.Suffix of each, "default" for none
+	Workload      string       `json:"workload,omitempty"`      // chat or game ("": broadcast)
+	Room          int          `json:"room,omitempty"`          // clients per room (chat, game)
 	Clients       []int        `json:"clients"`
 	Rates         []float64    `json:"rates"`
 	Payloads      []int        `json:"payloads"`
@@ -524,6 +571,8 @@ func (c *Comparison) config(est time.Duration) Config {
 		CentrePayload: slices.Min(p.Payloads),
 		Networks:      networkDescriptions(p.Networks),
 		HTTP:          httpDescriptions(p.HTTP),
+		Workload:      p.Workload,
+		Room:          p.Room,
 		Warmup:        p.Warmup.String(),
 		Duration:      p.Duration.String(),
 		MinEvents:     p.MinEvents,

@@ -176,3 +176,53 @@ func (f *HTTPFlags) Apply(p *Preset) (bool, error) {
 	p.HTTP = variants
 	return changed, nil
 }
+
+// WorkloadFlags are compare's flags for the workload: --workload, --room
+// and --input-rate. The --rates list is then a chat client's messages per
+// second, or the game's ticks per second.
+type WorkloadFlags struct {
+	fs        *flag.FlagSet
+	workload  *string
+	room      *int
+	inputRate *float64
+}
+
+// AddWorkloadFlags defines them on fs.
+func AddWorkloadFlags(fs *flag.FlagSet) *WorkloadFlags {
+	return &WorkloadFlags{
+		fs:        fs,
+		workload:  fs.String("workload", "", "broadcast, chat or game (preset: broadcast; chat and game presets: theirs); with chat --rates are each client's messages/s, with game the ticks/s"),
+		room:      fs.Int("room", 0, "chat, game: clients per room (chat and game presets: 10)"),
+		inputRate: fs.Float64("input-rate", 0, "game: inputs per second per client (0: one per tick)"),
+	}
+}
+
+// Apply sets the flags that were given on p and reports whether any was.
+func (f *WorkloadFlags) Apply(p *Preset) (bool, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["workload"] {
+		switch *f.workload {
+		case "broadcast", "chat", "game":
+		default:
+			return false, fmt.Errorf("compare: --workload %q: want broadcast, chat or game", *f.workload)
+		}
+		p.Workload = *f.workload
+		if p.Room == 0 {
+			p.Room = 10
+		}
+	}
+	if set["room"] {
+		if *f.room < 1 {
+			return false, fmt.Errorf("compare: --room %d: a room holds at least one client", *f.room)
+		}
+		p.Room = *f.room
+	}
+	if set["input-rate"] {
+		if !(*f.inputRate >= 0) {
+			return false, fmt.Errorf("compare: --input-rate %v: must not be negative", *f.inputRate)
+		}
+		p.InputRate = *f.inputRate
+	}
+	return set["workload"] || set["room"] || set["input-rate"], nil
+}

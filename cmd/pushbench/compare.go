@@ -42,9 +42,10 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	def, quickP := ps["default"], ps["quick"]
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "the quick preset: the same shape, tiny (under 90 s; used by CI); --preset quick")
-	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min; overhead: Kaazing's table measured, HTTP/1.1 and 2 with and without TLS, ~6 min)")
+	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min; overhead: Kaazing's table measured, ~4 min; chat, game: client-originated traffic, ~4 min each)")
 	network := netem.AddFlags(fs)
 	httpFlags := compare.AddHTTPFlags(fs)
+	workFlags := compare.AddWorkloadFlags(fs)
 	networks := fs.String("networks", "", "network profiles, comma-separated, each a dimension of the matrix (preset: loopback; networks: "+strings.Join(compare.NetworkNames(ps["networks"].Networks), ",")+")")
 	transports := fs.String("transports", "", "transports, comma-separated (preset: "+strings.Join(def.Transports, ",")+")")
 	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+compare.JoinInts(def.Clients)+"; quick "+compare.JoinInts(quickP.Clients)+")")
@@ -176,7 +177,11 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if httpSet || set["networks"] || set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
+	workSet, err := workFlags.Apply(&p)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if httpSet || workSet || set["networks"] || set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
 		set["duration"] || set["min-events"] || set["warmup"] || set["hold"] || set["connect-rate"] || set["repeat"] {
 		p.Name += " (with overrides)"
 	}
