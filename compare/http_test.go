@@ -4,6 +4,7 @@ import (
 	"flag"
 	"strings"
 	"testing"
+	"time"
 
 	"pushbench/transport"
 	"pushbench/webhttp"
@@ -82,5 +83,71 @@ func TestHTTPFlags(t *testing.T) {
 	}
 	if _, _, err := parse("--http", "2,"); err == nil || !strings.Contains(err.Error(), "empty list element") {
 		t.Errorf("--http 2,: %v", err)
+	}
+}
+
+// TestWorkloadPresets: the chat preset sweeps each client's send rate, the
+// game preset the tick (inputs follow it), in rooms of 10; both fit the
+// ten-minute budget.
+func TestWorkloadPresets(t *testing.T) {
+	for _, tc := range []struct {
+		name  string
+		rates []float64
+	}{{"chat", []float64{0.2, 1, 5}}, {"game", []float64{10, 20, 60}}} {
+		p := Presets()[tc.name]
+		cells := p.Plan()
+		var est time.Duration
+		seen := map[float64]int{}
+		for _, c := range cells {
+			s := c.S
+			if err := s.Validate(); err != nil {
+				t.Errorf("%s: %v", c.Name(), err)
+			}
+			if s.Workload != tc.name || s.Room != 10 || s.Clients != 100 {
+				t.Errorf("%s: workload %s room %d clients %d", c.Name(), s.Workload, s.Room, s.Clients)
+			}
+			r := s.SendRate
+			if tc.name == "game" {
+				r = s.Tick
+				if s.InputRate != s.Tick {
+					t.Errorf("%s: input rate %v, want the tick %v", c.Name(), s.InputRate, s.Tick)
+				}
+			}
+			seen[r]++
+			est += cellEstimate(s)
+		}
+		for _, r := range tc.rates {
+			if seen[r] != len(p.Transports) {
+				t.Errorf("%s at %v: %d cells, want one per transport (%d)", tc.name, r, seen[r], len(p.Transports))
+			}
+		}
+		if est > 10*time.Minute {
+			t.Errorf("%s: estimated %v, over ten minutes", tc.name, est)
+		}
+	}
+}
+
+func TestWorkloadFlags(t *testing.T) {
+	parse := func(args ...string) (Preset, bool, error) {
+		fs := flag.NewFlagSet("compare", flag.ContinueOnError)
+		f := AddWorkloadFlags(fs)
+		if err := fs.Parse(args); err != nil {
+			t.Fatal(err)
+		}
+		p := Presets()["default"]
+		set, err := f.Apply(&p)
+		return p, set, err
+	}
+	if p, set, err := parse(); err != nil || set || p.Workload != "" {
+		t.Errorf("no flags: %q %v %v", p.Workload, set, err)
+	}
+	p, set, err := parse("--workload", "game", "--input-rate", "5")
+	if err != nil || !set || p.Workload != "game" || p.Room != 10 || p.InputRate != 5 {
+		t.Errorf("game: %+v %v %v", p, set, err)
+	}
+	for _, args := range [][]string{{"--workload", "chess"}, {"--room", "0"}, {"--input-rate", "-1"}} {
+		if _, _, err := parse(args...); err == nil {
+			t.Errorf("%v: no error", args)
+		}
 	}
 }

@@ -71,6 +71,9 @@ func TestCompareBadFlags(t *testing.T) {
 		{"http 3", []string{"--http", "1.1,3"}, `http "3"`},
 		{"unknown header profile", []string{"--headers", "curl"}, `headers "curl"`},
 		{"cookie too short", []string{"--cookie-bytes", "2"}, "cookie bytes 2"},
+		{"unknown workload", []string{"--workload", "chess"}, `--workload "chess"`},
+		{"room 0", []string{"--preset", "chat", "--room", "0"}, "--room 0"},
+		{"game snapshot too small", []string{"--preset", "game", "--payloads", "128"}, "needs at least 492 bytes"},
 	}
 	if hardFiles <= 1<<24 { // else the delivery tracking limit comes first
 		tests = append(tests, struct {

@@ -58,6 +58,9 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if *pin {
 			return usagef("run: --pin needs the server as a child process; it cannot pin a server given with --server")
 		}
+		if s.Workload != bench.WorkloadBroadcast {
+			return usagef("run: the %s workload needs its own server child (it sizes the rooms); --server runs broadcast only", s.Workload)
+		}
 		if err := bench.CheckServer(ctx, *server); err != nil {
 			return usageError{fmt.Errorf("run: --server: %w", err)}
 		}

@@ -48,6 +48,13 @@ func TestRunBadFlags(t *testing.T) {
 		{"cookie too short", []string{"--cookie-bytes", "3"}, "cookie bytes 3"},
 		{"cookie too long", []string{"--cookie-bytes", "9000"}, "cookie bytes 9000"},
 		{"unknown pad", []string{"--pad", "zeros"}, `pad "zeros"`},
+		{"unknown workload", []string{"--workload", "chess"}, `workload "chess"`},
+		{"rate with chat", []string{"--workload", "chat", "--rate", "5"}, "--rate sets a broadcast's events per second"},
+		{"send rate 0", []string{"--workload", "chat", "--send-rate", "0"}, "send rate 0"},
+		{"tick too high", []string{"--workload", "game", "--tick", "5000", "--payload", "1024"}, "tick 5000"},
+		{"snapshot too small", []string{"--workload", "game", "--payload", "256"}, "a snapshot for a room of 10 clients needs at least 492 bytes"},
+		{"room 0", []string{"--workload", "chat", "--room", "0"}, "room 0"},
+		{"chat on a given server", []string{"--server", dead, "--workload", "chat"}, "needs its own server child"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
