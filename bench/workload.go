@@ -40,7 +40,7 @@ type senders struct {
 	lagMu    sync.Mutex
 	lag      *hdrhistogram.Histogram // actual send start − scheduled time
 	firstErr string                  // the first failed send's error
-	wg    sync.WaitGroup
+	wg       sync.WaitGroup
 }
 
 // sendLog is one client's sends.
