@@ -359,8 +359,8 @@ func (s Scenario) validateWorkload() error {
 		if err := rate("send rate", s.SendRate, MaxSendRate); err != nil {
 			return err
 		}
-		if s.Payload < event.UpstreamMinSize {
-			return fmt.Errorf("payload %d: a chat message needs at least %d bytes ({\"from\":…,\"n\":…,\"t\":…})", s.Payload, event.UpstreamMinSize)
+		if s.Payload < servers.ChatMinSize {
+			return fmt.Errorf("payload %d: a chat message needs at least %d bytes (its numbers, and the room's seq and sender tag when it is delivered)", s.Payload, servers.ChatMinSize)
 		}
 		return nil
 	}

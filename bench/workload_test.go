@@ -47,7 +47,7 @@ func TestWorkloadValidate(t *testing.T) {
 		{"room 0", func(s *Scenario) { s.Workload, s.Room = WorkloadChat, 0 }, "room 0"},
 		{"send rate 0", func(s *Scenario) { s.Workload, s.SendRate = WorkloadChat, 0 }, "send rate 0"},
 		{"send rate too high", func(s *Scenario) { s.Workload, s.SendRate = WorkloadChat, 5000 }, "send rate 5000"},
-		{"chat message too small", func(s *Scenario) { s.Workload, s.Payload = WorkloadChat, 64 }, "payload 64: a chat message needs at least 79"},
+		{"chat message too small", func(s *Scenario) { s.Workload, s.Payload = WorkloadChat, 64 }, "payload 64: a chat message needs at least 105"},
 		{"tick too high", func(s *Scenario) { s.Workload, s.Tick = WorkloadGame, 5000 }, "tick 5000"},
 		{"input rate negative", func(s *Scenario) { s.Workload, s.InputRate = WorkloadGame, -1 }, "input rate -1"},
 		{"snapshot too small", func(s *Scenario) { s.Workload, s.Payload = WorkloadGame, 256 }, "payload 256: a snapshot for a room of 10 clients needs at least 492 bytes"},
