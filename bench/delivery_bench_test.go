@@ -196,6 +196,55 @@ const edPhaseSeed1, edPhaseSeed2 = 0x9e3779b97f4a7c15, 0xbf58476d1ce4e5b9
 // loss, a bandwidth per connection and free connection set-up: "Limits" in
 // docs/network.md); more than 100 clients without -pushbench.large.
 //
+// The workload is a dimension too (delivery_workload_bench_test.go).
+// Every run has broadcast, the ops above, under the names above;
+// -pushbench.workloads=chat,game (comma-separated; spaces, empty items and
+// broadcast ignored; an unknown name is a flag error) adds the
+// client-originated workloads of issue 12, named right after the network
+// (transport=ws/network=loopback/workload=chat/clients=10/payload=256,
+// …/workload=game/tick=100/…), so that broadcast names, and results taken
+// before the flag existed, stay as they were. The server is put in the
+// workload's mode as POST /control/start?workload=… puts it
+// (Server.StartPublisher), once every client is subscribed, with the flood
+// bound (Config.MaxSendRate) lifted: a closed loop sends faster than a
+// person, and the bound is not what is measured. Every client is in room 0.
+//
+//   - chat: one op is one message: client 0 builds an upstream message of
+//     the case's payload (event.AppendUpstream, from 0, n the op's number,
+//     t = now), sends it with Subscriber.Send (a WebSocket frame, a tcp
+//     line, or a POST /send on a connection of its own for polls and SSE),
+//     and the op ends when every client, the sender included, has parsed
+//     it as room 0's next event. Waits (untimed) as for broadcast: the
+//     random phase for interval polls, every poll held for held polls. The
+//     metrics are broadcast's (the latency from the message's t, which
+//     includes the send) plus up-B/msg, the bytes all clients wrote per
+//     message (polls included), and req/msg, the POST /send requests per
+//     message (0 for ws and tcp).
+//   - game: the server runs its tick loop at edTick Hz (tick=100 in the
+//     name) with snapshots of max(payload, event.SnapshotMinSize(clients))
+//     bytes — the payload in the name is that size, and a case whose size
+//     repeats the previous payload's is dropped — every client reading
+//     its own acknowledgement (clients.Config.Acks, AckFrom its index).
+//     One op is one input: client 0 sends input k (event.UpstreamMinSize
+//     bytes, t = now) and the op ends when client 0 parses a snapshot
+//     that acknowledges k or later. Metrics: input-p50-ns and input-p99-ns
+//     (from the input's t to that snapshot's parse), up-B/input (bytes all
+//     clients wrote per input, their polls included). The other clients
+//     take every snapshot, checked for order and gaps but not waited for,
+//     except once after the measurement: every client must reach the
+//     snapshot that acknowledged the last input within the op timeout.
+//     Before each input, untimed, every transport waits a uniformly random
+//     delay in [0, max(tick interval, poll interval)), so that inputs land
+//     at random phases of the ticks (and of short polling's grids): sent
+//     at once after the last op's snapshot, each would wait a whole tick.
+//     Held polls do not wait to be held (the ticks keep waking them).
+//     When the tick interval equals T (shortpoll-10ms at tick=100), the
+//     offset between the ticks and a client's grid is fixed for the run,
+//     so short polling's input latency depends on where its grid fell. ns/op is set by the
+//     tick, not a cost, and is reported as 0. A case whose snapshots would
+//     exceed edGameMaxBytesPerSec in all (clients=1000) or half an emulated
+//     profile's downstream bandwidth per connection has no sub-benchmark.
+//
 // Client counts are 1, 10 and 100 by default so that the package's
 // benchmarks finish in bounded time; -pushbench.large adds 1000. Each
 // sub-benchmark fails if the process has more goroutines after its teardown
@@ -205,7 +254,7 @@ func BenchmarkDelivery(b *testing.B) {
 	if err != nil {
 		b.Fatalf("-pushbench.* HTTP flags: %v", err)
 	}
-	for _, c := range edCases(*edLarge, edNetworks) {
+	for _, c := range edCases(*edLarge, edNetworks, edWorkloads) {
 		if h.Validate(c.transport) != nil {
 			continue // HTTP/2 for an upgrade: not a case
 		}
@@ -218,6 +267,8 @@ func BenchmarkDelivery(b *testing.B) {
 type edCase struct {
 	transport string
 	network   netem.Profile // loopback: no emulator
+	workload  string        // "" or servers.WorkloadBroadcast, WorkloadChat, WorkloadGame
+	tick      int           // game only: ticks per second
 	clients   int
 	payload   int
 	interval  time.Duration // short polling only
@@ -228,10 +279,11 @@ type edCase struct {
 // transport value (transport=shortpoll-10ms), as in results' bench.txt: a
 // separate /interval= key would put short polling on rows of its own, and
 // `benchstat -col /transport` would compare it with nothing. The network
-// comes right after the transport (BenchmarkDelivery).
+// comes right after the transport, and the workload (but broadcast) right
+// after the network (BenchmarkDelivery).
 func (c edCase) name() string {
-	return fmt.Sprintf("transport=%s/network=%s/clients=%d/payload=%d%s",
-		transport.VariantName(c.transport, c.interval), c.network.Name, c.clients, c.payload, c.http.Suffix())
+	return fmt.Sprintf("transport=%s/network=%s%s/clients=%d/payload=%d%s",
+		transport.VariantName(c.transport, c.interval), c.network.Name, c.workloadName(), c.clients, c.payload, c.http.Suffix())
 }
 
 // opTimeout bounds the wait for one event to reach every client, and for
@@ -240,7 +292,7 @@ func (c edCase) name() string {
 // trips, late timers) plus the time to send every client's copy of the
 // payload at the downstream rate one after the other.
 func (c edCase) opTimeout() time.Duration {
-	d := edOpTimeout + c.interval
+	d := edOpTimeout + c.interval + c.tickInterval()
 	if c.network.Emulated() {
 		d += 3 * (c.network.RTT + c.network.Jitter)
 		if c.network.DownBps > 0 {
@@ -275,7 +327,9 @@ var edHTTP = func() func() (webhttp.Options, error) {
 	return get
 }()
 
-func edCases(large bool, networks []netem.Profile) []edCase {
+// edCases lists the sub-benchmarks in the order of their names' keys:
+// transport, network, workload (edParseWorkloads' order), clients, payload.
+func edCases(large bool, networks []netem.Profile, workloads []string) []edCase {
 	counts := []int{1, 10, 100}
 	if large {
 		counts = append(counts, 1000)
@@ -283,18 +337,28 @@ func edCases(large bool, networks []netem.Profile) []edCase {
 	var cs []edCase
 	for _, tr := range transport.Names() {
 		for _, nw := range networks {
-			for _, n := range counts {
-				for _, p := range []int{256, 4096} {
-					c := edCase{transport: tr, network: nw, clients: n, payload: p}
-					if transport.HasInterval(tr) {
-						// 1000 clients polling every 10 ms would be 100,000
-						// requests/s: more than a small machine serves.
-						c.interval = 10 * time.Millisecond
-						if n >= 1000 {
-							c.interval = 100 * time.Millisecond
+			for _, wl := range workloads {
+				for _, n := range counts {
+					prev := 0 // the previous case's payload
+					for _, p := range []int{256, 4096} {
+						c := edCase{transport: tr, network: nw, workload: wl, clients: n, payload: p}
+						if transport.HasInterval(tr) {
+							// 1000 clients polling every 10 ms would be 100,000
+							// requests/s: more than a small machine serves.
+							c.interval = 10 * time.Millisecond
+							if n >= 1000 {
+								c.interval = 100 * time.Millisecond
+							}
 						}
+						if wl == servers.WorkloadGame {
+							c = c.asGame()
+							if c.payload == prev || !c.gameFits() {
+								continue
+							}
+						}
+						prev = c.payload
+						cs = append(cs, c)
 					}
-					cs = append(cs, c)
 				}
 			}
 		}
@@ -310,8 +374,15 @@ func edRun(b *testing.B, c edCase) {
 	r := edSetup(b, c)
 	timer := time.NewTimer(c.opTimeout())
 	defer timer.Stop()
+	op := r.deliver
+	switch c.workload {
+	case servers.WorkloadChat:
+		op = r.chat
+	case servers.WorkloadGame:
+		op = r.input
+	}
 	for range edWarmup {
-		r.deliver(b, timer)
+		op(b, timer)
 	}
 	r.resetHistograms()
 	if r.held {
@@ -323,13 +394,17 @@ func edRun(b *testing.B, c edCase) {
 
 	b.ReportAllocs()
 	for b.Loop() {
-		r.deliver(b, timer)
+		op(b, timer)
 	}
 	elapsed := b.Elapsed()
 	if r.held {
 		r.awaitHeld(b)
 	}
 	after := r.snapshot()
+	if c.workload == servers.WorkloadGame {
+		r.reportGame(b, before, after)
+		return
+	}
 
 	lat, err := r.latency()
 	if err != nil {
@@ -344,6 +419,10 @@ func edRun(b *testing.B, c edCase) {
 	b.ReportMetric(float64(after.down-before.down)/deliveries, "wire-down-B/event")
 	b.ReportMetric(float64(after.up-before.up)/deliveries, "wire-up-B/event")
 	b.ReportMetric(float64(after.requests-before.requests)/deliveries, "req/event")
+	if c.workload == servers.WorkloadChat {
+		b.ReportMetric(float64(after.up-before.up)/float64(b.N), "up-B/msg")
+		b.ReportMetric(float64(after.sendRequests-before.sendRequests)/float64(b.N), "req/msg")
+	}
 	if transport.HasInterval(c.transport) {
 		// Both are set by the poll interval, not by a cost.
 		b.ReportMetric(0, "ns/op")
@@ -388,9 +467,11 @@ type edRig struct {
 	opTimeout time.Duration // c.opTimeout()
 
 	// The wait before each publish (BenchmarkDelivery): phase, a random
-	// delay drawn from rng (interval transports); held, until every
-	// client's next poll is held at the server (polls without interval).
+	// delay in [0, period) drawn from rng (interval transports: period is
+	// the interval; every game); held, until every client's next poll is
+	// held at the server (polls without interval).
 	phase, held bool
+	period      time.Duration
 	rng         *rand.Rand
 
 	counters clients.Counters // shared by every client
@@ -404,6 +485,8 @@ type edRig struct {
 	failed    chan error // first loss, duplicate or client error
 
 	shards []*edShard
+
+	edUpstream // chat and game: client 0's sends, the game's acknowledgements
 }
 
 // edShard is one latency histogram and the clients that record into it
@@ -414,10 +497,11 @@ type edShard struct {
 	outOfRange int64
 }
 
-type edCounts struct{ down, up, requests uint64 }
+type edCounts struct{ down, up, requests, sendRequests uint64 }
 
 func (r *edRig) snapshot() edCounts {
-	return edCounts{r.counters.BytesDown.Load(), r.counters.BytesUp.Load(), r.counters.Requests.Load()}
+	return edCounts{r.counters.BytesDown.Load(), r.counters.BytesUp.Load(), r.counters.Requests.Load(),
+		r.counters.SendRequests.Load()}
 }
 
 // fail reports the first problem to the benchmark loop.
@@ -436,6 +520,9 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	var srvLog edLog
 	cfg := servers.Config{Addr: "127.0.0.1:0", ErrorLog: log.New(&srvLog, "", 0),
 		Response: c.http.ResponseProfile(), Compress: c.http.Compress, TextPad: c.http.Compress}
+	if c.upstream() {
+		cfg.MaxSendRate = edMaxSendRate
+	}
 	var roots *x509.CertPool
 	if c.http.TLS {
 		cert, err := webhttp.SelfSigned()
@@ -469,7 +556,8 @@ func edSetup(b *testing.B, c edCase) *edRig {
 		buf:       make([]byte, 0, c.payload),
 		opTimeout: c.opTimeout(),
 		phase:     info.Interval,
-		held:      info.Kind == transport.Poll && !info.Interval,
+		period:    c.interval,
+		held:      info.Kind == transport.Poll && !info.Interval && c.workload != servers.WorkloadGame,
 		rng:       rand.New(rand.NewPCG(edPhaseSeed1, edPhaseSeed2)),
 		done:      make(chan struct{}, 1),
 		failed:    make(chan error, 1),
@@ -486,10 +574,13 @@ func edSetup(b *testing.B, c edCase) *edRig {
 	ctx, cancel := context.WithCancel(context.Background())
 	var runs sync.WaitGroup
 	var em *netem.Emulator // set below if the network is emulated
+	r.initUpstream(ctx)
 	b.Cleanup(func() {
-		// Clients first (they close their connections), then the emulator
-		// (it cuts what is left and returns once every link has ended),
-		// then the server.
+		// The chat or game first (no snapshot after it), then the clients
+		// (they close their connections), then the emulator (it cuts what
+		// is left and returns once every link has ended), then the server.
+		srv.StopPublisher() // none runs for broadcast: nothing to do
+		r.stopUpstream()
 		cancel()
 		if !edWait(&runs, setupTimeout) {
 			b.Errorf("clients still running %v after cancel", setupTimeout)
@@ -535,12 +626,17 @@ func edSetup(b *testing.B, c edCase) *edRig {
 			Counters:   &r.counters,
 			HTTP:       c.http,
 			Roots:      roots,
+			Acks:       c.workload == servers.WorkloadGame,
+			AckFrom:    i,
 		})
 		if err != nil {
 			b.Fatal(err)
 		}
 		subs[i] = sub
 		h := r.handler(i, r.shards[i%len(r.shards)])
+		if c.workload == servers.WorkloadGame {
+			h = r.gameHandler(i)
+		}
 		runs.Go(func() {
 			if err := sub.Run(ctx, h); err != nil {
 				r.fail(fmt.Errorf("client %d: %w", i, err))
@@ -571,6 +667,7 @@ func edSetup(b *testing.B, c edCase) *edRig {
 				r.counters.BytesUp.Load(), srv.Stats().Listener.BytesIn, setupTimeout)
 		}
 	}
+	r.startUpstream(b, subs[0])
 	return r
 }
 
@@ -613,16 +710,7 @@ func (r *edRig) handler(i int, sh *edShard) clients.Handler {
 // random delay and held polls until every client's next poll is held
 // (BenchmarkDelivery).
 func (r *edRig) deliver(b *testing.B, timer *time.Timer) {
-	if r.phase || r.held {
-		// The harness's wait, not the transport's work: untimed.
-		b.StopTimer()
-		if r.phase {
-			r.waitPhase(b, timer)
-		} else {
-			r.awaitHeld(b)
-		}
-		b.StartTimer()
-	}
+	r.wait(b, timer)
 	now := time.Now()
 	seq := r.hub.Head() + 1
 	var err error
@@ -646,10 +734,25 @@ func (r *edRig) deliver(b *testing.B, timer *time.Timer) {
 	}
 }
 
-// waitPhase waits a uniformly random delay in [0, interval), so that the
-// next event lands at a random phase of every client's poll grid.
+// wait is the wait before an op (BenchmarkDelivery), untimed: the
+// harness's, not the transport's work.
+func (r *edRig) wait(b *testing.B, timer *time.Timer) {
+	if r.phase || r.held {
+		b.StopTimer()
+		if r.phase {
+			r.waitPhase(b, timer)
+		} else {
+			r.awaitHeld(b)
+		}
+		b.StartTimer()
+	}
+}
+
+// waitPhase waits a uniformly random delay in [0, period), so that the
+// next event lands at a random phase of every client's poll grid (and a
+// game's input at a random phase of the ticks).
 func (r *edRig) waitPhase(b *testing.B, timer *time.Timer) {
-	timer.Reset(time.Duration(r.rng.Int64N(int64(r.c.interval))))
+	timer.Reset(time.Duration(r.rng.Int64N(int64(r.period))))
 	select {
 	case <-timer.C:
 	case err := <-r.failed:
@@ -691,7 +794,10 @@ func (r *edRig) awaitHeld(b *testing.B) {
 }
 
 func (r *edRig) resetHistograms() {
-	for _, sh := range r.shards {
+	for _, sh := range append(r.shards, r.inputs) {
+		if sh == nil {
+			continue // no game
+		}
 		sh.mu.Lock()
 		sh.h.Reset()
 		sh.outOfRange = 0
@@ -777,7 +883,7 @@ func TestDeliveryNetworks(t *testing.T) {
 		t.Errorf("name %q", got)
 	}
 	// Per transport, every network's cases (3 client counts × 2 payloads).
-	cs := edCases(false, ps[:2])
+	cs := edCases(false, ps[:2], []string{servers.WorkloadBroadcast})
 	if cs[5].network.Name != netem.Loopback || cs[6].network.Name != "lan" || cs[6].transport != cs[0].transport || cs[12].network.Name != netem.Loopback {
 		t.Errorf("cases in the wrong order: %s, %s, %s", cs[5].name(), cs[6].name(), cs[12].name())
 	}
