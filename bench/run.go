@@ -584,8 +584,15 @@ func (r *runner) measure(ctx context.Context) error {
 		Workload: s.Workload,
 		Room:     min(s.Room, s.Clients),
 	}
+	if s.Workload == WorkloadGame {
+		// Ticks go on past the window, so that the inputs sent at its
+		// end are still applied and acknowledged (their input latency
+		// is measured like every other's); snapshots after the window
+		// are not counted.
+		pc.Duration += gameTail(s)
+	}
 	if s.Schedule == servers.ScheduleConstant {
-		pc.Events = s.Events()
+		pc.Events = constantEvents(s.Rate, pc.Duration)
 	}
 	// Snapshots are taken half a mean event interval before each window
 	// boundary: between two scheduled events, so that the boundary event's
@@ -668,6 +675,9 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	pubDeadline := winEnd.Add(publisherSlack)
+	if r.s.Workload == WorkloadGame {
+		pubDeadline = pubDeadline.Add(gameTail(r.s))
+	}
 	for {
 		st, err := r.ctl.stats(ctx)
 		if err != nil {
@@ -701,6 +711,12 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 	}
 	r.drained = all // what has not arrived by the deadline is lost
 	return nil
+}
+
+// gameTail is how long the game's ticks go on after the window: five ticks
+// or half a second, whichever is longer.
+func gameTail(s Scenario) time.Duration {
+	return max(500*time.Millisecond, time.Duration(5*float64(time.Second)/s.Tick))
 }
 
 // chatLead is how far ahead of the chat's start its first messages are

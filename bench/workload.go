@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"math/rand/v2"
 	"sync"
 	"time"
@@ -43,6 +44,10 @@ type senders struct {
 	wg       sync.WaitGroup
 }
 
+// goldenRatio's fractional part, 0.618…, makes frac(i·φ) a low-discrepancy
+// sequence: any n consecutive values fall in n different 1/n-wide bins.
+const goldenRatio = 0.6180339887498949
+
 // sendLog is one client's sends.
 type sendLog struct {
 	mu     sync.Mutex
@@ -75,7 +80,14 @@ func (ss *senders) send(ctx context.Context, i int, sub upstreamSender) {
 	log := ss.logs[i]
 	interval := float64(time.Second) / ss.rate
 	rng := rand.New(rand.NewPCG(uint64(i)+1, 0x9e3779b97f4a7c15))
-	offset := interval * float64(i) / float64(len(ss.logs)) // the constant schedule's phase
+	// The constant schedule's phase: spread over one interval, but not in
+	// client order. Short pollers' grids are spread in client order
+	// (i/N of their interval) and a room is consecutive clients, so
+	// phases in client order would put every sender just before or just
+	// after its room's polls, a correlation independent browsers do not
+	// have. The golden-ratio sequence frac(i·φ) spreads any run of
+	// consecutive clients evenly over the interval instead.
+	offset := interval * math.Mod(float64(i)*goldenRatio, 1)
 	if ss.s.Schedule == servers.SchedulePoisson {
 		offset = rng.ExpFloat64() * interval
 	}

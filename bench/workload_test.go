@@ -93,14 +93,14 @@ func (f *fakeSender) Send(_ context.Context, msg []byte) error {
 	return nil
 }
 
-// TestSenders: each client sends on its own constant schedule, phases
-// spread over one interval; the sends are counted per room in the window,
+// TestSenders: each client sends on its own constant schedule, its phase
+// frac(i·φ) of one interval; the sends are counted per room in the window,
 // failures apart, and acknowledgements hand back each input once.
 func TestSenders(t *testing.T) {
 	s := DefaultScenario()
 	s.Clients, s.Workload, s.Room = 4, WorkloadChat, 2
 	start := time.Now().Add(-time.Second) // every message is due at once
-	ss := newSenders(s, 100, 10, start, start.Add(500*time.Millisecond))
+	ss := newSenders(s, 128, 10, start, start.Add(500*time.Millisecond))
 	subs := []*fakeSender{{}, {refuse: map[uint64]bool{2: true}}, {}, {}}
 	var us []upstreamSender
 	for _, f := range subs {
@@ -108,6 +108,8 @@ func TestSenders(t *testing.T) {
 	}
 	ss.run(context.Background(), us)
 	ss.wait()
+	// Phases of 100 ms intervals: 0, 61.8, 23.6 and 85.4 ms.
+	phase := []time.Duration{0, 61803398, 23606797, 85410196}
 	for i, f := range subs {
 		want := 5
 		if i == 1 {
@@ -117,16 +119,15 @@ func TestSenders(t *testing.T) {
 			t.Fatalf("client %d: %d messages, want %d", i, len(f.got), want)
 		}
 		for k, u := range f.got {
-			// Client i's message n is due at start + i/(4·10) s + (n-1)/10 s.
-			due := start.Add(time.Duration(i)*25*time.Millisecond + time.Duration(u.N-1)*100*time.Millisecond)
-			if u.From != uint64(i) || u.T != due.UnixNano() || (i != 1 && u.N != uint64(k+1)) {
+			due := start.Add(phase[i] + time.Duration(u.N-1)*100*time.Millisecond)
+			if u.From != uint64(i) || absDuration(time.Duration(u.T-due.UnixNano())) > time.Microsecond || (i != 1 && u.N != uint64(k+1)) {
 				t.Errorf("client %d message %d: %+v, want t %d", i, k, u, due.UnixNano())
 			}
 		}
 	}
 	// The window [start+100ms, start+300ms) holds messages 2 and 3 of
-	// every client (client 0's at 100 and 200 ms, client 3's at 175 and
-	// 275 ms); client 1's message 2 failed.
+	// every client (client 0's at 100 and 200 ms, client 3's at 185 and
+	// 285 ms); client 1's message 2 failed.
 	w0, w1 := start.Add(100*time.Millisecond).UnixNano(), start.Add(300*time.Millisecond).UnixNano()
 	got := ss.collect(w0, w1)
 	if !slices.Equal(got.InWindow, []uint64{3, 4}) || got.Sent != 7 || got.Failed != 1 || !strings.Contains(got.FirstErr, "refused") {
@@ -146,6 +147,13 @@ func TestSenders(t *testing.T) {
 	if a := log.ack(7, nil); len(a) != 2 {
 		t.Errorf("ack 7 of 5 sent: %v", a)
 	}
+}
+
+func absDuration(d time.Duration) time.Duration {
+	if d < 0 {
+		return -d
+	}
+	return d
 }
 
 // TestChatDeliveries: every member of a room expects each of the room's
