@@ -103,21 +103,27 @@ func (ss *senders) send(ctx context.Context, i int, sub upstreamSender) {
 		if err != nil {
 			panic(err) // Validate checked the size
 		}
-		log.mu.Lock()
-		log.times = append(log.times, due.UnixNano())
-		log.ok = append(log.ok, false)
-		log.mu.Unlock()
 		if wait := time.Until(due); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
-				return
+				return // never attempted: not in the log
 			case <-timer.C:
 			}
 		}
 		lag := time.Since(due)
+		log.mu.Lock()
+		log.times = append(log.times, due.UnixNano())
+		log.ok = append(log.ok, false)
+		log.mu.Unlock()
 		err = sub.Send(ctx, msg)
 		if ctx.Err() != nil {
+			// The run ended during the send (an interruption, or the
+			// clients stopping): neither a failure nor a message anyone
+			// should expect.
+			log.mu.Lock()
+			log.times, log.ok = log.times[:n-1], log.ok[:n-1]
+			log.mu.Unlock()
 			return
 		}
 		ss.lagMu.Lock()
