@@ -159,8 +159,11 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 	a.OutOfRange += b.OutOfRange
 	a.Inputs = append(a.Inputs, b.Inputs...)
 	a.InputsOutOfRange += b.InputsOutOfRange
+	a.InputsAcked += b.InputsAcked
 	if sends, err := a.Sends.add(b.Sends); err == nil {
 		a.Sends = sends
+	} else if a.FailErr == "" {
+		a.FailErr = err.Error() // named in the record, never dropped in silence
 	}
 	a.Failed += b.Failed
 	if a.FailErr == "" {
@@ -300,20 +303,30 @@ func (m *Measurement) chatDeliveries(d delivery) delivery {
 	for room, n := range sends.InWindow {
 		d.expected += n * uint64(s.RoomSize(room))
 	}
-	for _, t := range m.Load.Tallies {
-		var got uint64
+	// Per client: one client's surplus (a message of another room, or
+	// one its senders did not count) must not hide another's loss.
+	var got, kept uint64
+	for i, t := range m.Load.Tallies {
+		var n uint64
 		for _, w := range t.Bits {
-			got += uint64(bits.OnesCount64(w))
+			n += uint64(bits.OnesCount64(w))
 		}
-		d.delivered += got
-		d.perClientMin = min(d.perClientMin, got)
-		d.perClientMax = max(d.perClientMax, got)
+		var want uint64
+		if room := s.RoomOf(i); room < len(sends.InWindow) {
+			want = sends.InWindow[room]
+		}
+		got += n
+		kept += min(n, want)
+		d.surplus += n - min(n, want)
+		d.perClientMin = min(d.perClientMin, n)
+		d.perClientMax = max(d.perClientMax, n)
 	}
 	if len(m.Load.Tallies) == 0 {
 		d.perClientMin = 0
 	}
+	d.delivered = got
 	d.lo, d.hi = 1, sends.Sent // the messages, for inWindowEvents
-	d.lost = d.expected - min(d.delivered, d.expected)
+	d.lost = d.expected - min(kept, d.expected)
 	return d
 }
 
@@ -356,6 +369,14 @@ func (m *Measurement) fillUpstream(rec *results.Record) {
 func (m *Measurement) upstreamChecks(rec *results.Record, check func(string, bool, string, ...any)) {
 	if w := m.Scenario.Workload; w != WorkloadChat && w != WorkloadGame {
 		return
+	}
+	if s := m.Load.Sends; s.Late {
+		check("senders_done", false, "a client had not sent every message scheduled in the window when the drain gave up on it: what it never sent is in no count")
+	}
+	if m.Scenario.Workload == WorkloadGame {
+		check("inputs_acknowledged", m.Load.InputsAcked == rec.Sent,
+			"%d of the %d inputs handed over in the window were acknowledged by a snapshot (each one's input latency is measured from that snapshot)",
+			m.Load.InputsAcked, rec.Sent)
 	}
 	detail := fmt.Sprintf("%d of %d sends scheduled in the window failed (not connected, refused or cut)", rec.SendErrors, rec.Sent+rec.SendErrors)
 	if e := m.Load.Sends.FirstErr; e != "" {
@@ -629,9 +650,15 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 			w.DownBytes, w.UpBytes, w.ServerOutBytes, w.ServerInBytes)
 	}
 
-	check("no_loss", d.lost == 0,
-		"lost %d of %d expected deliveries (%d in-window events × %d clients; gap notices named %d events; per client %d..%d delivered; window start %s); %d duplicates, %d out of order",
-		d.lost, d.expected, inWindowEvents(d), m.Scenario.Clients, d.gapEvents, d.perClientMin, d.perClientMax, d.boundary, d.duplicates, d.outOfOrder)
+	if m.Scenario.Workload == WorkloadChat {
+		check("no_loss", d.lost == 0 && d.surplus == 0,
+			"lost %d of %d expected deliveries (every member of a room expects each of the %d messages its room's senders handed over in the window; per client %d..%d delivered); %d deliveries beyond a client's room's messages (another room's, or uncounted); %d duplicates, %d out of order",
+			d.lost, d.expected, inWindowEvents(d), d.perClientMin, d.perClientMax, d.surplus, d.duplicates, d.outOfOrder)
+	} else {
+		check("no_loss", d.lost == 0,
+			"lost %d of %d expected deliveries (%d in-window events × %d clients; gap notices named %d events; per client %d..%d delivered; window start %s); %d duplicates, %d out of order",
+			d.lost, d.expected, inWindowEvents(d), m.Scenario.Clients, d.gapEvents, d.perClientMin, d.perClientMax, d.boundary, d.duplicates, d.outOfOrder)
+	}
 
 	if n := m.Load.Failed; n > 0 {
 		check("clients_alive", false, "%d clients gave up; first: %s", n, m.Load.FailErr)

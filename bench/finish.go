@@ -132,6 +132,7 @@ func (r *runner) measurement() Measurement {
 	m.Load.Tallies, m.Load.Latencies = r.rec.collect()
 	if r.send != nil {
 		m.Load.Sends = r.send.collect(r.win.start, r.win.end)
+		m.Load.Sends.Late = r.sendersLate
 	}
 	return m
 }

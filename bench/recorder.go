@@ -35,6 +35,7 @@ type shard struct {
 	// send time to the receipt of the first snapshot that acknowledged it.
 	inputs         *hdrhistogram.Histogram
 	inputsOutRange uint64
+	inputsAcked    uint64 // in-window inputs acknowledged
 	deliveries     uint64 // first deliveries in the window (progress display)
 	maxSeq         uint64 // highest seq any client of the shard received
 }
@@ -189,6 +190,7 @@ func (r *recorder) recordAcks(sh *shard, id int, b clients.Batch, recv int64) {
 			if t < r.win.start || t >= r.win.end {
 				continue
 			}
+			sh.inputsAcked++
 			if err := sh.inputs.RecordValue(recv - t); err != nil {
 				sh.inputsOutRange++
 			}
@@ -316,6 +318,7 @@ type delivery struct {
 	lost, duplicates, outOfOrder   uint64
 	gapEvents, foreign, outOfRange uint64
 	perClientMin, perClientMax     uint64 // fewest and most deliveries of one client
+	surplus                        uint64 // chat: deliveries beyond what a client's room sent
 	hist                           *hdrhistogram.Histogram
 	mergeErr                       error
 }
@@ -342,6 +345,7 @@ type Latencies struct {
 	// Inputs are the game's input latency histograms, one per shard.
 	Inputs           []*hdrhistogram.Histogram
 	InputsOutOfRange uint64
+	InputsAcked      uint64 // in-window inputs a snapshot acknowledged
 }
 
 // collect hands over every client's tally and every shard's histogram.
@@ -364,6 +368,7 @@ func (r *recorder) collect() ([]Tally, Latencies) {
 		lat.OutOfRange += sh.outOfRange
 		lat.Inputs = append(lat.Inputs, sh.inputs)
 		lat.InputsOutOfRange += sh.inputsOutRange
+		lat.InputsAcked += sh.inputsAcked
 		sh.mu.Unlock()
 	}
 	return ts, lat

@@ -159,13 +159,14 @@ type runner struct {
 	finalPS   servers.PublisherStats
 	// send is the clients' upstream (chat and game), started with the
 	// workload; win is the window it was measured in (Unix ns).
-	send     *senders
-	win      window
-	ws, we   snap
-	measured bool // the window's start snapshot was taken
-	partial  bool
-	cutPhase Phase
-	drained  bool
+	send        *senders
+	win         window
+	sendersLate bool // a sender had not sent its last message by the drain deadline
+	ws, we      snap
+	measured    bool // the window's start snapshot was taken
+	partial     bool
+	cutPhase    Phase
+	drained     bool
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -625,8 +626,9 @@ func (r *runner) measure(ctx context.Context) error {
 	winEnd := winStart.Add(s.Duration)
 	r.winEnd.Store(winEnd.UnixNano())
 	r.win = window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base}
-	r.rec.setWindow(r.win)
-	r.startSenders(start, start.Add(s.Warmup+s.Duration))
+	// The senders before the window: once it is set, handlers run and
+	// may read them (game acknowledgements).
+	r.startSenders(start, start.Add(s.Warmup+s.Duration), r.win)
 
 	if early {
 		r.ws = pre
@@ -700,9 +702,12 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 		case <-tick.C:
 		}
 	}
-	if r.send != nil && !r.waitSenders(ctx, winEnd.Add(r.s.Drain)) && ctx.Err() != nil {
-		r.cut(PhaseDrain)
-		return ctx.Err()
+	if r.send != nil && !r.waitSenders(ctx, winEnd.Add(r.s.Drain)) {
+		if ctx.Err() != nil {
+			r.cut(PhaseDrain)
+			return ctx.Err()
+		}
+		r.sendersLate = true
 	}
 	all, err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain))
 	if err != nil {
@@ -725,7 +730,7 @@ const chatLead = 20 * time.Millisecond
 
 // startSenders starts the clients' upstream for chat and game: messages
 // (or inputs) scheduled from start until until.
-func (r *runner) startSenders(start, until time.Time) {
+func (r *runner) startSenders(start, until time.Time, w window) {
 	s := r.s
 	var size int
 	var rate float64
@@ -735,6 +740,7 @@ func (r *runner) startSenders(start, until time.Time) {
 	case WorkloadGame:
 		size, rate = InputSize, s.InputRate
 	default:
+		r.rec.setWindow(w)
 		return
 	}
 	subs := make([]upstreamSender, len(r.subs))
@@ -743,6 +749,7 @@ func (r *runner) startSenders(start, until time.Time) {
 	}
 	r.send = newSenders(s, size, rate, start, until)
 	r.rec.setSenders(r.send)
+	r.rec.setWindow(w)
 	r.send.run(r.cctx, subs)
 }
 
@@ -757,6 +764,7 @@ func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
 			return ctx.Err()
 		}
 		r.drained = false
+		r.sendersLate = true
 		return nil // the senders stop with the clients
 	}
 	st, err := r.ctl.stats(ctx)
@@ -767,9 +775,14 @@ func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
 	// The rooms' last seqs: the server's word, or (when it lists too many
 	// rooms to name each) the messages the senders handed over, which on
 	// a fresh server is the same.
-	heads := st.RoomHeads
-	if len(heads) != r.s.Rooms() {
-		heads = r.send.accepted()
+	// A WebSocket or tcp send is done once its bytes are in the kernel's
+	// buffer, maybe before the server has published it: the target is
+	// the larger of the two counts.
+	heads := r.send.accepted()
+	for i, h := range st.RoomHeads {
+		if i < len(heads) {
+			heads[i] = max(heads[i], h)
+		}
 	}
 	all, err := r.waitCoveredBy(ctx, func(i int) uint64 {
 		if room := r.s.RoomOf(i); room < len(heads) {

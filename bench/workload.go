@@ -117,7 +117,7 @@ func (ss *senders) send(ctx context.Context, i int, sub upstreamSender) {
 		log.ok = append(log.ok, false)
 		log.mu.Unlock()
 		err = sub.Send(ctx, msg)
-		if ctx.Err() != nil {
+		if err != nil && ctx.Err() != nil {
 			// The run ended during the send (an interruption, or the
 			// clients stopping): neither a failure nor a message anyone
 			// should expect.
@@ -156,6 +156,9 @@ type Sends struct {
 	Failed   uint64   // sends scheduled in the window that failed
 	Lag      *hdrhistogram.Histogram
 	FirstErr string // the first failed send's error, in the whole run
+	// Late says a sender had not sent its last message when the drain
+	// gave up on it: what it never sent is in no count.
+	Late bool
 }
 
 // collect counts the sends scheduled in [start, end).
@@ -205,7 +208,7 @@ func (a Sends) add(b Sends) (Sends, error) {
 		return a, errors.New("merge: the parts count different rooms")
 	}
 	out := Sends{InWindow: make([]uint64, len(a.InWindow)), Sent: a.Sent + b.Sent, Failed: a.Failed + b.Failed,
-		Lag: results.NewHistogram(), FirstErr: cmp.Or(a.FirstErr, b.FirstErr)}
+		Lag: results.NewHistogram(), FirstErr: cmp.Or(a.FirstErr, b.FirstErr), Late: a.Late || b.Late}
 	for i := range a.InWindow {
 		out.InWindow[i] = a.InWindow[i] + b.InWindow[i]
 	}
@@ -226,7 +229,9 @@ func (log *sendLog) ack(n uint64, dst []int64) []int64 {
 	log.mu.Lock()
 	defer log.mu.Unlock()
 	for k := log.acked; k < n && int(k) < len(log.times); k++ {
-		dst = append(dst, log.times[k])
+		if log.ok[k] { // a failed send has no latency, even if acknowledged
+			dst = append(dst, log.times[k])
+		}
 	}
 	log.acked = max(log.acked, min(n, uint64(len(log.times))))
 	return dst

@@ -169,9 +169,16 @@ func TestChatDeliveries(t *testing.T) {
 		{Bits: []uint64{0b111111}}, {Bits: []uint64{0b111111, 0}},
 	}
 	d := m.chatDeliveries(delivery{})
-	if d.expected != 24 || d.delivered != 23 || d.lost != 1 || d.perClientMin != 3 || d.perClientMax != 6 {
-		t.Errorf("expected %d delivered %d lost %d per client %d..%d; want 24, 23, 1, 3..6",
-			d.expected, d.delivered, d.lost, d.perClientMin, d.perClientMax)
+	if d.expected != 24 || d.delivered != 23 || d.lost != 1 || d.surplus != 0 || d.perClientMin != 3 || d.perClientMax != 6 {
+		t.Errorf("expected %d delivered %d lost %d surplus %d per client %d..%d; want 24, 23, 1, 0, 3..6",
+			d.expected, d.delivered, d.lost, d.surplus, d.perClientMin, d.perClientMax)
+	}
+	// One client's surplus does not hide another's loss: client 0 got a
+	// fifth message its room never sent, client 1 is still one short.
+	m.Load.Tallies[0].Bits = []uint64{0b11111}
+	d = m.chatDeliveries(delivery{})
+	if d.delivered != 24 || d.lost != 1 || d.surplus != 1 {
+		t.Errorf("with a surplus: delivered %d lost %d surplus %d; want 24, 1, 1", d.delivered, d.lost, d.surplus)
 	}
 	if inWindowEvents(d) != 10 {
 		t.Errorf("messages in the window: %d, want 10", inWindowEvents(d))
