@@ -99,6 +99,16 @@ type Config struct {
 	// TextPad pads the published events with text (event.PadText) instead
 	// of 'x', so that compression sees what a real payload would give.
 	TextPad bool
+	// CORS lists the origins besides the server's own whose pages may use
+	// it (cors.go, docs/protocol.md): scheme://host[:port] each
+	// (ParseOrigin), or AnyOrigin for every origin. Their fetch and
+	// EventSource requests (the polls, SSE, /send, /stats) get
+	// Access-Control-Allow-Origin and their preflights are answered; their
+	// WebSocket and raw TCP upgrades are accepted. Empty: no CORS fields,
+	// OPTIONS is a wrong method, and an upgrade from a page on another
+	// origin is refused (403); a request without Origin (not a browser
+	// page's) is always served.
+	CORS []string
 }
 
 // pad is the padding the publisher writes.
@@ -176,6 +186,11 @@ func (c Config) withDefaults() (Config, error) {
 	}
 	if err := event.CheckSize(c.Payload); err != nil {
 		return c, err
+	}
+	for _, o := range c.CORS {
+		if _, err := ParseOrigin(o); err != nil {
+			return c, fmt.Errorf("cors %w", err)
+		}
 	}
 	return c, nil
 }

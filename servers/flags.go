@@ -33,6 +33,11 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 	response := fs.String("response-headers", webhttp.ResponseMinimal, "response header `profile`: minimal (what the server sends by itself) or deployment (what a reverse proxy adds; docs/http.md)")
 	compress := fs.Bool("compress", false, "gzip poll answers and SSE streams, permessage-deflate for WebSocket, for clients that offer them")
 	pad := fs.String("pad", event.PadX.String(), "event `padding`: x (compresses to nothing) or text (compresses like a real message)")
+	var cors []string
+	fs.Func("cors", "allow pages on `ORIGIN` (scheme://host[:port], or * for any) besides the server's own: CORS on the polls, SSE, /send and /stats, and their WebSocket upgrades (repeatable; default: same origin only)", func(v string) error {
+		cors = append(cors, v)
+		return nil
+	})
 	return func() (Config, PublishConfig, error) {
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
@@ -81,6 +86,12 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 			return cfg, run, fmt.Errorf("--%w", err)
 		}
 		cfg.TextPad = padding == event.PadText
+		for _, o := range cors {
+			if _, err := ParseOrigin(o); err != nil {
+				return cfg, run, fmt.Errorf("--cors: %w", err)
+			}
+		}
+		cfg.CORS = cors
 		if *rate > 0 {
 			return cfg, run, run.Validate()
 		}

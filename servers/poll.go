@@ -21,6 +21,10 @@ type shortPoll struct{ base }
 // longPoll serves long polls: held until there is something to answer.
 type longPoll struct{ base }
 
+// A page reads both polls with fetch: cross-origin they need CORS.
+func (*shortPoll) corsMethod() string { return http.MethodGet }
+func (*longPoll) corsMethod() string  { return http.MethodGet }
+
 // maxPooledBody keeps the body pool from pinning the odd huge answer (a full
 // ring of big events) for the life of the process.
 const maxPooledBody = 1 << 20

@@ -16,6 +16,10 @@
 // Besides broadcast, a run may be a chat or a game (workload.go), fed by
 // what clients send (upstream.go: POST /send, WebSocket messages, raw TCP
 // lines).
+//
+// Browsers: GET / is a live page that subscribes with every browser
+// transport (live.go), and cors.go decides which other origins' pages may
+// read the answers (CORS) and open the upgrades (the Origin rule).
 package servers
 
 import (
@@ -113,6 +117,10 @@ type Server struct {
 	listener   listenerCounters
 	send       counters // POST /send (upstream.go)
 
+	// cors is Config.CORS, corsC its counters (cors.go).
+	cors  corsPolicy
+	corsC corsCounters
+
 	// quit is cancelled when Shutdown begins: every long-lived handler
 	// selects on it, because http.Server.Shutdown and httptest.Server.Close
 	// wait for in-flight requests instead of ending them.
@@ -166,6 +174,9 @@ func New(cfg Config) (*Server, error) {
 		done:   make(chan struct{}),
 		bgStop: make(chan struct{}),
 	}
+	if s.cors, err = newCORSPolicy(cfg.CORS); err != nil {
+		return nil, fmt.Errorf("servers: cors %w", err)
+	}
 	s.hub = s.rooms[0].hub
 	s.pub = NewPublisher(s.hub)
 	s.pub.pad = cfg.pad()
@@ -175,22 +186,30 @@ func New(cfg Config) (*Server, error) {
 	s.bodies.New = func() any { b := make([]byte, 0, 4096); return &b }
 
 	mux := http.NewServeMux()
-	var paths []string
+	paths := []string{"/"}
 	for _, t := range transport.All() {
 		ts := registered[t.Name](s)
 		s.transports = append(s.transports, namedTransport{t.Name, ts})
-		mux.HandleFunc(t.Path, ts.handle)
+		h := ts.handle
+		if cr, ok := ts.(corsReadable); ok {
+			h = s.withCORS(cr.corsMethod(), ts.counters(), h)
+		}
+		mux.HandleFunc(t.Path, h)
 		paths = append(paths, t.Path)
 	}
-	mux.HandleFunc("/send", s.handleSend)
+	mux.HandleFunc("/send", s.withCORS(http.MethodPost, &s.send, s.handleSend))
 	paths = append(paths, "/send")
-	mux.HandleFunc("/stats", s.handleStats)
+	mux.HandleFunc("/stats", s.withCORS(http.MethodGet, nil, s.handleStats))
 	mux.HandleFunc("/control/start", s.handleStart)
 	mux.HandleFunc("/control/stop", s.handleStop)
 	mux.HandleFunc("/control/gc", s.handleGC)
 	paths = append(paths, "/stats", "/control/start", "/control/stop", "/control/gc")
 	want := strings.Join(paths[:len(paths)-1], ", ") + " or " + paths[len(paths)-1]
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
+		if r.URL.Path == "/" {
+			serveLive(w, r)
+			return
+		}
 		fail(w, nil, http.StatusNotFound, "unknown path %q (want %s)", r.URL.Path, want)
 	})
 	s.handler = mux
@@ -245,8 +264,8 @@ func (s *Server) RoomHub(r int) *Hub {
 // so that their CPU time is accounted in Stats.
 func (s *Server) Publisher() *Publisher { return s.pub }
 
-// Handler returns the handler tree: every transport on its registry path,
-// /stats, /control/start and /control/stop. Its byte counts
+// Handler returns the handler tree: the live page at /, every transport on
+// its registry path, /send, /stats and /control/*. Its byte counts
 // (Stats.Listener) are only kept when it is served through Serve.
 func (s *Server) Handler() http.Handler { return s.handler }
 

@@ -86,6 +86,10 @@ func newSSETransport(s *Server) transportServer {
 	return t
 }
 
+// corsMethod: a page reads the stream with EventSource, which cross-origin
+// needs CORS (cors.go). Its reconnect's Last-Event-ID needs no preflight.
+func (*sseTransport) corsMethod() string { return http.MethodGet }
+
 // close closes the r3labs server. r3labs leaks one goroutine per connected
 // subscriber when a stream is closed under it (docs/design.md section 9, r3labs 5); at
 // close every SSE handler has returned, so the stream has no subscribers

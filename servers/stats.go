@@ -53,6 +53,9 @@ type Stats struct {
 	// (Config.MaxSendRate, Config.SendBurst).
 	MaxSendRate float64 `json:"max_send_rate"`
 	SendBurst   int     `json:"send_burst"`
+	// CORS counts requests from pages on other origins and lists the
+	// allowed ones (Config.CORS; cors.go); omitted while it is all zero.
+	CORS CORSStats `json:"cors,omitzero"`
 }
 
 // KernelStats are read from /proc/net/sockstat (zero where it is missing).
@@ -226,6 +229,7 @@ func (s *Server) Stats() Stats {
 		MaxSendRate:     s.cfg.MaxSendRate,
 		SendBurst:       s.cfg.SendBurst,
 		Send:            s.send.snapshot(),
+		CORS:            s.corsStats(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()

@@ -76,6 +76,11 @@ func (t *tcpTransport) handle(w http.ResponseWriter, r *http.Request) {
 		fail(w, tc, http.StatusBadRequest, "/tcp: not a %s upgrade (want Connection: Upgrade and Upgrade: %s)", tcpProtocol, tcpProtocol)
 		return
 	}
+	// As for WebSocket (cors.go). A page cannot ask for this upgrade
+	// (fetch forbids Upgrade), so only a client that imitates one meets it.
+	if !s.upgradeOrigin(w, r, tc) {
+		return
+	}
 	rm, since, ok := s.streamStart(w, r, tc)
 	if !ok {
 		return

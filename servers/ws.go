@@ -25,6 +25,10 @@ package servers
 //     see compressionLevel in handle.
 //   - The upgrade is HTTP/1.1 only: over HTTP/2 (RFC 8441, extended
 //     CONNECT) it is refused with 400.
+//   - Origin: a browser page may upgrade only from the server's own
+//     origin or one of Config.CORS; any other is refused with 403 (cors.go:
+//     no CORS protects a WebSocket, so the server must). A client that
+//     sends no Origin is not a page and is served.
 
 import (
 	"net/http"
@@ -87,9 +91,10 @@ func newWSTransport(s *Server) transportServer {
 		HandshakeTimeout: s.cfg.WriteTimeout,
 		ReadBufferSize:   wsReadBuffer,
 		WriteBufferPool:  &t.writePool,
-		// Any origin: pushbench serves benchmark clients on loopback, not
-		// browsers holding credentials.
-		CheckOrigin:       func(*http.Request) bool { return true },
+		// The server's own origin, those of Config.CORS and none (a
+		// client that is not a browser page): handle refuses any other
+		// with a reason first (cors.go, upgradeOrigin).
+		CheckOrigin:       s.originAllowed,
 		EnableCompression: s.cfg.Compress,
 		Error: func(w http.ResponseWriter, r *http.Request, status int, reason error) {
 			fail(w, &t.tc, status, "/ws: %v", reason)
@@ -111,6 +116,9 @@ func (t *wsTransport) handle(w http.ResponseWriter, r *http.Request) {
 	}
 	if !websocket.IsWebSocketUpgrade(r) {
 		fail(w, tc, http.StatusBadRequest, "/ws: not a WebSocket upgrade (want Connection: Upgrade and Upgrade: websocket)")
+		return
+	}
+	if !s.upgradeOrigin(w, r, tc) {
 		return
 	}
 	rm, since, ok := s.streamStart(w, r, tc)
