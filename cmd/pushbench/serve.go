@@ -30,6 +30,9 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(w, "Prints 'pushbench serve: listening on http://ADDR' (https:// with --tls) once")
 		fmt.Fprintln(w, "it accepts connections. The polls and SSE also speak HTTP/2: h2 over TLS,")
 		fmt.Fprintln(w, "h2c with prior knowledge without; WebSocket and /tcp are HTTP/1.1 upgrades.")
+		fmt.Fprintln(w, "GET / is a live page that subscribes with every transport. WebSocket and /tcp")
+		fmt.Fprintln(w, "accept same-origin pages only; --cors ORIGIN (repeatable, or *) allows others,")
+		fmt.Fprintln(w, "with CORS headers and preflight on the polls, SSE, /send and /stats.")
 		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}
