@@ -55,10 +55,22 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	s := r.s
 	if r.partial {
 		// Stop the load, then give in-flight events a short, bounded
-		// chance to arrive.
+		// chance to arrive. The clients' senders stop first: the server
+		// ending a chat or game under them would refuse (or drop) the
+		// messages still on their way, which would read as failures and
+		// losses the run did not have.
+		deadline := time.Now().Add(min(interruptedDrain, s.Drain))
+		if r.send != nil {
+			r.stopSenders()
+			_ = r.waitSenders(context.Background(), time.Now().Add(clientStopBound))
+			if s.Workload == WorkloadChat {
+				heads := r.send.accepted()
+				_, _ = r.waitCoveredBy(context.Background(), func(i int) uint64 { return heads[s.RoomOf(i)] }, deadline)
+			}
+		}
 		r.stopPublisher()
-		if last := r.finalPS.LastSeq; last >= r.base {
-			_, _ = r.waitCovered(context.Background(), last, time.Now().Add(min(interruptedDrain, s.Drain)))
+		if last := r.finalPS.LastSeq; last >= r.base && s.Workload != WorkloadChat {
+			_, _ = r.waitCovered(context.Background(), last, deadline)
 		}
 	}
 	// A quiet point for comparing whole-run byte counts: every client has

@@ -162,6 +162,7 @@ type runner struct {
 	send        *senders
 	win         window
 	sendersLate bool // a sender had not sent its last message by the drain deadline
+	stopSenders context.CancelFunc
 	ws, we      snap
 	measured    bool // the window's start snapshot was taken
 	partial     bool
@@ -750,7 +751,9 @@ func (r *runner) startSenders(start, until time.Time, w window) {
 	r.send = newSenders(s, size, rate, start, until)
 	r.rec.setSenders(r.send)
 	r.rec.setWindow(w)
-	r.send.run(r.cctx, subs)
+	var sctx context.Context
+	sctx, r.stopSenders = context.WithCancel(r.cctx)
+	r.send.run(sctx, subs)
 }
 
 // drainChat waits for every sender to finish, then for every client to
