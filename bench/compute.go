@@ -628,8 +628,11 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	m.httpChecks(rec, check)
 	m.upstreamChecks(rec, check)
 
-	rangeOK := d.outOfRange == 0 && d.mergeErr == nil
+	rangeOK := d.outOfRange == 0 && d.mergeErr == nil && m.Load.InputsOutOfRange == 0
 	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)
+	if n := m.Load.InputsOutOfRange; n > 0 {
+		detail += fmt.Sprintf("; %d input latencies too", n)
+	}
 	if d.mergeErr != nil {
 		detail += "; " + d.mergeErr.Error()
 	}

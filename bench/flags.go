@@ -3,6 +3,8 @@ package bench
 import (
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 
 	"pushbench/netem"
 	"pushbench/transport"
@@ -50,6 +52,24 @@ func ScenarioFlags(fs *flag.FlagSet) func() (Scenario, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		if s.Workload != WorkloadBroadcast && set["rate"] {
 			return s, fmt.Errorf("--rate sets a broadcast's events per second; the %s workload takes --send-rate, --tick and --input-rate", s.Workload)
+		}
+		// A flag of another workload would be ignored: say so instead.
+		for _, f := range []struct {
+			name string
+			for_ []string
+		}{
+			{"room", []string{WorkloadChat, WorkloadGame}},
+			{"send-rate", []string{WorkloadChat}},
+			{"tick", []string{WorkloadGame}},
+			{"input-rate", []string{WorkloadGame}},
+		} {
+			if set[f.name] && !slices.Contains(f.for_, s.Workload) {
+				what := "the " + strings.Join(f.for_, " and ") + " workload"
+				if len(f.for_) > 1 {
+					what += "s"
+				}
+				return s, fmt.Errorf("--%s applies to %s, not to %s", f.name, what, s.Workload)
+			}
 		}
 		return s.WithDefaults(), nil
 	}

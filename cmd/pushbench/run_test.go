@@ -54,6 +54,8 @@ func TestRunBadFlags(t *testing.T) {
 		{"tick too high", []string{"--workload", "game", "--tick", "5000", "--payload", "1024"}, "tick 5000"},
 		{"snapshot too small", []string{"--workload", "game", "--payload", "256"}, "a snapshot for a room of 10 clients needs at least 492 bytes"},
 		{"room 0", []string{"--workload", "chat", "--room", "0"}, "room 0"},
+		{"tick with chat", []string{"--workload", "chat", "--tick", "30"}, "--tick applies to the game workload, not to chat"},
+		{"room with broadcast", []string{"--room", "5"}, "--room applies to the chat and game workloads, not to broadcast"},
 		{"chat on a given server", []string{"--server", dead, "--workload", "chat"}, "needs its own server child"},
 	}
 	for _, tt := range tests {
