@@ -5,6 +5,7 @@ import (
 	"errors"
 	"net"
 	"os"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -146,6 +147,12 @@ func TestTransports(t *testing.T) {
 				if err := pg.Err(); err != nil {
 					t.Fatalf("page %d: %v", i, err)
 				}
+				pg.mu.Lock()
+				tab := pg.tabCtx
+				pg.mu.Unlock()
+				if iso, err := chromedp.Run(tab, chromedp.Evaluate[bool]("crossOriginIsolated")); err != nil || !iso {
+					t.Errorf("page %d: crossOriginIsolated %v, %v (the receive stamps have 100 µs resolution)", i, iso, err)
+				}
 			}
 			if err := ts.srv.StartPublisher(servers.PublishConfig{Rate: 200, Payload: 100, Events: n}); err != nil {
 				t.Fatal(err)
@@ -166,6 +173,10 @@ func TestTransports(t *testing.T) {
 			rss, err := ts.pool.RSS()
 			if err != nil || rss <= 0 {
 				t.Errorf("RSS: %v, %v", rss, err)
+			}
+			pss, err := ts.pool.PSS()
+			if err != nil || pss <= 0 || pss > rss {
+				t.Errorf("PSS: %v, %v (RSS %v)", pss, err, rss)
 			}
 			for i, pg := range pages {
 				pg.Close()
@@ -192,7 +203,10 @@ func TestTransports(t *testing.T) {
 					sum += l
 				}
 				if len(s.lat) > 0 {
-					t.Logf("page %d: %d events, mean latency %v; pool CPU %v, RSS %d MiB", i, len(s.seqs), sum/time.Duration(len(s.lat)), cpu, rss>>20)
+					sorted := slices.Clone(s.lat)
+					slices.Sort(sorted)
+					t.Logf("page %d: %d events, latency mean %v, median %v, max %v; pool CPU %v, RSS %d MiB, PSS %d MiB", i, len(s.seqs),
+						sum/time.Duration(len(s.lat)), sorted[len(sorted)/2], sorted[len(sorted)-1], cpu, rss>>20, pss>>20)
 				}
 				s.mu.Unlock()
 			}

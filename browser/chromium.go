@@ -302,31 +302,40 @@ func descendants(ps []proc, root int) []proc {
 
 // usage sums CPU and RSS over every live process of the pool's browsers.
 func (p *Pool) usage() (cpu time.Duration, rss int64, err error) {
+	ps, err := p.processes()
+	for _, q := range ps {
+		cpu += q.cpu
+		rss += q.rss
+	}
+	return cpu, rss, err
+}
+
+// processes returns the live processes of the pool's browsers.
+func (p *Pool) processes() ([]proc, error) {
 	p.mu.Lock()
 	bs := append([]*chromium(nil), p.browsers...)
 	p.mu.Unlock()
 	if len(bs) == 0 {
-		return 0, 0, errors.New("browser: no browser running")
+		return nil, errors.New("browser: no browser running")
 	}
 	ps := procs()
 	if ps == nil {
-		return 0, 0, errors.New("browser: cannot read /proc")
+		return nil, errors.New("browser: cannot read /proc")
 	}
+	var out []proc
 	for _, b := range bs {
 		select {
 		case <-b.exited:
-			return 0, 0, fmt.Errorf("browser: chromium (pid %d) has exited: %v", b.cmd.Process.Pid, b.waitErr)
+			return nil, fmt.Errorf("browser: chromium (pid %d) has exited: %v", b.cmd.Process.Pid, b.waitErr)
 		default:
 		}
 		for _, q := range descendants(ps, b.cmd.Process.Pid) {
-			if q.state == 'Z' {
-				continue
+			if q.state != 'Z' {
+				out = append(out, q)
 			}
-			cpu += q.cpu
-			rss += q.rss
 		}
 	}
-	return cpu, rss, nil
+	return out, nil
 }
 
 // CPU returns the user+sys CPU time every Chromium process of the pool has
@@ -340,8 +349,39 @@ func (p *Pool) CPU() (time.Duration, error) {
 
 // RSS returns the resident memory of every Chromium process of the pool, in
 // bytes, summed: pages shared between processes (the binary, shared
-// memory) count once per process, so this overstates the pool's footprint.
+// memory) count once per process, so this overstates the pool's footprint
+// several times over (PSS does not).
 func (p *Pool) RSS() (int64, error) {
 	_, rss, err := p.usage()
 	return rss, err
+}
+
+// PSS returns the proportional set size of every Chromium process of the
+// pool, in bytes, summed (/proc/PID/smaps_rollup): each shared page is
+// divided among the processes that map it, so the sum is the pool's
+// memory. Reading it walks every mapping: call it between measurements,
+// not during one.
+func (p *Pool) PSS() (int64, error) {
+	ps, err := p.processes()
+	if err != nil {
+		return 0, err
+	}
+	var sum int64
+	for _, q := range ps {
+		b, err := os.ReadFile("/proc/" + strconv.Itoa(q.pid) + "/smaps_rollup")
+		if err != nil {
+			continue // exited meanwhile
+		}
+		for line := range strings.SplitSeq(string(b), "\n") {
+			if v, ok := strings.CutPrefix(line, "Pss:"); ok {
+				kb, err := strconv.ParseInt(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+				if err != nil {
+					return 0, fmt.Errorf("browser: /proc/%d/smaps_rollup: %q", q.pid, line)
+				}
+				sum += kb << 10
+				break
+			}
+		}
+	}
+	return sum, nil
 }
