@@ -67,7 +67,11 @@ type Config struct {
 	// six connections per host across all its pages, so a seventh
 	// streaming page of one browser waits.
 	Browsers int
-	// Server is the base URL of the pushbench server, http or https.
+	// Server is the base URL of the pushbench server, http or https. With
+	// https the browsers accept any certificate (--ignore-certificate-errors:
+	// `serve --tls` generates its own at start) and speak HTTP/2 to it when
+	// it offers h2, as it does: the six-connection limit is then gone for
+	// polls and SSE (the WebSocket stays HTTP/1.1).
 	Server string
 	// Transport is shortpoll, longpoll, sse or ws.
 	Transport string
@@ -175,7 +179,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p.srvDone = served
 
 	for i := range cfg.Browsers {
-		b, err := startChromium(ctx, bin)
+		b, err := startChromium(ctx, bin, u.Scheme == "https")
 		if err != nil {
 			_ = p.Close()
 			return nil, fmt.Errorf("browser: chromium %d of %d: %w", i+1, cfg.Browsers, err)

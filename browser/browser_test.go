@@ -18,6 +18,7 @@ import (
 
 	"pushbench/clients"
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 func TestMain(m *testing.M) {
@@ -47,12 +48,28 @@ type testServer struct {
 // start starts a pushbench server allowing the pool's origin, and the pool.
 func start(t *testing.T, cfg Config) *testServer {
 	t.Helper()
+	return startTLS(t, cfg, false)
+}
+
+// startTLS is start, the server serving TLS (and HTTP/2) when tlsOn.
+func startTLS(t *testing.T, cfg Config, tlsOn bool) *testServer {
+	t.Helper()
 	needChromium(t)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
 	}
+	var scfg servers.Config
 	cfg.Server = "http://" + ln.Addr().String()
+	if tlsOn {
+		cert, err := webhttp.SelfSigned()
+		if err != nil {
+			ln.Close()
+			t.Fatal(err)
+		}
+		scfg.TLS = &cert
+		cfg.Server = "https://" + ln.Addr().String()
+	}
 	// The pool lives as long as Start's context: until the cleanup.
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := Start(ctx, cfg)
@@ -61,7 +78,8 @@ func start(t *testing.T, cfg Config) *testServer {
 		ln.Close()
 		t.Fatal(err)
 	}
-	srv, err := servers.New(servers.Config{Addr: ln.Addr().String(), CORS: []string{pool.Origin()}})
+	scfg.Addr, scfg.CORS = ln.Addr().String(), []string{pool.Origin()}
+	srv, err := servers.New(scfg)
 	if err != nil {
 		ln.Close()
 		pool.Close()
@@ -310,6 +328,48 @@ func TestSixConnections(t *testing.T) {
 	}
 	close(stop)
 	wg.Wait()
+}
+
+// TestSixConnectionsHTTP2: the same eight SSE pages in one browser, over
+// TLS, where the browser speaks HTTP/2 and multiplexes every stream on one
+// connection: all eight subscribe and receive.
+func TestSixConnectionsHTTP2(t *testing.T) {
+	const pages, n = 8, 5
+	ts := startTLS(t, Config{Transport: "sse", Browsers: 1}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	var ps []*Page
+	var sinks []*sink
+	for i := range pages {
+		s := newSink(n)
+		pg, err := ts.pool.Open(ctx, i, s.handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, sinks = append(ps, pg), append(sinks, s)
+	}
+	for i, pg := range ps {
+		select {
+		case <-pg.Subscribed():
+		case <-pg.Done():
+			t.Fatalf("page %d ended: %v", i, pg.Err())
+		case <-time.After(bound):
+			t.Fatalf("page %d not subscribed within %v", i, bound)
+		}
+	}
+	if err := ts.srv.StartPublisher(servers.PublishConfig{Rate: 100, Payload: 100, Events: n}); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range sinks {
+		waitFor(t, "events over HTTP/2", s.reached)
+	}
+	st := ts.srv.Stats()
+	sse := st.Transports["sse"]
+	if sse.Active != pages || sse.HTTP2Requests != pages || st.Listener.Accepted == 0 {
+		t.Errorf("server: %d SSE streams, %d over HTTP/2; want %d and %d", sse.Active, sse.HTTP2Requests, pages, pages)
+	}
+	t.Logf("over TLS: %d of %d SSE pages subscribed, %d SSE requests over HTTP/2, %d connections accepted",
+		sse.Active, pages, sse.HTTP2Requests, st.Listener.Accepted)
 }
 
 // TestNoChromium: a missing binary is ErrNoChromium naming the package.

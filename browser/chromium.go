@@ -55,7 +55,7 @@ type chromium struct {
 }
 
 // startChromium starts bin headless and connects to it.
-func startChromium(ctx context.Context, bin string) (*chromium, error) {
+func startChromium(ctx context.Context, bin string, insecure bool) (*chromium, error) {
 	dir, err := os.MkdirTemp("", "pushbench-chromium-")
 	if err != nil {
 		return nil, err
@@ -69,6 +69,11 @@ func startChromium(ctx context.Context, bin string) (*chromium, error) {
 		"--disable-background-timer-throttling", "--disable-renderer-backgrounding",
 		"--disable-backgrounding-occluded-windows",
 		"--user-data-dir=" + dir, "--remote-debugging-port=0", "about:blank",
+	}
+	if insecure {
+		// The server's certificate is generated at its start (serve
+		// --tls): no root vouches for it.
+		args = append([]string{"--ignore-certificate-errors"}, args...)
 	}
 	if os.Geteuid() == 0 {
 		// Chromium's sandbox refuses to run as root.
