@@ -407,8 +407,10 @@ func (pg *Page) Subscribed() <-chan struct{} { return pg.subscribed }
 func (pg *Page) Requested() <-chan struct{} { return pg.requested }
 
 // Done is closed when the page reports no more: its report socket ended
-// (the page crashed or was closed) or the page was closed before it
-// connected.
+// (the page crashed, was closed, or gave up after an error it reported,
+// see Err) or the page was closed before it connected. A page whose
+// report socket never connects is neither subscribed nor done until
+// Close: bound the wait for Subscribed.
 func (pg *Page) Done() <-chan struct{} { return pg.done }
 
 // Err returns what went wrong with the page, nil while nothing has: an

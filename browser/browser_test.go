@@ -372,6 +372,53 @@ func TestSixConnectionsHTTP2(t *testing.T) {
 		sse.Active, pages, sse.HTTP2Requests, st.Listener.Accepted)
 }
 
+// TestPageError: a page the server does not let in (no --cors for its
+// origin) reports why and stops: Done closes and Err says what happened.
+func TestPageError(t *testing.T) {
+	needChromium(t)
+	srv, err := servers.New(servers.Config{Addr: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ln, err := srv.Listen()
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		<-served
+	}()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pool, err := Start(ctx, Config{Transport: "sse", Server: "http://" + ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer pool.Close()
+	pg, err := pool.Open(ctx, 0, func(clients.Batch) { t.Error("a batch from a page the server refused") })
+	if err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, "the refused page done", pg.Done())
+	if err := pg.Err(); err == nil || !strings.Contains(err.Error(), "EventSource closed") {
+		t.Errorf("Err: %v, want the EventSource closed by the browser", err)
+	}
+	select {
+	case <-pg.Subscribed():
+		t.Error("a refused page subscribed")
+	default:
+	}
+	if st := srv.Stats().CORS; st.Refused == 0 {
+		t.Errorf("server cors %+v: want the page's request refused", st)
+	}
+}
+
 // TestNoChromium: a missing binary is ErrNoChromium naming the package.
 func TestNoChromium(t *testing.T) {
 	_, err := Start(context.Background(), Config{Exec: "/nonexistent/chromium", Server: "http://127.0.0.1:1", Transport: "sse"})
