@@ -22,6 +22,16 @@
 // Every Chromium runs in a process group of its own with a temporary
 // profile; Pool.Close, and the end of Start's context, kill the groups and
 // wait for the processes.
+//
+// A harness uses it as it uses package clients: Start a Pool (before the
+// server, or with the server's URL known, so that the server can be given
+// Pool.Origin in its CORS list), Open one page per client with the
+// client's Handler, wait for Page.Subscribed with a bound (a page the
+// browser holds back behind its six HTTP/1.1 connections per host never
+// subscribes: Page.Requested without Page.Subscribed), read Pool.CPU and
+// Pool.PSS before and after the window, and Close. Page.Done and Page.Err
+// say which pages failed and why. The browser's own sockets are not
+// visible here: count bytes at the server's listener.
 package browser
 
 import (
@@ -245,7 +255,7 @@ func (p *Pool) serveReport(w http.ResponseWriter, r *http.Request) {
 
 // Open opens page i in browser i % Browsers, subscribing to the server with
 // the pool's transport; h gets every batch the page reports, from one
-// goroutine of the page, in order. Open returns once the page has loaded;
+// goroutine of the page, in order (it must return: Close waits for it). Open returns once the page has loaded;
 // Page.Subscribed closes when its subscription is in place. ctx bounds the
 // opening only: the page lives until Page.Close or Pool.Close.
 func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error) {
