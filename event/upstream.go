@@ -216,8 +216,11 @@ func FindAck(pad []byte, from uint64) (uint64, bool) {
 		}
 		item := pad[i : i+j]
 		if bytes.HasPrefix(item, k) {
-			n, err := strconv.ParseUint(string(item[len(k):]), 10, 64)
-			return n, err == nil
+			// The parser events use: no string conversion (and so no
+			// allocation) per snapshot and client on the receive path.
+			p := parser{b: item[len(k):]}
+			n, ok := p.uint()
+			return n, ok && p.i == len(p.b)
 		}
 		i += j + 1
 	}

@@ -106,3 +106,14 @@ func TestTaggedEvents(t *testing.T) {
 		t.Errorf("a quote in a tag was accepted")
 	}
 }
+
+// FindAck runs once per snapshot and client: it must not allocate.
+func TestFindAckAllocs(t *testing.T) {
+	pad := AppendAck(AppendAck(nil, 3, 7), 12, 99)
+	if n := testing.AllocsPerRun(100, func() { _, _ = FindAck(pad, 12) }); n != 0 {
+		t.Errorf("FindAck allocates %v times", n)
+	}
+	if _, ok := FindAck([]byte("a12:9x;"), 12); ok {
+		t.Errorf("a malformed ack was accepted")
+	}
+}
