@@ -41,13 +41,11 @@ type pollRequest struct {
 // unknown room is a statusError 404, anything else wrong a plain error.
 func (s *Server) parsePoll(r *http.Request, long bool) (pollRequest, error) {
 	p := pollRequest{max: s.cfg.MaxBatch, hold: s.cfg.Hold}
-	q, err := query(r)
+	q, rm, err := s.requestRoom(r)
 	if err != nil {
 		return p, err
 	}
-	if p.room, err = s.parseRoom(q); err != nil {
-		return p, err
-	}
+	p.room = rm
 	if q.Has("since") {
 		if p.since, err = resumePoint(p.room.hub, "since", q.Get("since")); err != nil {
 			return p, err

@@ -16,6 +16,7 @@ package servers
 import (
 	"errors"
 	"fmt"
+	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
@@ -114,6 +115,17 @@ func statusOf(err error, def int) int {
 		return se.code
 	}
 	return def
+}
+
+// requestRoom parses r's query strictly (query) and the room it names
+// (parseRoom): what every path that serves a room starts with.
+func (s *Server) requestRoom(r *http.Request) (url.Values, *room, error) {
+	q, err := query(r)
+	if err != nil {
+		return nil, nil, err
+	}
+	rm, err := s.parseRoom(q)
+	return q, rm, err
 }
 
 // parseRoom returns the room q names with room=R (room 0 without one): a

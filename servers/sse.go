@@ -143,11 +143,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	q, err := query(r)
-	var rm *room
-	if err == nil {
-		rm, err = s.parseRoom(q)
-	}
+	q, rm, err := s.requestRoom(r)
 	if err != nil {
 		fail(w, tc, statusOf(err, http.StatusBadRequest), "/sse: %v", err)
 		return

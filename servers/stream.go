@@ -261,11 +261,7 @@ type pushConn[M queued] interface {
 // — and answers a bad one with 400, a room the server does not have with
 // 404. It reports false if it has answered.
 func (s *Server) streamStart(w http.ResponseWriter, r *http.Request, tc *counters) (*room, uint64, bool) {
-	q, err := query(r)
-	var rm *room
-	if err == nil {
-		rm, err = s.parseRoom(q)
-	}
+	q, rm, err := s.requestRoom(r)
 	var since uint64
 	if err == nil {
 		since = rm.hub.Head()

@@ -174,11 +174,7 @@ func (s *Server) handleSend(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.leave()
-	q, err := query(r)
-	var rm *room
-	if err == nil {
-		rm, err = s.parseRoom(q)
-	}
+	_, rm, err := s.requestRoom(r)
 	if err != nil {
 		fail(w, tc, statusOf(err, http.StatusBadRequest), "/send: %v", err)
 		return
