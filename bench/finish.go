@@ -65,12 +65,12 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 			_ = r.waitSenders(context.Background(), time.Now().Add(clientStopBound))
 			if s.Workload == WorkloadChat {
 				heads := r.send.accepted()
-				_, _ = r.waitCoveredBy(context.Background(), func(i int) uint64 { return heads[s.RoomOf(i)] }, deadline)
+				_ = r.waitCoveredBy(context.Background(), func(i int) uint64 { return heads[s.RoomOf(i)] }, deadline)
 			}
 		}
 		r.stopPublisher()
 		if last := r.finalPS.LastSeq; last >= r.base && s.Workload != WorkloadChat {
-			_, _ = r.waitCovered(context.Background(), last, deadline)
+			_ = r.waitCovered(context.Background(), last, deadline)
 		}
 	}
 	// A quiet point for comparing whole-run byte counts: every client has

@@ -167,7 +167,6 @@ type runner struct {
 	measured    bool // the window's start snapshot was taken
 	partial     bool
 	cutPhase    Phase
-	drained     bool
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -710,12 +709,10 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 		}
 		r.sendersLate = true
 	}
-	all, err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain))
-	if err != nil {
+	if err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain)); err != nil {
 		r.cut(PhaseDrain)
 		return err
 	}
-	r.drained = all // what has not arrived by the deadline is lost
 	return nil
 }
 
@@ -766,7 +763,6 @@ func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
 			r.cut(PhaseDrain)
 			return ctx.Err()
 		}
-		r.drained = false
 		r.sendersLate = true
 		return nil // the senders stop with the clients
 	}
@@ -787,7 +783,7 @@ func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
 			heads[i] = max(heads[i], h)
 		}
 	}
-	all, err := r.waitCoveredBy(ctx, func(i int) uint64 {
+	err = r.waitCoveredBy(ctx, func(i int) uint64 {
 		if room := r.s.RoomOf(i); room < len(heads) {
 			return heads[room]
 		}
@@ -797,7 +793,6 @@ func (r *runner) drainChat(ctx context.Context, winEnd time.Time) error {
 		r.cut(PhaseDrain)
 		return err
 	}
-	r.drained = all
 	r.stopPublisher() // ends the chat: the server stops taking messages
 	return nil
 }
@@ -819,25 +814,23 @@ func (r *runner) waitSenders(ctx context.Context, deadline time.Time) bool {
 }
 
 // waitCovered waits until every client has received (or been told it lost)
-// event last, or until deadline; it reports whether all had.
-func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Time) (bool, error) {
+// event last, or until deadline (what has not arrived then is lost; the
+// tallies count it). It returns ctx's error if ctx ends first.
+func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Time) error {
 	return r.waitCoveredBy(ctx, func(int) uint64 { return last }, deadline)
 }
 
 // waitCoveredBy is waitCovered with a last event per client.
-func (r *runner) waitCoveredBy(ctx context.Context, last func(i int) uint64, deadline time.Time) (bool, error) {
+func (r *runner) waitCoveredBy(ctx context.Context, last func(i int) uint64, deadline time.Time) error {
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; {
-		if i = r.rec.uncoveredBy(i, last); i == len(r.rec.tallies) {
-			return true, nil
-		}
-		if time.Now().After(deadline) {
-			return false, nil
+		if i = r.rec.uncoveredBy(i, last); i == len(r.rec.tallies) || time.Now().After(deadline) {
+			return nil
 		}
 		select {
 		case <-ctx.Done():
-			return false, ctx.Err()
+			return ctx.Err()
 		case <-tick.C:
 		}
 	}
