@@ -463,7 +463,7 @@ func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.O
 			s.Network = nw
 			s.HTTP = h
 			p.applyWorkload(&s, at.rate)
-			if t == transport.TCP {
+			if info, _ := transport.Lookup(t); info.Floor {
 				// The floor sends no HTTP headers and never compresses:
 				// only TLS changes it, so it runs once per TLS setting.
 				s.HTTP = webhttp.Default()
