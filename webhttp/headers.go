@@ -219,26 +219,31 @@ var hsts = Field{"Strict-Transport-Security", "max-age=63072000; includeSubDomai
 // random hex digits, as tracing proxies generate, so HTTP/2 cannot
 // compress it away.
 func (o Options) ResponseFields() []Field {
+	var out []Field
+	o.responseFields(func(f Field) { out = append(out, f) })
+	return out
+}
+
+// AddResponse adds the response profile's fields to h. It runs on every
+// answer of the server under test, so it builds no list of its own.
+func (o Options) AddResponse(h http.Header) {
+	o.responseFields(func(f Field) { h[f.Name] = append(h[f.Name], f.Value) })
+}
+
+// responseFields hands each field of the response profile to add, in
+// order, with a fresh X-Request-Id.
+func (o Options) responseFields(add func(Field)) {
 	if o.ResponseProfile() != ResponseDeployment {
-		return nil
+		return
 	}
-	out := make([]Field, 0, len(deploymentResponse)+1)
 	for _, f := range deploymentResponse {
 		if f.Value == "{id}" {
 			f.Value = requestID()
 		}
-		out = append(out, f)
+		add(f)
 	}
 	if o.TLS {
-		out = append(out, hsts)
-	}
-	return out
-}
-
-// AddResponse adds the response profile's fields to h.
-func (o Options) AddResponse(h http.Header) {
-	for _, f := range o.ResponseFields() {
-		h[f.Name] = append(h[f.Name], f.Value)
+		add(hsts)
 	}
 }
 
