@@ -481,17 +481,9 @@ func (r *runner) idle(ctx context.Context) error {
 	return err
 }
 
-// clientURL is where the clients connect: the emulator when there is one
-// (with the server's scheme: the emulator forwards TLS unchanged).
+// clientURL is where the clients connect: the emulator when there is one.
 func (r *runner) clientURL() string {
 	if r.em != nil {
-		u, err := url.Parse(r.em.URL)
-		if err == nil {
-			if su, err := url.Parse(r.srv.URL); err == nil {
-				u.Scheme = su.Scheme
-			}
-			return u.String()
-		}
 		return r.em.URL
 	}
 	return r.srv.URL

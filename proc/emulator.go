@@ -10,7 +10,8 @@ import (
 )
 
 // emulatorChild is `pushbench emulate`: it prints a bare HOST:PORT, which
-// stands for the server's URL seen through the emulator.
+// stands for the server's URL seen through the emulator (its scheme is the
+// server's: the emulator forwards TLS unchanged).
 var emulatorChild = childKind{"emulator", netem.ListenPrefix, "http://"}
 
 // EmulatorStarter puts a network emulator in front of the server at
@@ -50,6 +51,8 @@ func EmulatorLauncher(path string, log io.Writer) EmulatorStarter {
 		args := []string{"emulate", "--listen", "127.0.0.1:0", "--upstream", u.Host,
 			"--network", name, "--rtt", p.RTT.String(), "--jitter", p.Jitter.String(),
 			"--down-bandwidth", netem.FormatRate(p.DownBps), "--up-bandwidth", netem.FormatRate(p.UpBps)}
-		return startChild(ctx, emulatorChild, path, args, log)
+		kind := emulatorChild
+		kind.scheme = u.Scheme + "://"
+		return startChild(ctx, kind, path, args, log)
 	}
 }
