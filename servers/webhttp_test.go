@@ -656,6 +656,11 @@ func TestGzipSSE(t *testing.T) {
 	defer resp.Body.Close()
 	second := check(t, resp.Body, resp.Header, ts, 6)
 
+	// Stream 0 got events 6 to 10 while the test read stream 1: wait
+	// until the server has written them (5 + 10 events in all), or the
+	// shutdown may overtake writes still on their way through the SSE
+	// pump, which is what shutdown is for, not what this test checks.
+	waitFor(t, "15 SSE events written", func() bool { return ts.tc(transport.SSE).eventsSent.Load() == 15 })
 	// Shutdown ends both streams with the gzip trailer: the rest decodes
 	// to the end without error (the CRC and the length match).
 	ts.shutdown(t, ioTimeout)
