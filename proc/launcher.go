@@ -50,6 +50,10 @@ type ServerConfig struct {
 	Compress bool
 	// TextPad pads events with text instead of 'x' (event.PadText).
 	TextPad bool
+	// CORS lists the origins besides the server's own whose pages may use
+	// the server (servers.Config.CORS): the browser pages' origin in a
+	// --client browser run.
+	CORS []string
 }
 
 // serveArgs are the serve flags for what cfg sets beyond the defaults.
@@ -79,6 +83,9 @@ func (cfg ServerConfig) serveArgs() []string {
 	if cfg.TextPad {
 		args = append(args, "--pad", event.PadText.String())
 	}
+	for _, o := range cfg.CORS {
+		args = append(args, "--cors", o)
+	}
 	return args
 }
 
@@ -88,7 +95,7 @@ func (cfg ServerConfig) serversConfig(errorLog *log.Logger) (servers.Config, err
 	c := servers.Config{
 		Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
 		Response: cfg.Response, Compress: cfg.Compress, TextPad: cfg.TextPad,
-		Rooms: cfg.Rooms, MaxSendRate: cfg.MaxSendRate,
+		Rooms: cfg.Rooms, MaxSendRate: cfg.MaxSendRate, CORS: cfg.CORS,
 	}
 	if cfg.TLS {
 		cert, err := webhttp.SelfSigned()
