@@ -48,6 +48,8 @@ import (
 	"sync"
 	"time"
 
+	cdpbrowser "github.com/chromedp/cdproto/browser"
+	"github.com/chromedp/cdproto/cdp"
 	"github.com/chromedp/cdproto/inspector"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
@@ -81,8 +83,22 @@ type Config struct {
 	// https the browsers accept any certificate (--ignore-certificate-errors:
 	// `serve --tls` generates its own at start) and speak HTTP/2 to it when
 	// it offers h2, as it does: the six-connection limit is then gone for
-	// polls and SSE (the WebSocket stays HTTP/1.1).
+	// polls and SSE (the WebSocket stays HTTP/1.1). Empty: set it with
+	// Pool.SetServer before the first Open (a harness that must give the
+	// server Pool.Origin for its CORS list starts the pool first).
 	Server string
+	// HTTP1 keeps the browsers on HTTP/1.1 even where the server offers
+	// h2 over TLS (Chromium's --disable-http2).
+	HTTP1 bool
+	// OnReconnect, if set, is called when a page's stream (EventSource or
+	// WebSocket) is open again after it ended, with the page's index and
+	// the gap: from the moment the page saw the stream end (EventSource's
+	// error event, WebSocket's close) to the moment it was open again,
+	// both stamped in the page. An EventSource's gap is the browser's own
+	// reconnection time (the server's retry: field, or Chromium's default)
+	// plus the new request's round trip. It is called from the page's
+	// report goroutine and must not block.
+	OnReconnect func(page int, gap time.Duration)
 	// Transport is shortpoll, longpoll, sse or ws.
 	Transport string
 	// Interval is the short-polling period (shortpoll only; default 1s).
@@ -145,9 +161,10 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	default:
 		return nil, fmt.Errorf("browser: unknown transport %q (want shortpoll, longpoll, sse or ws)", cfg.Transport)
 	}
-	u, err := url.Parse(cfg.Server)
-	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
-		return nil, fmt.Errorf("browser: server %q: want http://HOST:PORT or https://HOST:PORT", cfg.Server)
+	if cfg.Server != "" {
+		if err := checkServer(cfg.Server); err != nil {
+			return nil, err
+		}
 	}
 	bin, err := FindChromium(cfg.Exec)
 	if err != nil {
@@ -189,7 +206,7 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	p.srvDone = served
 
 	for i := range cfg.Browsers {
-		b, err := startChromium(ctx, bin, u.Scheme == "https")
+		b, err := startChromium(ctx, bin, cfg.HTTP1)
 		if err != nil {
 			_ = p.Close()
 			return nil, fmt.Errorf("browser: chromium %d of %d: %w", i+1, cfg.Browsers, err)
@@ -199,6 +216,45 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 		p.mu.Unlock()
 	}
 	return p, nil
+}
+
+// checkServer checks a pushbench server's base URL.
+func checkServer(server string) error {
+	u, err := url.Parse(server)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+		return fmt.Errorf("browser: server %q: want http://HOST:PORT or https://HOST:PORT", server)
+	}
+	return nil
+}
+
+// SetServer sets the base URL of the pushbench server the pages that open
+// from now on subscribe to (Config.Server).
+func (p *Pool) SetServer(server string) error {
+	if err := checkServer(server); err != nil {
+		return err
+	}
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Server = server
+	return nil
+}
+
+// Version returns the first browser's product and version
+// ("HeadlessChrome/156.0.…" or "Chrome/…"), as DevTools reports it.
+func (p *Pool) Version(ctx context.Context) (string, error) {
+	p.mu.Lock()
+	if len(p.browsers) == 0 {
+		p.mu.Unlock()
+		return "", errors.New("browser: no browser running")
+	}
+	b := p.browsers[0]
+	p.mu.Unlock()
+	c := chromedp.FromContext(b.ctx)
+	if c == nil || c.Browser == nil {
+		return "", errors.New("browser: not connected")
+	}
+	v, err := cdp.Call(ctx, c.Browser, cdpbrowser.GetVersion, cdp.Empty{})
+	return v.Product, err
 }
 
 // Origin is the harness's origin, http://127.0.0.1:PORT, where the pages
@@ -267,10 +323,16 @@ func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error
 		p.mu.Unlock()
 		return nil, errors.New("browser: pool closed")
 	}
+	if p.cfg.Server == "" {
+		p.mu.Unlock()
+		return nil, errors.New("browser: no server: set Config.Server or call SetServer before Open")
+	}
 	b := p.browsers[i%len(p.browsers)]
+	server := p.cfg.Server
 	p.next++
 	token := strconv.Itoa(p.next)
 	pg := newPage(i, h)
+	pg.onReconnect = p.cfg.OnReconnect
 	p.pages[token] = pg
 	p.mu.Unlock()
 
@@ -290,7 +352,7 @@ func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error
 
 	q := url.Values{}
 	q.Set("id", token)
-	q.Set("server", p.cfg.Server)
+	q.Set("server", server)
 	q.Set("transport", p.cfg.Transport)
 	q.Set("since", strconv.FormatUint(p.cfg.Since, 10))
 	q.Set("interval", strconv.FormatFloat(float64(p.cfg.Interval)/1e6, 'f', -1, 64))
@@ -377,8 +439,9 @@ func (p *Pool) Close() error {
 
 // Page is one page of a Pool: one subscriber.
 type Page struct {
-	i int
-	h clients.Handler
+	i           int
+	h           clients.Handler
+	onReconnect func(page int, gap time.Duration)
 
 	subscribed chan struct{}
 	subOnce    sync.Once
@@ -459,6 +522,7 @@ type report struct {
 	R   float64              `json:"r"`
 	Sub int                  `json:"sub"`
 	Req int                  `json:"req"`
+	RC  *float64             `json:"rc"`
 	Err string               `json:"err"`
 }
 
@@ -483,6 +547,10 @@ func (pg *Page) read(conn *websocket.Conn) {
 			pg.fail(errors.New(m.Err))
 		case m.Req != 0:
 			pg.reqOnce.Do(func() { close(pg.requested) })
+		case m.RC != nil:
+			if pg.onReconnect != nil {
+				pg.onReconnect(pg.i, time.Duration(math.Round(*m.RC*1e6)))
+			}
 		case m.Sub != 0:
 			pg.subOnce.Do(func() { close(pg.subscribed) })
 		default:

@@ -60,7 +60,7 @@ func startTLS(t *testing.T, cfg Config, tlsOn bool) *testServer {
 		t.Fatal(err)
 	}
 	var scfg servers.Config
-	cfg.Server = "http://" + ln.Addr().String()
+	server := "http://" + ln.Addr().String()
 	if tlsOn {
 		cert, err := webhttp.SelfSigned()
 		if err != nil {
@@ -68,16 +68,28 @@ func startTLS(t *testing.T, cfg Config, tlsOn bool) *testServer {
 			t.Fatal(err)
 		}
 		scfg.TLS = &cert
-		cfg.Server = "https://" + ln.Addr().String()
+		server = "https://" + ln.Addr().String()
 	}
-	// The pool lives as long as Start's context: until the cleanup.
+	// The pool lives as long as Start's context: until the cleanup. It
+	// starts without the server's URL, as a harness starts it before the
+	// server that must allow its origin.
 	ctx, cancel := context.WithCancel(context.Background())
 	pool, err := Start(ctx, cfg)
+	if err == nil {
+		if _, err = pool.Open(ctx, 0, func(clients.Batch) {}); err == nil || !strings.Contains(err.Error(), "SetServer") {
+			t.Errorf("Open before SetServer: %v, want an error naming SetServer", err)
+		}
+		err = pool.SetServer(server)
+	}
 	if err != nil {
 		cancel()
 		ln.Close()
+		if pool != nil {
+			pool.Close()
+		}
 		t.Fatal(err)
 	}
+	cfg.Server = server
 	scfg.Addr, scfg.CORS = ln.Addr().String(), []string{pool.Origin()}
 	srv, err := servers.New(scfg)
 	if err != nil {
@@ -370,6 +382,52 @@ func TestSixConnectionsHTTP2(t *testing.T) {
 	}
 	t.Logf("over TLS: %d of %d SSE pages subscribed, %d SSE requests over HTTP/2, %d connections accepted",
 		sse.Active, pages, sse.HTTP2Requests, st.Listener.Accepted)
+}
+
+// TestSixConnectionsTLSHTTP1: over TLS with the browser held to HTTP/1.1
+// (Config.HTTP1), the limit is back: of seven SSE pages in one browser six
+// subscribe, none over HTTP/2.
+func TestSixConnectionsTLSHTTP1(t *testing.T) {
+	const pages = 7
+	ts := startTLS(t, Config{Transport: "sse", Browsers: 1, HTTP1: true}, true)
+	ctx, cancel := context.WithTimeout(context.Background(), bound)
+	defer cancel()
+	subscribed := make(chan int, pages)
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	defer close(stop)
+	for i := range pages {
+		pg, err := ts.pool.Open(ctx, i, func(clients.Batch) {})
+		if err != nil {
+			t.Fatal(err)
+		}
+		wg.Go(func() {
+			select {
+			case <-pg.Subscribed():
+				subscribed <- i
+			case <-stop:
+			}
+		})
+	}
+	for n := 0; n < 6; n++ {
+		select {
+		case <-subscribed:
+		case <-time.After(bound):
+			t.Fatalf("%d pages subscribed within %v, want 6", n, bound)
+		}
+	}
+	// The seventh is held: the server sees six streams and no seventh
+	// request, none of them over HTTP/2.
+	st := ts.srv.Stats().Transports["sse"]
+	if st.Active != 6 || st.Requests != 6 || st.HTTP2Requests != 0 {
+		t.Errorf("server: %d SSE streams, %d requests, %d over HTTP/2; want 6, 6, 0", st.Active, st.Requests, st.HTTP2Requests)
+	}
+	select {
+	case i := <-subscribed:
+		t.Errorf("a seventh page (%d) subscribed", i)
+	default:
+	}
 }
 
 // TestPageError: a page the server does not let in (no --cors for its

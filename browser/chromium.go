@@ -55,7 +55,7 @@ type chromium struct {
 }
 
 // startChromium starts bin headless and connects to it.
-func startChromium(ctx context.Context, bin string, insecure bool) (*chromium, error) {
+func startChromium(ctx context.Context, bin string, http1 bool) (*chromium, error) {
 	dir, err := os.MkdirTemp("", "pushbench-chromium-")
 	if err != nil {
 		return nil, err
@@ -70,10 +70,12 @@ func startChromium(ctx context.Context, bin string, insecure bool) (*chromium, e
 		"--disable-backgrounding-occluded-windows",
 		"--user-data-dir=" + dir, "--remote-debugging-port=0", "about:blank",
 	}
-	if insecure {
-		// The server's certificate is generated at its start (serve
-		// --tls): no root vouches for it.
-		args = append([]string{"--ignore-certificate-errors"}, args...)
+	// The server's certificate is generated at its start (serve --tls):
+	// no root vouches for it. The pages reach only the harness and the
+	// server under test, both on loopback.
+	args = append([]string{"--ignore-certificate-errors"}, args...)
+	if http1 {
+		args = append([]string{"--disable-http2"}, args...)
 	}
 	if os.Geteuid() == 0 {
 		// Chromium's sandbox refuses to run as root.
