@@ -109,6 +109,25 @@ type Config struct {
 	// origin is refused (403); a request without Origin (not a browser
 	// page's) is always served.
 	CORS []string
+
+	// CutEvery, when above 0, ends every SSE stream, WebSocket connection
+	// and raw TCP connection CutEvery after it was opened (a timer per
+	// connection, stopped when the connection ends first), as a deploy or
+	// a load balancer's connection age limit would: SSE ends the response
+	// cleanly (the chunked body's end, or END_STREAM on HTTP/2), so an
+	// EventSource reconnects with Last-Event-ID; WebSocket sends close
+	// 1012 (service restart) and closes once the client has answered it
+	// (at most closeGrace later); raw TCP ends the stream between two
+	// lines. Clients resume from the ring, with no loss while the events
+	// they missed are in it. Each is counted as a cut of its transport
+	// (TransportStats.Cuts).
+	CutEvery time.Duration
+	// SSERetry, when above 0, starts every SSE stream with the field
+	// "retry: <ms>" (a whole number of milliseconds), before any event:
+	// the time an EventSource waits before it reconnects after the stream
+	// ends (the HTML standard's reconnection time; Chromium's default is
+	// 3000 ms). 9 + digits(ms) bytes once per stream (docs/protocol.md).
+	SSERetry time.Duration
 }
 
 // pad is the padding the publisher writes.
@@ -180,6 +199,10 @@ func (c Config) withDefaults() (Config, error) {
 		return c, fmt.Errorf("sse buffer %d: must be at least 1 event", c.SSEBuffer)
 	case c.Spin < 0:
 		return c, fmt.Errorf("spin %v: must not be negative", c.Spin)
+	case c.CutEvery < 0:
+		return c, fmt.Errorf("cut every %v: must not be negative", c.CutEvery)
+	case c.SSERetry < 0 || c.SSERetry%time.Millisecond != 0:
+		return c, fmt.Errorf("sse retry %v: must be a whole number of milliseconds, 0 or more", c.SSERetry)
 	}
 	if c.MaxBatch == 0 || c.MaxBatch > c.Ring {
 		c.MaxBatch = c.Ring

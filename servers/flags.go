@@ -5,6 +5,7 @@ import (
 	"flag"
 	"fmt"
 	"math"
+	"time"
 
 	"pushbench/event"
 	"pushbench/webhttp"
@@ -33,6 +34,8 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 	response := fs.String("response-headers", webhttp.ResponseMinimal, "response header `profile`: minimal (what the server sends by itself) or deployment (what a reverse proxy adds; docs/http.md)")
 	compress := fs.Bool("compress", false, "gzip poll answers and SSE streams, permessage-deflate for WebSocket, for clients that offer them")
 	pad := fs.String("pad", event.PadX.String(), "event `padding`: x (compresses to nothing) or text (compresses like a real message)")
+	cutEvery := fs.Duration("cut-every", 0, "end every SSE stream, WebSocket and raw TCP connection this long after it opened, as a deploy would (SSE: end of response, WebSocket: close 1012, TCP: end of stream); clients resume from the ring (0 = never)")
+	sseRetry := fs.Duration("sse-retry", 0, "start every SSE stream with retry: <ms>, the time an EventSource waits before it reconnects (whole milliseconds; 0 = no field: Chromium waits 3000 ms)")
 	var cors []string
 	fs.Func("cors", "allow pages on `ORIGIN` (scheme://host[:port], or * for any) besides the server's own: CORS on the polls, SSE, /send and /stats, and their WebSocket upgrades (repeatable; default: same origin only)", func(v string) error {
 		cors = append(cors, v)
@@ -43,7 +46,7 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		cfg := Config{Addr: *addr, Ring: *ring, Rooms: *rooms, MaxSendRate: *maxSendRate, SendBurst: *sendBurst,
 			Hold: *hold, WriteTimeout: *writeTimeout, WSQueue: *queue, Payload: *payload, Spin: *spin,
-			Response: *response, Compress: *compress}
+			Response: *response, Compress: *compress, CutEvery: *cutEvery, SSERetry: *sseRetry}
 		run := PublishConfig{Rate: *rate, Payload: *payload, Events: *events, Schedule: *schedule, Seed: *seed, Spin: *spin}
 		if !set["ring"] {
 			cfg.Ring = 0 // the default for the rooms
@@ -72,6 +75,10 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 			err = fmt.Errorf("--send-burst %d: must be at least 1", *sendBurst)
 		case *spin < 0:
 			err = fmt.Errorf("--spin %v: must not be negative", *spin)
+		case *cutEvery < 0:
+			err = fmt.Errorf("--cut-every %v: must not be negative", *cutEvery)
+		case *sseRetry < 0 || *sseRetry%time.Millisecond != 0:
+			err = fmt.Errorf("--sse-retry %v: must be a whole number of milliseconds, 0 or more", *sseRetry)
 		case *response != webhttp.ResponseMinimal && *response != webhttp.ResponseDeployment:
 			err = fmt.Errorf("--response-headers %q: want %s or %s", *response, webhttp.ResponseMinimal, webhttp.ResponseDeployment)
 		}

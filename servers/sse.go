@@ -23,6 +23,12 @@ package servers
 //     publisher, the other rooms or the other transports.
 //     The per-write deadline bounds the stall: a subscriber that cannot
 //     take an event within Config.WriteTimeout is cut off (slow_disconnects).
+//
+// Two options shape what an EventSource does when a stream ends:
+// Config.SSERetry starts every stream with a retry field (the time the
+// browser waits before it reconnects), and Config.CutEvery ends every
+// stream that long after it began, cleanly, as a deploy would; the
+// reconnect resumes with Last-Event-ID from the ring.
 
 import (
 	"bytes"
@@ -60,6 +66,9 @@ type sseTransport struct {
 	base
 	srv   *sse.Server
 	rooms *roomSet[sseRoom]
+	// retry is the field every stream starts with, "retry: <ms>\n\n"
+	// (Config.SSERetry); nil: none.
+	retry []byte
 }
 
 // sseRoom is one room's stream and pump.
@@ -73,6 +82,9 @@ type sseRoom struct {
 
 func newSSETransport(s *Server) transportServer {
 	t := &sseTransport{base: base{s: s}, srv: newSSEServer(s.cfg)}
+	if ms := s.cfg.SSERetry.Milliseconds(); ms > 0 {
+		t.retry = appendRetry(nil, ms)
+	}
 	t.rooms = newRoomSet(len(s.rooms), func(r *room) *sseRoom {
 		sr := &sseRoom{room: r, stream: sseStreamOf(r.id)}
 		t.srv.CreateStream(sr.stream)
@@ -181,6 +193,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 		tc:     tc,
 		last:   since,
 		gzip:   s.gzipFor(r),
+		retry:  t.retry,
 	}
 	defer sw.finish()
 	shutdownDone := make(chan struct{})
@@ -195,6 +208,7 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 			<-shutdownDone
 		}
 	}()
+	defer sw.stopCut() // likewise
 
 	// r3labs takes the stream name from the query and ignores
 	// Last-Event-ID with AutoReplay off; our header check above accepts
@@ -221,6 +235,9 @@ func (t *sseTransport) handle(w http.ResponseWriter, r *http.Request) {
 //   - Compression (Config.Compress, compress.go): the whole stream is one
 //     gzip stream, flushed after every write.
 //   - The response profile's fields (Config.Response).
+//   - The retry field first (Config.SSERetry), and the cut (Config.CutEvery):
+//     a timer from the start of the stream cancels the request context as
+//     shutdown does, so the handler returns and the response ends cleanly.
 //   - A deadline on every write. On a missed deadline or any write error it
 //     cancels the request context — r3labs then deregisters the subscriber
 //     — and discards everything r3labs still writes: the library's handler
@@ -249,8 +266,13 @@ type sseWriter struct {
 	started     bool   // WriteHeader done, backlog sent
 	passthrough bool   // r3labs answered an error: forward it unchanged
 	dead        bool   // a write failed or the context ended: discard
+	broken      bool   // a write failed: nothing more can be written
 	pending     []byte // the event r3labs is writing
 	out         outBuf // assembly buffer for backlog and hole fills
+
+	retry    []byte      // the retry field the stream starts with (nil: none)
+	cutTimer *time.Timer // Config.CutEvery's, from start; nil: none
+	cutDone  chan struct{}
 
 	gzip bool         // the stream is to be gzip-encoded
 	gz   *gzip.Writer // the stream's compressor once started (gzip)
@@ -270,8 +292,9 @@ func (sw *sseWriter) WriteHeader(code int) {
 	sw.start()
 }
 
-// start sends the headers and the backlog: every event after the resume
-// point up to the head now.
+// start sends the headers, the retry field if the server sends one, and
+// the backlog: every event after the resume point up to the head now. Then
+// the stream's cut timer starts (Config.CutEvery).
 func (sw *sseWriter) start() {
 	sw.started = true
 	h := sw.w.Header()
@@ -281,12 +304,35 @@ func (sw *sseWriter) start() {
 		sw.gz = sw.s.gzipWriter(sw.w)
 	}
 	sw.w.WriteHeader(http.StatusOK)
+	// The retry field goes first, in the backlog's first write (it is
+	// no event: out does not count it).
+	sw.out.b = append(sw.out.b, sw.retry...)
 	if head := sw.hub.Head(); head > sw.last {
 		sw.fill(head)
 	}
 	if !sw.dead {
-		sw.write(nil) // flush the headers: the client is subscribed
+		// The retry field, unless the backlog took it, and the
+		// headers: the client is subscribed.
+		sw.write(sw.out.b)
 	}
+	sw.out.reset()
+	if d := sw.s.cfg.CutEvery; d > 0 && !sw.dead {
+		sw.cutDone = make(chan struct{})
+		sw.cutTimer = time.AfterFunc(d, func() {
+			defer close(sw.cutDone)
+			sw.cut()
+		})
+	}
+}
+
+// appendRetry appends the SSE field that sets an EventSource's
+// reconnection time to ms milliseconds, as a message of its own:
+// "retry: <ms>\n\n", 9 + digits(ms) bytes. It dispatches no event (it has
+// no data).
+func appendRetry(b []byte, ms int64) []byte {
+	b = append(b, "retry: "...)
+	b = strconv.AppendInt(b, ms, 10)
+	return append(b, "\n\n"...)
 }
 
 func (sw *sseWriter) Write(p []byte) (int, error) {
@@ -430,7 +476,7 @@ func (sw *sseWriter) write(b []byte) bool {
 	if err == nil {
 		return true
 	}
-	sw.dead = true
+	sw.dead, sw.broken = true, true
 	// Not sw.ctx: net/http cancels the request context itself when a write
 	// fails. A timeout while the server is up is a missed deadline; during
 	// shutdown it is shutdown pulling the deadline in.
@@ -443,17 +489,43 @@ func (sw *sseWriter) write(b []byte) bool {
 
 // finish ends a gzip stream, if the handler began one, with its trailer (a
 // healthy client then reads a complete gzip stream when the server shuts
-// down), under whatever deadline the last write or shutdown set, and gives
-// the compressor back.
+// down or cuts the stream, even if r3labs had one more event on its way,
+// which is dropped), under whatever deadline the last write, the cut or
+// shutdown set, and gives the compressor back.
 func (sw *sseWriter) finish() {
 	if sw.gz == nil {
 		return
 	}
-	if !sw.dead {
+	if !sw.broken {
 		_ = sw.gz.Close()
 	}
 	sw.s.putGzip(sw.gz)
 	sw.gz = nil
+}
+
+// cut ends the stream because it has been open for Config.CutEvery, unless
+// it is ending already: as shutdown, it cancels the request context (the
+// handler returns and the response ends cleanly, so the client reconnects
+// and resumes after the last event it got), and it gives the end of the
+// response a fresh write deadline (the last one may have passed on a quiet
+// stream). Counted as a cut.
+func (sw *sseWriter) cut() {
+	sw.mu.Lock()
+	defer sw.mu.Unlock()
+	if sw.ctx.Err() != nil {
+		return
+	}
+	sw.tc.cuts.Add(1)
+	sw.cancel()
+	_ = sw.rc.SetWriteDeadline(sw.s.deadline())
+}
+
+// stopCut stops the cut timer when the stream ends first, or waits for the
+// cut to be over: it touches the connection.
+func (sw *sseWriter) stopCut() {
+	if sw.cutTimer != nil && !sw.cutTimer.Stop() {
+		<-sw.cutDone
+	}
 }
 
 // shutdown ends the stream on server shutdown: it cancels the request

@@ -56,6 +56,11 @@ type Stats struct {
 	// CORS counts requests from pages on other origins and lists the
 	// allowed ones (Config.CORS; cors.go); omitted while it is all zero.
 	CORS CORSStats `json:"cors,omitzero"`
+	// CutEveryNs is Config.CutEvery in ns (0: streams are never cut) and
+	// SSERetryMs Config.SSERetry in ms, the retry field every SSE stream
+	// starts with (0: none).
+	CutEveryNs int64 `json:"cut_every_ns"`
+	SSERetryMs int64 `json:"sse_retry_ms"`
 }
 
 // KernelStats are read from /proc/net/sockstat (zero where it is missing).
@@ -126,6 +131,10 @@ type TransportStats struct {
 	// OversizeCloses counts WebSocket connections closed with 1009 because
 	// a client message exceeded the read limit (protocol.md).
 	OversizeCloses uint64 `json:"oversize_closes"`
+	// Cuts counts streams and connections the server ended on purpose
+	// because they had been open for Config.CutEvery (SSE, WebSocket, raw
+	// TCP).
+	Cuts uint64 `json:"cuts"`
 
 	// Upstream messages (chat messages, game inputs; upstream.go):
 	// Upstream were taken (published or applied) and UpstreamBytes is
@@ -170,6 +179,7 @@ type counters struct {
 	slowDisconnects atomic.Uint64
 	stalls          atomic.Uint64
 	oversizeCloses  atomic.Uint64
+	cuts            atomic.Uint64
 	active          atomic.Int64
 
 	upstream        atomic.Uint64
@@ -197,6 +207,7 @@ func (c *counters) snapshot() TransportStats {
 		SlowDisconnects: c.slowDisconnects.Load(),
 		Stalls:          c.stalls.Load(),
 		OversizeCloses:  c.oversizeCloses.Load(),
+		Cuts:            c.cuts.Load(),
 		Upstream:        c.upstream.Load(),
 		UpstreamBytes:   c.upstreamBytes.Load(),
 		UpstreamBad:     c.upstreamBad.Load(),
@@ -230,6 +241,8 @@ func (s *Server) Stats() Stats {
 		SendBurst:       s.cfg.SendBurst,
 		Send:            s.send.snapshot(),
 		CORS:            s.corsStats(),
+		CutEveryNs:      int64(s.cfg.CutEvery),
+		SSERetryMs:      s.cfg.SSERetry.Milliseconds(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()

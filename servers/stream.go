@@ -18,12 +18,16 @@ package servers
 //     already sent and filling holes from the ring (with a gap notice for
 //     what has left it). Every write has the per-write deadline; a missed
 //     one is a slow consumer too.
+//   - With Config.CutEvery the writer ends its connection that long after
+//     it started, with the protocol's goodbye (pushConn.cut), and counts a
+//     cut.
 
 import (
 	"context"
 	"net/http"
 	"sync"
 	"sync/atomic"
+	"time"
 
 	"pushbench/event"
 )
@@ -245,6 +249,11 @@ type pushConn[M queued] interface {
 	// closeSlow ends a connection found slow as its protocol says, if it
 	// says anything.
 	closeSlow()
+	// cut begins the end of a connection that has been open for
+	// Config.CutEvery, as its protocol ends a stream the client is to
+	// resume. It reports whether the client is to answer that end (its
+	// close frame, its end of stream), which ends the read.
+	cut() bool
 	// read reads what the client sends — upstream messages while a
 	// chat or game runs (upstream.go), else dropped — until the
 	// connection ends or the client breaks the rules.
@@ -309,9 +318,16 @@ func (h *pushHub[M]) serve(sub *pushSub[M], c pushConn[M], quit <-chan struct{})
 
 // write is a connection's writer: the backlog after c.last() from the ring
 // first, then the queue, dropping what the backlog already sent and filling
-// holes from the ring, until a write fails, the connection is found slow or
-// stop or quit is closed (nil: never).
+// holes from the ring, until a write fails, the connection is found slow,
+// stop or quit is closed (nil: never) or, with Config.CutEvery, the
+// connection is cut.
 func (h *pushHub[M]) write(sub *pushSub[M], c pushConn[M], stop, quit <-chan struct{}) {
+	var cut <-chan time.Time
+	if d := h.s.cfg.CutEvery; d > 0 {
+		t := time.NewTimer(d)
+		defer t.Stop()
+		cut = t.C
+	}
 	if head := h.room.hub.Head(); head > c.last() && !h.s.replay(h.room.hub, c.last(), head, c) {
 		return
 	}
@@ -335,11 +351,34 @@ func (h *pushHub[M]) write(sub *pushSub[M], c pushConn[M], stop, quit <-chan str
 			return
 		case <-quit:
 			return
+		case <-cut:
+			h.cut(c, stop, quit)
+			return
 		case m := <-sub.q:
 			if !h.take(c, m) || (len(sub.q) == 0 && !c.flush()) {
 				return
 			}
 		}
+	}
+}
+
+// cut ends a connection that has been open for Config.CutEvery, counted:
+// the protocol's goodbye (c.cut), then, if the client is to answer it, a
+// wait of at most closeGrace for the read to end, so that the server closes
+// the connection after the client's answer and not before it (a close with
+// unread bytes would be a reset, which can discard what the client has not
+// read yet). The writer's end then closes the connection.
+func (h *pushHub[M]) cut(c pushConn[M], stop, quit <-chan struct{}) {
+	h.tc.cuts.Add(1)
+	if !c.cut() {
+		return
+	}
+	t := time.NewTimer(closeGrace)
+	defer t.Stop()
+	select {
+	case <-stop:
+	case <-quit:
+	case <-t.C:
 	}
 }
 

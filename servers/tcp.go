@@ -11,7 +11,8 @@ package servers
 // ring. Unlike WebSocket its writer merges whatever is ready into one write
 // (the lines need no framing between them). A slow consumer is cut without
 // a word; what it had in flight may end in a partial line, which its client
-// discards and resumes before.
+// discards and resumes before. A cut (Config.CutEvery) ends the stream
+// between two lines, the protocol's end of stream.
 //
 // The connection stays on the HTTP listener (hijacked), so the listener's
 // byte counts include it. After the upgrade the client may write upstream
@@ -171,6 +172,18 @@ func (w *tcpConn) flush() bool { return w.out.flush(w.write, &w.t.tc) }
 // closeSlow has nothing to say: raw TCP has no goodbye, and the writer's
 // end closes the connection.
 func (w *tcpConn) closeSlow() {}
+
+// cut ends the stream between two lines, as the protocol ends a stream the
+// client resumes: the pending lines, then the end of stream (a half close;
+// over TLS, close_notify). The client answers with its own end, which ends
+// the read.
+func (w *tcpConn) cut() bool {
+	if !w.flush() {
+		return false
+	}
+	cw, ok := w.conn.(interface{ CloseWrite() error })
+	return ok && cw.CloseWrite() == nil
+}
 
 // write writes b under the write deadline.
 func (w *tcpConn) write(b []byte) bool {

@@ -8,6 +8,9 @@ package servers
 //     WritePreparedMessage, which does not copy or allocate per connection.
 //   - A slow consumer — a full queue or a missed write deadline — is
 //     closed with 1008 "slow consumer".
+//   - A cut (Config.CutEvery) is a close 1012 "cut" (service restart: the
+//     client is to come back, and can tell it from shutdown's 1001); the
+//     server closes the connection once the client has answered it.
 //   - One writer goroutine per connection (gorilla allows one concurrent
 //     writer); the handler goroutine is the read loop, which gorilla needs
 //     to process control frames, with a read limit of event.MaxSize
@@ -53,6 +56,7 @@ const wsReadBuffer = 1024
 var (
 	wsSlowClose      = websocket.FormatCloseMessage(websocket.ClosePolicyViolation, "slow consumer")
 	wsGoingAwayClose = websocket.FormatCloseMessage(websocket.CloseGoingAway, "server shutting down")
+	wsCutClose       = websocket.FormatCloseMessage(websocket.CloseServiceRestart, "cut")
 )
 
 // wsMsg is one event as the dispatcher hands it to every connection.
@@ -256,6 +260,12 @@ func (w *wsConn) flush() bool { return true }
 
 func (w *wsConn) closeSlow() {
 	_ = w.conn.WriteControl(websocket.CloseMessage, wsSlowClose, time.Now().Add(closeGrace))
+}
+
+// cut says goodbye with close 1012 "cut" (RFC 6455 7.4: service restart),
+// which the client answers with its close frame.
+func (w *wsConn) cut() bool {
+	return w.conn.WriteControl(websocket.CloseMessage, wsCutClose, time.Now().Add(closeGrace)) == nil
 }
 
 // write writes one text message under the write deadline.
