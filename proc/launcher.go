@@ -54,6 +54,14 @@ type ServerConfig struct {
 	// the server (servers.Config.CORS): the browser pages' origin in a
 	// --client browser run.
 	CORS []string
+	// CutEvery ends every SSE stream, WebSocket and raw TCP connection
+	// that long after it opened (servers.Config.CutEvery; 0: never), so
+	// that a run sees the clients' reconnects and resumes.
+	CutEvery time.Duration
+	// SSERetry starts every SSE stream with a retry field of that many
+	// milliseconds, an EventSource's wait before it reconnects
+	// (servers.Config.SSERetry; 0: none, a browser's default).
+	SSERetry time.Duration
 }
 
 // serveArgs are the serve flags for what cfg sets beyond the defaults.
@@ -86,6 +94,12 @@ func (cfg ServerConfig) serveArgs() []string {
 	for _, o := range cfg.CORS {
 		args = append(args, "--cors", o)
 	}
+	if cfg.CutEvery > 0 {
+		args = append(args, "--cut-every", cfg.CutEvery.String())
+	}
+	if cfg.SSERetry > 0 {
+		args = append(args, "--sse-retry", cfg.SSERetry.String())
+	}
 	return args
 }
 
@@ -96,6 +110,7 @@ func (cfg ServerConfig) serversConfig(errorLog *log.Logger) (servers.Config, err
 		Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
 		Response: cfg.Response, Compress: cfg.Compress, TextPad: cfg.TextPad,
 		Rooms: cfg.Rooms, MaxSendRate: cfg.MaxSendRate, CORS: cfg.CORS,
+		CutEvery: cfg.CutEvery, SSERetry: cfg.SSERetry,
 	}
 	if cfg.TLS {
 		cert, err := webhttp.SelfSigned()

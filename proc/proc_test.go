@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"flag"
 	"net/http"
 	"os"
 	"path/filepath"
@@ -122,6 +123,49 @@ func TestInProcessWebOptions(t *testing.T) {
 	if err != nil || !st.TLS || st.ResponseHeaders != webhttp.ResponseDeployment || !st.Compress || st.Pad != "text" ||
 		st.Rooms != 3 || len(st.RoomHeads) != 3 || st.MaxSendRate != 50 || st.Ring != 8 {
 		t.Errorf("stats %+v, %v", st, err)
+	}
+	if err := srv.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// TestServerConfigCut: CutEvery and SSERetry become --cut-every and
+// --sse-retry, which serve's own flags read back unchanged, and the
+// in-process server honours them.
+func TestServerConfigCut(t *testing.T) {
+	cfg := ServerConfig{Payload: 64, CutEvery: 50 * time.Millisecond, SSERetry: 1500 * time.Millisecond}
+	args := cfg.serveArgs()
+	if got, want := strings.Join(args, " "), "--cut-every 50ms --sse-retry 1.5s"; got != want {
+		t.Errorf("serve args %q, want %q", got, want)
+	}
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	read := servers.AddFlags(fs)
+	if err := fs.Parse(args); err != nil {
+		t.Fatal(err)
+	}
+	if sc, _, err := read(); err != nil || sc.CutEvery != cfg.CutEvery || sc.SSERetry != cfg.SSERetry {
+		t.Errorf("serve read cut every %v, sse retry %v (%v)", sc.CutEvery, sc.SSERetry, err)
+	}
+	if args := (ServerConfig{Payload: 64}).serveArgs(); len(args) != 0 {
+		t.Errorf("serve args without options %q", args)
+	}
+
+	srv, err := InProcess(nil)(context.Background(), cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer srv.Stop()
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	resp, err := (&http.Client{Transport: tr, Timeout: 30 * time.Second}).Get(srv.URL + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.CutEveryNs != int64(cfg.CutEvery) || st.SSERetryMs != 1500 {
+		t.Errorf("stats cut every %d ns, sse retry %d ms (%v)", st.CutEveryNs, st.SSERetryMs, err)
 	}
 	if err := srv.Stop(); err != nil {
 		t.Fatal(err)
