@@ -33,6 +33,10 @@ func serveCmd(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		fmt.Fprintln(w, "GET / is a live page that subscribes with every transport. WebSocket and /tcp")
 		fmt.Fprintln(w, "accept same-origin pages only; --cors ORIGIN (repeatable, or *) allows others,")
 		fmt.Fprintln(w, "with CORS headers and preflight on the polls, SSE, /send and /stats.")
+		fmt.Fprintln(w, "--cut-every D ends every SSE stream, WebSocket and /tcp connection D after it")
+		fmt.Fprintln(w, "opened, as a deploy would; clients resume from the ring (Last-Event-ID, since=).")
+		fmt.Fprintln(w, "--sse-retry D starts every SSE stream with retry: <ms>, the time an EventSource")
+		fmt.Fprintln(w, "waits before it reconnects (Chromium's default without it: 3000 ms).")
 		fmt.Fprintln(w)
 		fs.PrintDefaults()
 	}

@@ -59,6 +59,11 @@ func TestServeBadFlags(t *testing.T) {
 		{"zero send rate", []string{"--max-send-rate", "0"}, "--max-send-rate 0: must be a positive number"},
 		{"NaN send rate", []string{"--max-send-rate", "NaN"}, "--max-send-rate NaN"},
 		{"zero send burst", []string{"--send-burst", "0"}, "--send-burst 0: must be at least 1"},
+		{"negative cut", []string{"--cut-every", "-1s"}, "--cut-every -1s: must not be negative"},
+		{"cut not a duration", []string{"--cut-every", "soon"}, "cut-every"},
+		{"negative retry", []string{"--sse-retry", "-5ms"}, "--sse-retry -5ms: must be a whole number of milliseconds"},
+		{"retry below a millisecond", []string{"--sse-retry", "1500us"}, "--sse-retry 1.5ms: must be a whole number of milliseconds"},
+		{"retry not a duration", []string{"--sse-retry", "3000"}, "sse-retry"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -92,7 +97,7 @@ func TestServeHelp(t *testing.T) {
 		t.Fatalf("--help: %v", err)
 	}
 	for _, f := range []string{"-addr", "-rate", "-payload", "-ring", "-hold", "-events", "-schedule", "-spin", "-write-timeout", "-queue",
-		"-tls", "-response-headers", "-compress", "-pad", "-rooms", "-max-send-rate", "-send-burst"} {
+		"-tls", "-response-headers", "-compress", "-pad", "-rooms", "-max-send-rate", "-send-burst", "-cut-every", "-sse-retry"} {
 		if !strings.Contains(stdout.String(), f) {
 			t.Errorf("--help lacks %s:\n%s", f, stdout.String())
 		}
@@ -314,6 +319,56 @@ func TestServeRooms(t *testing.T) {
 	if err != nil || st.Rooms != 2000 || st.Ring != servers.MaxRing/2000 || st.MaxSendRate != 7 || st.SendBurst != 3 ||
 		len(st.RoomHeads) != 2000 || st.RoomHeads[1999] != 1 || st.RoomHeadSum != 1 {
 		t.Fatalf("stats: rooms %d, ring %d, send rate %v burst %d, heads sum %d; %v", st.Rooms, st.Ring, st.MaxSendRate, st.SendBurst, st.RoomHeadSum, err)
+	}
+	cancel()
+	if err := <-done; err != nil {
+		t.Fatalf("serveCmd after cancel: %v", err)
+	}
+}
+
+// TestServeCut starts serve with --cut-every and --sse-retry: an SSE stream
+// starts with the retry field and ends cleanly at the cut, and /stats says
+// what the server does.
+func TestServeCut(t *testing.T) {
+	t.Parallel()
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--cut-every", "50ms", "--sse-retry", "20ms"}, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		t.Fatalf("no listening line: %v", <-done)
+	}
+	go io.Copy(io.Discard, pr)
+	base := strings.TrimPrefix(sc.Text(), "pushbench serve: listening on ")
+	tr := &http.Transport{}
+	defer tr.CloseIdleConnections()
+	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
+
+	resp, err := c.Get(base + "/sse")
+	if err != nil || resp.StatusCode != http.StatusOK {
+		t.Fatalf("sse: %v", err)
+	}
+	// Nothing is published: the stream is the retry field, then its end.
+	body, err := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if err != nil || string(body) != "retry: 20\n\n" {
+		t.Fatalf("sse stream %q (%v), want the retry field and a clean end", body, err)
+	}
+	resp, err = c.Get(base + "/stats")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var st servers.Stats
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	resp.Body.Close()
+	if err != nil || st.CutEveryNs != int64(50*time.Millisecond) || st.SSERetryMs != 20 || st.Transports["sse"].Cuts != 1 {
+		t.Fatalf("stats cut every %d ns, sse retry %d ms, sse cuts %d; %v", st.CutEveryNs, st.SSERetryMs, st.Transports["sse"].Cuts, err)
 	}
 	cancel()
 	if err := <-done; err != nil {
