@@ -50,6 +50,9 @@ type ClientMark struct {
 	// EmulatorCPU is the network emulator process's user+sys so far (the
 	// machine's, like the server: the same in every load generator's mark).
 	EmulatorCPU time.Duration
+	// BrowserCPU is every Chromium process's user+sys so far (browser
+	// runs: the load generator's browsers).
+	BrowserCPU time.Duration
 }
 
 func (m ClientMark) taken() bool { return m.Wall != 0 }
@@ -66,7 +69,12 @@ type LoadGen struct {
 	Tallies []Tally
 	Latencies
 	// Sends is the clients' upstream (chat messages, game inputs).
-	Sends   Sends
+	Sends Sends
+	// ReconnectGaps are the streams' reconnect gaps (ns): from a stream
+	// seen ended to the subscriber's stream open again.
+	ReconnectGaps []int64
+	// Browser is the browsers' side of a browser run (nil: Go clients).
+	Browser *BrowserMeasure
 	Failed  int64  // subscribers that gave up
 	FailErr string // the first one's error
 	StopErr string // subscribers did not stop when cancelled
@@ -154,6 +162,7 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 		// The machine is one: its ticks are not added.
 	}
 	a.Final = a.Final.add(b.Final)
+	a.ReconnectGaps = append(slices.Clip(a.ReconnectGaps), b.ReconnectGaps...)
 	a.Tallies = append(a.Tallies, b.Tallies...)
 	a.Hists = append(a.Hists, b.Hists...)
 	a.OutOfRange += b.OutOfRange
@@ -196,6 +205,9 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		Env:        m.Env,
 		Checks:     map[string]results.Check{},
 	}
+	if m.Load.Browser != nil {
+		m.serverCounts()
+	}
 	last := m.Publisher.LastSeq
 	if !m.Measured {
 		last = 0 // no window: nothing was expected
@@ -221,6 +233,21 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	rec.Duplicates = d.duplicates
 	rec.OutOfOrder = d.outOfOrder
 	rec.Reconnects = m.Load.Final.Reconnects
+	if len(m.Load.ReconnectGaps) > 0 {
+		h := results.NewHistogram()
+		var out uint64
+		for _, g := range m.Load.ReconnectGaps {
+			if h.RecordValue(g) != nil {
+				out++
+			}
+		}
+		l := results.Summarise(h)
+		l.OutOfRange = out
+		rec.ReconnectGap = &l
+		if m.Load.Browser != nil {
+			rec.Reconnects = uint64(len(m.Load.ReconnectGaps)) // the pages' count: no socket is visible
+		}
+	}
 	p := m.Publisher
 	rec.Publisher = results.Publisher{
 		Published: p.Published,
@@ -243,6 +270,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		m.fillWindow(rec, d)
 	}
 	m.fillUpstream(rec) // after fillWindow, which sets rec.Wire
+	m.fillBrowser(rec, d, windowOK)
 	m.fillChecks(rec, d, windowOK)
 	if m.Load.StopErr != "" {
 		rec.Checks["clients_stopped"] = results.Check{OK: false, Detail: m.Load.StopErr}
@@ -458,7 +486,7 @@ func (m *Measurement) httpChecks(rec *results.Record, check func(string, bool, s
 			st.TLS, resp, st.Compress, pad, h.TLS, h.ResponseProfile(), h.Compress, want)
 	}
 	f := m.Load.Final
-	if h.TLS {
+	if h.TLS && m.Load.Browser == nil { // a browser's handshakes are not visible
 		check("tls_handshakes", f.HandshakeFailures == 0 && f.Handshakes >= uint64(m.Scenario.Clients),
 			"%d TLS handshakes completed (%d resumed), %d failed, for %d clients",
 			f.Handshakes, f.Resumed, f.HandshakeFailures, m.Scenario.Clients)
@@ -638,7 +666,8 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 	}
 	check("histogram_range", rangeOK, "%s", detail)
 
-	if windowOK && m.Server[markAfter].Stats.TimeNs != 0 {
+	if windowOK && m.Server[markAfter].Stats.TimeNs != 0 && m.Load.Browser == nil {
+		// (A browser run's bytes are the listener's: nothing to compare.)
 		// Whole run, from before the first client to after the drain:
 		// both ends are quiet, so the counts should match (short polls
 		// in flight at the last snapshot aside).

@@ -132,7 +132,8 @@ func (r *runner) measurement() Measurement {
 	m.Load = LoadGen{Clients: s.Clients, CPUs: r.clientCPUs(), Final: r.rec.snapshot(), Failed: r.failed.Load()}
 	for i, sn := range snaps {
 		m.Server[i] = ServerMark{Stats: sn.srv, Ctrl0: sn.ctrl0, Ctrl1: sn.ctrl1}
-		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1], EmulatorCPU: sn.emCPU}
+		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1],
+			EmulatorCPU: sn.emCPU, BrowserCPU: sn.brCPU}
 		if !sn.at.IsZero() {
 			m.Load.Marks[i].Wall = sn.at.UnixNano()
 			m.Load.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading
@@ -142,6 +143,10 @@ func (r *runner) measurement() Measurement {
 		m.Load.FailErr = r.failErr.Error()
 	}
 	m.Load.Tallies, m.Load.Latencies = r.rec.collect()
+	m.Load.Browser = r.browserMeasurement()
+	r.gapMu.Lock()
+	m.Load.ReconnectGaps = append([]int64(nil), r.gaps...)
+	r.gapMu.Unlock()
 	if r.send != nil {
 		m.Load.Sends = r.send.collect(r.win.start, r.win.end)
 		m.Load.Sends.Late = r.sendersLate

@@ -38,6 +38,11 @@ func ScenarioFlags(fs *flag.FlagSet) func() (Scenario, error) {
 	fs.Float64Var(&s.SendRate, "send-rate", def.SendRate, "chat: messages per second each client sends (open loop, on --schedule)")
 	fs.Float64Var(&s.Tick, "tick", def.Tick, "game: snapshots per second per room")
 	fs.Float64Var(&s.InputRate, "input-rate", def.InputRate, "game: inputs per second each client sends")
+	fs.StringVar(&s.Client, "client", ClientGo, "who subscribes: go (the harness's clients) or browser (pages in headless Chromium: EventSource, WebSocket, fetch)")
+	fs.IntVar(&s.Browsers, "browsers", 0, "client browser: Chromium processes (default: one per 6 pages, Chromium's HTTP/1.1 connections per host)")
+	fs.StringVar(&s.Chromium, "chromium", "", "client browser: the Chromium binary (default: chromium, chromium-browser or google-chrome in PATH)")
+	fs.DurationVar(&s.CutEvery, "cut-every", 0, "the server ends every stream (sse, ws, tcp) this long after it opened, to measure reconnects (0: never)")
+	fs.DurationVar(&s.SSERetry, "sse-retry", 0, "the reconnection time the server's SSE streams announce (retry:; 0: none, the client's default)")
 	network := netem.AddFlags(fs)
 	httpOpts := webhttp.AddFlags(fs, def.HTTP)
 	return func() (Scenario, error) {
@@ -50,6 +55,9 @@ func ScenarioFlags(fs *flag.FlagSet) func() (Scenario, error) {
 		}
 		set := map[string]bool{}
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
+		if s.Client == ClientBrowser && set["headers"] && s.HTTP.Headers != webhttp.HeadersBrowser {
+			return s, fmt.Errorf("--headers %s: a browser sends its own headers (--client browser)", s.HTTP.Headers)
+		}
 		if s.Workload != WorkloadBroadcast && set["rate"] {
 			return s, fmt.Errorf("--rate sets a broadcast's events per second; the %s workload takes --send-rate, --tick and --input-rate", s.Workload)
 		}

@@ -113,6 +113,7 @@ type snap struct {
 	c       Counts
 	cpu     time.Duration // this process, user+sys
 	emCPU   time.Duration // the network emulator's user+sys
+	brCPU   time.Duration // every Chromium process's user+sys (browser runs)
 	machine [2]uint64     // the machine's busy and total CPU ticks (/proc/stat)
 	srv     servers.Stats
 	ctrl0   [2]uint64 // control connection up/down bytes before the /stats request
@@ -164,7 +165,10 @@ type runner struct {
 	sendersLate bool // a sender had not sent its last message by the drain deadline
 	stopSenders context.CancelFunc
 	ws, we      snap
-	measured    bool // the window's start snapshot was taken
+	measured    bool        // the window's start snapshot was taken
+	br          *browserRun // the browsers of a browser run
+	gapMu       sync.Mutex
+	gaps        []int64 // streams' reconnect gaps, ns
 	partial     bool
 	cutPhase    Phase
 }
@@ -187,7 +191,19 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			return nil, nil, errors.New("--pin needs the server as a child process; it cannot pin a server given with --server")
 		}
 		r.srv = &proc.Server{URL: r.opt.Server, Stop: func() error { return nil }}
-	} else {
+	}
+	if s.Client == ClientBrowser {
+		// Before the server, which must allow the pages' origin.
+		if err := r.startBrowsers(ctx); err != nil {
+			return nil, nil, err
+		}
+		defer func() {
+			if closeErr := r.br.pool.Close(); closeErr != nil && err == nil {
+				err = closeErr
+			}
+		}()
+	}
+	if !external {
 		launch := r.opt.Launch
 		if launch == nil {
 			exe, err := os.Executable()
@@ -198,7 +214,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		}
 		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold,
 			TLS: s.HTTP.TLS, Response: s.HTTP.ResponseProfile(), Compress: s.HTTP.Compress, TextPad: s.Pad == PadText,
-			Rooms: s.Rooms()})
+			Rooms: s.Rooms(), CORS: r.corsList(), CutEvery: s.CutEvery, SSERetry: s.SSERetry})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start server: %w", err)
 		}
@@ -264,6 +280,11 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	}
 	if r.s0.srv.Publisher.Running {
 		return nil, nil, fmt.Errorf("server %s: its publisher is already running; stop it first (POST /control/stop)", r.srv.URL)
+	}
+	if external && r.br != nil {
+		if err := r.checkCORS(r.s0.srv); err != nil {
+			return nil, nil, err
+		}
 	}
 	if external {
 		// The scenario's ring is the server's.
@@ -336,6 +357,9 @@ func (r *runner) cut(p Phase) {
 // connect starts the clients at the connect rate and waits until every one
 // is subscribed, as seen by the client (Subscribed) and by the server.
 func (r *runner) connect(ctx context.Context) error {
+	if r.br != nil {
+		return r.connectBrowsers(ctx)
+	}
 	s := r.s
 	r.setPhase(PhaseConnect)
 	r.subs = make([]clients.Subscriber, s.Clients)
@@ -479,6 +503,15 @@ func (r *runner) idle(ctx context.Context) error {
 	}
 	r.i1, err = r.snap(ctx)
 	return err
+}
+
+// corsList is the origins the server child must allow: the browser
+// pages'.
+func (r *runner) corsList() []string {
+	if r.br == nil {
+		return nil
+	}
+	return []string{r.br.pool.Origin()}
 }
 
 // clientURL is where the clients connect: the emulator when there is one.
@@ -655,6 +688,7 @@ func (r *runner) measure(ctx context.Context) error {
 	if r.we, err = r.snap(ctx); err != nil {
 		return err
 	}
+	r.browserMemory()
 	return r.drain(ctx, winEnd)
 }
 
@@ -817,7 +851,12 @@ func (r *runner) waitCoveredBy(ctx context.Context, last func(i int) uint64, dea
 	tick := time.NewTicker(10 * time.Millisecond)
 	defer tick.Stop()
 	for i := 0; ; {
-		if i = r.rec.uncoveredBy(i, last); i == len(r.rec.tallies) || time.Now().After(deadline) {
+		if i = r.rec.uncoveredBy(i, func(i int) uint64 {
+			if r.gone(i) {
+				return 0 // a page that will not receive
+			}
+			return last(i)
+		}); i == len(r.rec.tallies) || time.Now().After(deadline) {
 			return nil
 		}
 		select {
@@ -877,6 +916,7 @@ func (r *runner) clientSnap() snap {
 	if r.em != nil && r.em.PID > 0 {
 		sn.emCPU, _ = proc.PIDCPU(r.em.PID)
 	}
+	sn.brCPU = r.browserCPU()
 	if busy, total, err := proc.MachineCPU(); err == nil {
 		sn.machine = [2]uint64{busy, total}
 	}

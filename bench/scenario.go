@@ -13,6 +13,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -83,6 +84,44 @@ type Scenario struct {
 	// Tick is the game's snapshots per second per room; InputRate each
 	// game client's inputs per second.
 	Tick, InputRate float64
+
+	// Client is who subscribes: ClientGo (the harness's own clients, the
+	// default) or ClientBrowser (pages in headless Chromium, package
+	// browser; broadcast only).
+	Client string
+	// Browsers is the number of Chromium processes of a browser run (0:
+	// DefaultBrowsers); Chromium names the binary ("": looked up in PATH).
+	Browsers int
+	Chromium string
+	// CutEvery makes the server end every stream (sse, ws, tcp) this long
+	// after it opened, so that the clients' own reconnect is measured
+	// (0: never). SSERetry is the reconnection time the server's SSE
+	// streams announce (retry:; 0: none, the client's default).
+	CutEvery, SSERetry time.Duration
+}
+
+// Clients (Scenario.Client).
+const (
+	ClientGo      = "go"
+	ClientBrowser = "browser"
+)
+
+// BrowserHostConns is Chromium's limit on HTTP/1.1 connections to one host
+// per browser profile, shared by all its pages; a request beyond it waits.
+const BrowserHostConns = 6
+
+// MaxBrowserPages bounds a browser run's pages: each page is a renderer
+// process of its own, tens of MB.
+const MaxBrowserPages = 200
+
+// BrowserCount is the number of Chromium processes of a browser run:
+// Browsers, or by default enough for at most BrowserHostConns pages each,
+// so that no page waits behind the connection limit unless asked to.
+func (s Scenario) BrowserCount() int {
+	if s.Browsers > 0 {
+		return s.Browsers
+	}
+	return (s.Clients + BrowserHostConns - 1) / BrowserHostConns
 }
 
 // Workloads (Scenario.Workload).
@@ -179,6 +218,11 @@ func (s Scenario) Record() results.Scenario {
 		Compress:        s.HTTP.Compress,
 		Pad:             s.Pad,
 		Workload:        s.Workload,
+		CutEveryNs:      int64(s.CutEvery),
+		SSERetryNs:      int64(s.SSERetry),
+	}
+	if s.Client == ClientBrowser {
+		sc.Client, sc.Browsers = s.Client, s.BrowserCount()
 	}
 	switch s.Workload {
 	case WorkloadChat:
@@ -239,8 +283,16 @@ func (s Scenario) WithDefaults() Scenario {
 	if s.HTTP.HTTP == "" {
 		s.HTTP.HTTP = webhttp.HTTP1
 	}
+	if s.Client == "" {
+		s.Client = ClientGo
+	}
 	if s.HTTP.Headers == "" {
 		s.HTTP.Headers = webhttp.HeadersGo
+	}
+	if s.Client == ClientBrowser {
+		// The browser sends its own headers: Chromium's, which the
+		// browser profile copies (docs/http.md).
+		s.HTTP.Headers = webhttp.HeadersBrowser
 	}
 	if s.Workload == "" {
 		s.Workload = WorkloadBroadcast
@@ -431,6 +483,9 @@ func (s Scenario) Validate() error {
 	if err := s.HTTP.Validate(s.Transport); err != nil {
 		return bad("%v", err)
 	}
+	if err := s.validateClient(); err != nil {
+		return bad("%v", err)
+	}
 	if s.Pad != PadX && s.Pad != PadText {
 		return bad("pad %q: want %s or %s", s.Pad, PadX, PadText)
 	}
@@ -469,3 +524,46 @@ func (s Scenario) Validate() error {
 	}
 	return nil
 }
+
+// validateClient checks the client kind and the stream cuts.
+func (s Scenario) validateClient() error {
+	stream := transport.IsStream(s.Transport)
+	switch {
+	case s.CutEvery < 0 || s.SSERetry < 0:
+		return fmt.Errorf("cut-every %v, sse-retry %v: must not be negative", s.CutEvery, s.SSERetry)
+	case s.CutEvery > 0 && !stream:
+		return fmt.Errorf("cut-every: %s is not a stream (the server can cut sse, ws and tcp streams)", s.Transport)
+	case s.SSERetry > 0 && s.Transport != transport.SSE:
+		return fmt.Errorf("sse-retry: the retry field is SSE's; the transport is %s", s.Transport)
+	case s.SSERetry > 0 && s.CutEvery == 0:
+		return errors.New("sse-retry: the retry field only matters when a stream ends; add --cut-every")
+	}
+	switch s.Client {
+	case ClientGo:
+		if s.Browsers != 0 || s.Chromium != "" {
+			return errors.New("browsers, chromium: these are for --client browser")
+		}
+		return nil
+	case ClientBrowser:
+	default:
+		return fmt.Errorf("client %q: want %s or %s", s.Client, ClientGo, ClientBrowser)
+	}
+	switch {
+	case !slices.Contains(browserTransports, s.Transport):
+		return fmt.Errorf("client browser: a page has no API for %s (want %s)", s.Transport, strings.Join(browserTransports, ", "))
+	case s.Workload != WorkloadBroadcast:
+		return fmt.Errorf("client browser: the pages subscribe only; the %s workload needs them to send, which is not built (use --client go)", s.Workload)
+	case s.Clients > MaxBrowserPages:
+		return fmt.Errorf("client browser: %d pages, at most %d (each is a renderer process)", s.Clients, MaxBrowserPages)
+	case s.Browsers < 0 || s.Browsers > s.Clients:
+		return fmt.Errorf("browsers %d: want 1 to the %d pages", s.Browsers, s.Clients)
+	case s.HTTP.HTTP == webhttp.HTTP2 && !s.HTTP.TLS:
+		return errors.New("client browser: browsers speak HTTP/2 only over TLS (no h2c); add --tls")
+	case s.HTTP.CookieBytes > 0:
+		return errors.New("client browser: --cookie-bytes sets the Go clients' cookie; a page's cross-origin fetch and EventSource send none")
+	}
+	return nil
+}
+
+// browserTransports are the transports a page subscribes with.
+var browserTransports = []string{transport.ShortPoll, transport.LongPoll, transport.SSE, transport.WebSocket}

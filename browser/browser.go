@@ -239,6 +239,14 @@ func (p *Pool) SetServer(server string) error {
 	return nil
 }
 
+// SetSince sets the seq after which the pages that open from now on
+// start delivery (Config.Since).
+func (p *Pool) SetSince(since uint64) {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	p.cfg.Since = since
+}
+
 // Version returns the first browser's product and version
 // ("HeadlessChrome/156.0.…" or "Chrome/…"), as DevTools reports it.
 func (p *Pool) Version(ctx context.Context) (string, error) {
@@ -328,7 +336,7 @@ func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error
 		return nil, errors.New("browser: no server: set Config.Server or call SetServer before Open")
 	}
 	b := p.browsers[i%len(p.browsers)]
-	server := p.cfg.Server
+	server, since := p.cfg.Server, p.cfg.Since
 	p.next++
 	token := strconv.Itoa(p.next)
 	pg := newPage(i, h)
@@ -354,7 +362,7 @@ func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error
 	q.Set("id", token)
 	q.Set("server", server)
 	q.Set("transport", p.cfg.Transport)
-	q.Set("since", strconv.FormatUint(p.cfg.Since, 10))
+	q.Set("since", strconv.FormatUint(since, 10))
 	q.Set("interval", strconv.FormatFloat(float64(p.cfg.Interval)/1e6, 'f', -1, 64))
 	q.Set("origin", strconv.FormatFloat(float64(p.gridOrigin(i).UnixNano())/1e6, 'f', -1, 64))
 	pageURL := p.origin + "/?" + q.Encode()

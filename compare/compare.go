@@ -71,6 +71,16 @@ type Preset struct {
 	Workload  string
 	Room      int
 	InputRate float64
+	// ClientKinds are who subscribes, each a dimension of the matrix
+	// (none: bench.ClientGo): go, browser. A browser cell skips the
+	// transports a page cannot run (tcp); Browsers is its Chromium
+	// processes (0: bench.Scenario.BrowserCount's default).
+	ClientKinds []string
+	Browsers    int
+	// CutEvery and SSERetry are every cell's stream cuts and SSE retry
+	// (bench.Scenario): a cell of a transport that is not a stream (or
+	// not SSE, for the retry) runs without them.
+	CutEvery, SSERetry time.Duration
 	// Idle is each cell's idle interval (0: the scenario's default).
 	Idle        time.Duration
 	Hold        time.Duration
@@ -428,8 +438,10 @@ func (p Preset) Plan() []Cell {
 	for pass := 1; pass <= p.Repeat; pass++ {
 		for _, nw := range networks {
 			for _, at := range p.coords() {
-				for _, h := range variants {
-					p.planPoint(&cells, pass, nw, h, at)
+				for _, ck := range p.clientKinds() {
+					for _, h := range variants {
+						p.planPoint(&cells, pass, nw, h, at, ck)
+					}
 				}
 			}
 		}
@@ -437,12 +449,23 @@ func (p Preset) Plan() []Cell {
 	return cells
 }
 
+// clientKinds is ClientKinds, bench.ClientGo when empty.
+func (p Preset) clientKinds() []string {
+	if len(p.ClientKinds) == 0 {
+		return []string{bench.ClientGo}
+	}
+	return p.ClientKinds
+}
+
 // planPoint adds every transport variant at one point of one network,
 // spoken one way (h); a transport that cannot run h is left out.
-func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.Options, at coord) {
+func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.Options, at coord, client string) {
 	for _, t := range p.Transports {
 		if h.Validate(t) != nil {
 			continue
+		}
+		if client == bench.ClientBrowser && (t == transport.TCP || (h.HTTP == webhttp.HTTP2 && !h.TLS)) {
+			continue // a page has no API for raw TCP; a browser speaks h2 only over TLS
 		}
 		intervals := []time.Duration{0}
 		if transport.HasInterval(t) {
@@ -468,6 +491,15 @@ func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.O
 				// only TLS changes it, so it runs once per TLS setting.
 				s.HTTP = webhttp.Default()
 				s.HTTP.TLS = h.TLS
+			}
+			if client == bench.ClientBrowser {
+				s.Client, s.Browsers = client, p.Browsers
+			}
+			if transport.IsStream(t) {
+				s.CutEvery = p.CutEvery
+				if t == transport.SSE {
+					s.SSERetry = p.SSERetry
+				}
 			}
 			cell := Cell{S: s.WithDefaults(), Pass: pass}
 			if slices.ContainsFunc(*cells, func(c Cell) bool { return c.Pass == pass && c.S == cell.S }) {

@@ -226,3 +226,63 @@ func (f *WorkloadFlags) Apply(p *Preset) (bool, error) {
 	}
 	return set["workload"] || set["room"] || set["input-rate"], nil
 }
+
+// ClientFlags are compare's flags for who subscribes: --client takes a
+// list and makes a dimension of the matrix; --browsers, --cut-every and
+// --sse-retry apply to every cell they fit.
+type ClientFlags struct {
+	fs                 *flag.FlagSet
+	client             *string
+	browsers           *int
+	cutEvery, sseRetry *time.Duration
+}
+
+// AddClientFlags defines them on fs.
+func AddClientFlags(fs *flag.FlagSet) *ClientFlags {
+	return &ClientFlags{
+		fs:       fs,
+		client:   fs.String("client", "", "who subscribes, comma-separated, each a dimension: go, browser (headless Chromium pages; not tcp) (default: go)"),
+		browsers: fs.Int("browsers", 0, "browser cells: Chromium processes (default: one per 6 pages)"),
+		cutEvery: fs.Duration("cut-every", 0, "the server ends every stream (sse, ws, tcp) this long after it opened (0: never)"),
+		sseRetry: fs.Duration("sse-retry", 0, "the reconnection time SSE streams announce (retry:; 0: none)"),
+	}
+}
+
+// Apply sets the flags that were given on p and reports whether any was.
+func (f *ClientFlags) Apply(p *Preset) (bool, error) {
+	set := map[string]bool{}
+	f.fs.Visit(func(fl *flag.Flag) { set[fl.Name] = true })
+	if set["client"] {
+		kinds, err := ParseList("client", *f.client, func(s string) (string, error) {
+			if s != "go" && s != "browser" {
+				return "", errors.New("want go or browser")
+			}
+			return s, nil
+		})
+		if err != nil {
+			return false, err
+		}
+		p.ClientKinds = kinds
+	}
+	browser := slices.Contains(p.ClientKinds, "browser")
+	switch {
+	case set["browsers"] && !browser:
+		return false, errors.New("compare: --browsers applies to --client browser")
+	case *f.browsers < 0:
+		return false, fmt.Errorf("compare: --browsers %d: must not be negative", *f.browsers)
+	case *f.cutEvery < 0 || *f.sseRetry < 0:
+		return false, errors.New("compare: --cut-every and --sse-retry must not be negative")
+	case *f.sseRetry > 0 && *f.cutEvery == 0:
+		return false, errors.New("compare: --sse-retry only matters when streams end; add --cut-every")
+	}
+	p.Browsers, p.CutEvery, p.SSERetry = *f.browsers, *f.cutEvery, *f.sseRetry
+	if browser {
+		if m := slices.Max(p.Clients); m > 200 {
+			return false, fmt.Errorf("compare: --client browser with %d clients: at most 200 pages a cell (each is a renderer process); give --clients", m)
+		}
+		if p.Workload != "" && p.Workload != "broadcast" {
+			return false, fmt.Errorf("compare: --client browser: the pages subscribe only; the %s workload needs them to send", p.Workload)
+		}
+	}
+	return set["client"] || set["browsers"] || set["cut-every"] || set["sse-retry"], nil
+}

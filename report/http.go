@@ -4,6 +4,7 @@ import (
 	"cmp"
 	"strconv"
 	"strings"
+	"time"
 
 	"pushbench/results"
 	"pushbench/webhttp"
@@ -37,6 +38,12 @@ type httpKey struct {
 	Cookie   int    // Cookie header value length, 0: none
 	Compress bool
 	Pad      string // x or text, resolved
+	// Client is "browser" for pages in headless Chromium ("": Go
+	// clients); CutEvery and SSERetry the server's stream cuts and SSE
+	// retry field (0: none). Not HTTP strictly, but how the connections
+	// were driven: cells that differ here are different cells.
+	Client             string
+	CutEvery, SSERetry time.Duration
 }
 
 // httpOf reads the HTTP options of a record's scenario; "" fields are the
@@ -52,6 +59,10 @@ func httpOf(s results.Scenario) httpKey {
 		Pad:      cmp.Or(s.Pad, defaultPad(s.Compress)),
 	}
 	k.Response = webhttp.Options{Headers: k.Headers, ResponseHeaders: s.ResponseHeaders}.ResponseProfile()
+	if s.Client != "go" {
+		k.Client = s.Client
+	}
+	k.CutEvery, k.SSERetry = time.Duration(s.CutEveryNs), time.Duration(s.SSERetryNs)
 	return k
 }
 
@@ -71,6 +82,15 @@ func (k httpKey) suffix() string {
 	s := k.options().Suffix()
 	if k.Pad != defaultPad(k.Compress) {
 		s += "/pad=" + k.Pad
+	}
+	if k.Client != "" {
+		s += "/client=" + k.Client
+	}
+	if k.CutEvery > 0 {
+		s += "/cut-every=" + k.CutEvery.String()
+	}
+	if k.SSERetry > 0 {
+		s += "/sse-retry=" + k.SSERetry.String()
 	}
 	return s
 }
@@ -113,6 +133,17 @@ func (k httpKey) stem() string {
 	if k.Pad != defaultPad(k.Compress) {
 		b.WriteString("-pad" + k.Pad)
 	}
+	if k.Client == "browser" {
+		b.WriteString("-chrome")
+	} else if k.Client != "" {
+		b.WriteString("-" + k.Client)
+	}
+	if k.CutEvery > 0 {
+		b.WriteString("-cut" + k.CutEvery.String())
+	}
+	if k.SSERetry > 0 {
+		b.WriteString("-retry" + k.SSERetry.String())
+	}
 	return b.String()
 }
 
@@ -147,6 +178,17 @@ func (k httpKey) label() string {
 	if k.Pad != defaultPad(k.Compress) {
 		parts = append(parts, k.Pad+" padding")
 	}
+	if k.Client == "browser" {
+		parts = append(parts, "Chromium pages")
+	} else if k.Client != "" {
+		parts = append(parts, k.Client+" clients")
+	}
+	if k.CutEvery > 0 {
+		parts = append(parts, "streams cut every "+k.CutEvery.String())
+	}
+	if k.SSERetry > 0 {
+		parts = append(parts, "retry: "+k.SSERetry.String())
+	}
 	return strings.Join(parts, ", ")
 }
 
@@ -169,6 +211,7 @@ func (k httpKey) floorLabel() string {
 func (k httpKey) floor() httpKey {
 	f := defaultHTTP
 	f.TLS = k.TLS
+	f.CutEvery = k.CutEvery
 	return f
 }
 
@@ -209,5 +252,14 @@ func compareHTTP(a, b httpKey) int {
 	if c := cmpBool(a.Pad != defaultPad(a.Compress), b.Pad != defaultPad(b.Compress)); c != 0 {
 		return c
 	}
-	return cmp.Compare(a.Pad, b.Pad)
+	if c := cmp.Compare(a.Pad, b.Pad); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.Client, b.Client); c != 0 {
+		return c
+	}
+	if c := cmp.Compare(a.CutEvery, b.CutEvery); c != 0 {
+		return c
+	}
+	return cmp.Compare(a.SSERetry, b.SSERetry)
 }

@@ -53,6 +53,21 @@ func Line(rec *results.Record) string {
 		sep = ", "
 	}
 	fmt.Fprintf(&b, " | lost %d dup %d reorder %d", rec.Lost, rec.Duplicates, rec.OutOfOrder)
+	if g := rec.ReconnectGap; g != nil {
+		fmt.Fprintf(&b, " | %d reconnects, gap p50 %s max %s", g.Count, fmtDuration(float64(g.P50)), fmtDuration(float64(g.Max)))
+	}
+	if br := rec.Browser; br != nil {
+		fmt.Fprintf(&b, " | %d/%d pages subscribed in %d browsers", br.Subscribed, br.Pages, br.Browsers)
+		if br.Held > 0 {
+			fmt.Fprintf(&b, ", %d held", br.Held)
+		}
+		if br.Failed > 0 {
+			fmt.Fprintf(&b, ", %d failed", br.Failed)
+		}
+		if br.PSSBytesPerPage > 0 {
+			fmt.Fprintf(&b, ", %.0f MB PSS/page", br.PSSBytesPerPage/1e6)
+		}
+	}
 	if failed := rec.FailedChecks(); len(failed) > 0 {
 		fmt.Fprintf(&b, " | FAILED CHECKS: %s", strings.Join(failed, ", "))
 	} else {

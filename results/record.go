@@ -42,8 +42,14 @@ type Record struct {
 	Duplicates uint64 `json:"duplicates"`   // deliveries of an event the client already had
 	OutOfOrder uint64 `json:"out_of_order"` // deliveries with a seq below one already seen
 	Reconnects uint64 `json:"reconnects"`
+	// ReconnectGap is the time from a stream seen ended to the same
+	// subscriber's stream open again, over the whole run (CutEveryNs, or
+	// any other end); nil when no stream reconnected.
+	ReconnectGap *Latency `json:"reconnect_gap_ns,omitempty"`
 
 	Wire Wire `json:"wire"`
+	// Browser is the pages' side when the subscribers were browser pages.
+	Browser *Browser `json:"browser,omitempty"`
 
 	// The upstream of chat and game: messages (inputs) handed over with a
 	// scheduled send time in the window, sends that failed there, the
@@ -174,6 +180,48 @@ type Scenario struct {
 	SendRate  float64 `json:"send_rate,omitempty"`  // messages per second per client (chat)
 	Tick      float64 `json:"tick,omitempty"`       // snapshots per second per room (game)
 	InputRate float64 `json:"input_rate,omitempty"` // inputs per second per client (game)
+
+	// Client is "browser" when the subscribers were pages in headless
+	// Chromium ("" : the harness's Go clients), in Browsers processes.
+	Client   string `json:"client,omitempty"`
+	Browsers int    `json:"browsers,omitempty"`
+	// CutEveryNs is how long after it opened the server ended each stream
+	// (0: never); SSERetryNs the reconnection time its SSE streams
+	// announced (retry:; 0: none).
+	CutEveryNs int64 `json:"cut_every_ns,omitempty"`
+	SSERetryNs int64 `json:"sse_retry_ns,omitempty"`
+}
+
+// Browser is the browsers' side of a run whose subscribers were pages in
+// headless Chromium (Scenario.Client "browser").
+type Browser struct {
+	Version  string `json:"version"`  // Chromium's product and version
+	Browsers int    `json:"browsers"` // Chromium processes
+	Pages    int    `json:"pages"`
+	// Subscribed pages had their subscription in place (stream open, first
+	// poll answered or sent).
+	Subscribed int `json:"subscribed"`
+	// Held pages issued their subscription's request but never got an
+	// answer: the browser held it back (six HTTP/1.1 connections per host
+	// per browser, shared by its pages). They receive nothing: every event
+	// is lost to them.
+	Held int `json:"held"`
+	// Failed pages crashed or stopped on an error (FirstError).
+	Failed     int    `json:"failed"`
+	FirstError string `json:"first_error,omitempty"`
+	// OverLimit is how many pages had more than six HTTP/1.1 pages of their
+	// browser before them on the same host (0 over HTTP/2 or WebSocket):
+	// SSE pages beyond the limit are held, polls beyond it queue.
+	OverLimit int `json:"over_limit"`
+	// CPU of every Chromium process over the window, per page per second,
+	// and as a share of the machine's CPUs.
+	CPUUs           float64 `json:"cpu_us"`
+	CPUUsPerPageS   float64 `json:"cpu_us_per_page_s"`
+	CPUUtilisation  float64 `json:"cpu_utilisation"`
+	CPUUsPerEvent   float64 `json:"cpu_us_per_event"`
+	PSSBytes        int64   `json:"pss_bytes"` // every Chromium process at the window's end, proportional
+	PSSBytesPerPage float64 `json:"pss_bytes_per_page"`
+	RSSBytes        int64   `json:"rss_bytes"` // summed RSS (shared pages counted once per process)
 }
 
 // Network is an emulated network profile: RTT split half per direction,
@@ -220,6 +268,11 @@ type Wire struct {
 	// it (chat, game): the send path and, for polling, the polls too.
 	UpBytesPerMessage float64 `json:"up_bytes_per_message,omitempty"`
 	ServerInBytes     uint64  `json:"server_in_bytes"`
+	// Source is where the byte counts above come from: "" for the clients'
+	// sockets, "server" when the clients' sockets are not visible (browser
+	// pages) and the server's listener counted them, less the harness's
+	// control traffic.
+	Source string `json:"source,omitempty"`
 }
 
 // Server is the server process's cost.

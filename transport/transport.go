@@ -171,6 +171,13 @@ func IsPoll(name string) bool {
 	return t.IsPoll()
 }
 
+// IsStream reports whether name is a stream transport: one long-lived
+// connection the server pushes on (false for an unknown name).
+func IsStream(name string) bool {
+	t, ok := Lookup(name)
+	return ok && t.Kind == Stream
+}
+
 // HasInterval reports whether name polls on an interval grid.
 func HasInterval(name string) bool {
 	t, _ := Lookup(name)

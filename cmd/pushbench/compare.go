@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"pushbench/bench"
+	"pushbench/browser"
 	"pushbench/compare"
 	"pushbench/netem"
 	"pushbench/proc"
@@ -46,6 +47,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	network := netem.AddFlags(fs)
 	httpFlags := compare.AddHTTPFlags(fs)
 	workFlags := compare.AddWorkloadFlags(fs)
+	clientFlags := compare.AddClientFlags(fs)
 	networks := fs.String("networks", "", "network profiles, comma-separated, each a dimension of the matrix (preset: loopback; networks: "+strings.Join(compare.NetworkNames(ps["networks"].Networks), ",")+")")
 	transports := fs.String("transports", "", "transports, comma-separated (preset: "+strings.Join(def.Transports, ",")+")")
 	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+compare.JoinInts(def.Clients)+"; quick "+compare.JoinInts(quickP.Clients)+")")
@@ -181,7 +183,16 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	if err != nil {
 		return nil, usageError{err}
 	}
-	if httpSet || workSet || set["networks"] || set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
+	clientSet, err := clientFlags.Apply(&p)
+	if err != nil {
+		return nil, usageError{err}
+	}
+	if slices.Contains(p.ClientKinds, bench.ClientBrowser) {
+		if _, err := browser.FindChromium(""); err != nil {
+			return nil, usageError{fmt.Errorf("compare: --client browser: %w", err)}
+		}
+	}
+	if httpSet || workSet || clientSet || set["networks"] || set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] || set["transports"] || set["clients"] || set["rates"] || set["payloads"] || set["intervals"] ||
 		set["duration"] || set["min-events"] || set["warmup"] || set["hold"] || set["connect-rate"] || set["repeat"] {
 		p.Name += " (with overrides)"
 	}

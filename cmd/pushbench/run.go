@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"pushbench/bench"
+	"pushbench/browser"
 	"pushbench/proc"
 	"pushbench/report"
 	"pushbench/results"
@@ -42,6 +43,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	if err := s.Validate(); err != nil {
 		return usageError{fmt.Errorf("run: %w", err)}
+	}
+	if s.Client == bench.ClientBrowser {
+		if _, err := browser.FindChromium(s.Chromium); err != nil {
+			return usageError{fmt.Errorf("run: --client browser: %w", err)}
+		}
 	}
 	// The progress display and the child server's messages share stderr.
 	errw := &proc.SyncWriter{W: stderr}

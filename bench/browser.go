@@ -1,0 +1,339 @@
+package bench
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"pushbench/browser"
+	"pushbench/servers"
+	"pushbench/transport"
+	"pushbench/webhttp"
+)
+
+// A browser run (Scenario.Client "browser") subscribes with pages in
+// headless Chromium instead of the harness's clients: package browser
+// starts the browsers and a small harness server their pages report to,
+// and every page's batches go to the same recorder handler a Go client's
+// would. What differs:
+//
+//   - The pool starts before the server, whose child is given the pages'
+//     origin for --cors (a --server must allow it already).
+//   - A page the browser holds back (its request waits behind the six
+//     HTTP/1.1 connections per host a browser has) never subscribes: after
+//     a bound the run goes on without it, and its events count as lost,
+//     with the reason in the pages_subscribed check.
+//   - A page that crashes or fails is counted and the run goes on.
+//   - Bytes and requests come from the server's listener: a browser's own
+//     sockets are not visible (Wire.Source "server").
+//   - Chromium's CPU (every process) is read at the window's marks, its
+//     memory (PSS) at the window's end.
+
+// heldGrace is how long the connect phase waits, once every page has
+// issued its request and none has subscribed or failed for that long,
+// before it counts the pages still waiting as held by the browser.
+const heldGrace = 2 * time.Second
+
+// browserRun is the browser side of a run.
+type browserRun struct {
+	pool    *browser.Pool
+	version string
+	pages   []*browser.Page
+	gone    []atomic.Bool // a page that will not receive: held, failed
+	perHost []int         // pages each browser opened, in order
+
+	mu         sync.Mutex
+	subscribed int
+	held       int
+	failed     int
+	firstErr   string
+	pss, rss   int64 // at the window's end
+	memErr     string
+}
+
+// startBrowsers starts the browsers before the server: the server must be
+// given the pages' origin.
+func (r *runner) startBrowsers(ctx context.Context) error {
+	s := r.s
+	r.br = &browserRun{gone: make([]atomic.Bool, s.Clients), perHost: make([]int, s.BrowserCount())}
+	pool, err := browser.Start(ctx, browser.Config{
+		Exec:        s.Chromium,
+		Browsers:    s.BrowserCount(),
+		Transport:   s.Transport,
+		Interval:    s.Interval,
+		Pages:       s.Clients,
+		HTTP1:       s.HTTP.HTTP != webhttp.HTTP2,
+		OnReconnect: func(_ int, gap time.Duration) { r.reconnected(gap) },
+	})
+	if err != nil {
+		if errors.Is(err, browser.ErrNoChromium) {
+			return fmt.Errorf("%w: %v", ErrScenario, err)
+		}
+		return err
+	}
+	r.br.pool = pool
+	if r.br.version, err = pool.Version(ctx); err != nil {
+		r.br.version = "unknown (" + err.Error() + ")"
+	}
+	return nil
+}
+
+// reconnected keeps a subscriber's reconnect gap (a browser page's or a
+// Go client's).
+func (r *runner) reconnected(gap time.Duration) {
+	r.gapMu.Lock()
+	r.gaps = append(r.gaps, int64(gap))
+	r.gapMu.Unlock()
+}
+
+// checkCORS checks that a server given by URL lets the pages in.
+func (r *runner) checkCORS(st servers.Stats) error {
+	origin := r.br.pool.Origin()
+	if slices.Contains(st.CORS.Origins, origin) || slices.Contains(st.CORS.Origins, servers.AnyOrigin) {
+		return nil
+	}
+	return fmt.Errorf("%w: server %s does not allow the browser pages' origin %s (it allows %v); start it with `pushbench serve --cors '*'`",
+		ErrScenario, r.srv.URL, origin, st.CORS.Origins)
+}
+
+// connectBrowsers opens one page per client at the connect rate and waits
+// until every page is subscribed, has failed, or is held by its browser.
+func (r *runner) connectBrowsers(ctx context.Context) error {
+	s := r.s
+	r.setPhase(PhaseConnect)
+	br := r.br
+	if err := br.pool.SetServer(r.clientURL()); err != nil {
+		return err
+	}
+	br.pool.SetSince(r.base - 1)
+	br.pages = make([]*browser.Page, s.Clients)
+	t0 := time.Now()
+	gap := float64(time.Second) / s.ConnectRate
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := range br.pages {
+		if wait := time.Until(t0.Add(time.Duration(float64(i) * gap))); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-timer.C:
+			}
+		}
+		pg, err := br.pool.Open(ctx, i, r.rec.handler(i))
+		if err != nil {
+			if ctx.Err() != nil {
+				return ctx.Err()
+			}
+			return err
+		}
+		br.pages[i] = pg
+		br.perHost[i%len(br.perHost)]++
+		r.wg.Add(1)
+		go r.watchPage(ctx, pg)
+	}
+
+	// Wait for each page: subscribed, failed, or (once every page has
+	// issued its request and nothing moved for heldGrace) held.
+	bound := time.Duration(float64(s.Clients)*gap) + connectSlack
+	deadline := t0.Add(bound)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	lastMove, moved := time.Now(), -1
+	for {
+		sub, done, requested := 0, 0, 0
+		for _, pg := range br.pages {
+			select {
+			case <-pg.Subscribed():
+				sub++
+				continue
+			default:
+			}
+			select {
+			case <-pg.Done():
+				done++
+				continue
+			default:
+			}
+			select {
+			case <-pg.Requested():
+				requested++
+			default:
+			}
+		}
+		r.connected.Store(int64(sub))
+		if sub+done != moved {
+			moved, lastMove = sub+done, time.Now()
+		}
+		waiting := s.Clients - sub - done
+		if waiting == 0 || (waiting == requested && time.Since(lastMove) >= heldGrace) {
+			break
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("connect: %d of %d pages subscribed, %d ended, %d never issued their request within %v",
+				sub, s.Clients, done, waiting-requested, bound.Round(time.Second))
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+	for i, pg := range br.pages {
+		select {
+		case <-pg.Subscribed():
+			br.subscribed++
+			continue
+		default:
+		}
+		br.gone[i].Store(true) // it will not receive: not waited for in the drain
+		select {
+		case <-pg.Done():
+		default:
+			br.held++
+		}
+	}
+	return r.confirmBrowsers(ctx)
+}
+
+// overLimit counts the pages beyond six per browser on the same host over
+// HTTP/1.1 for the transports that use the browser's connection pool (a
+// WebSocket has a limit of its own, far higher).
+func (r *runner) overLimit() int {
+	s := r.s
+	if s.HTTP.HTTP == webhttp.HTTP2 || s.Transport == transport.WebSocket {
+		return 0
+	}
+	n := 0
+	for _, p := range r.br.perHost {
+		n += max(0, p-BrowserHostConns)
+	}
+	return n
+}
+
+// confirmBrowsers waits until the server sees the pages' subscriptions:
+// one stream or held poll per subscribed page, but at most six per browser
+// over HTTP/1.1 (long polls beyond that wait in the browser's queue). A
+// short-polling page's first answered poll is its confirmation.
+func (r *runner) confirmBrowsers(ctx context.Context) error {
+	s := r.s
+	if transport.HasInterval(s.Transport) {
+		var err error
+		r.s1, err = r.ctl.gc(ctx)
+		return err
+	}
+	want := int64(r.br.subscribed)
+	if lim := r.overLimit(); lim > 0 && s.Transport == transport.LongPoll {
+		want = 0
+		for _, p := range r.br.perHost {
+			want += int64(min(p, BrowserHostConns))
+		}
+		want = min(want, int64(r.br.subscribed))
+	}
+	deadline := time.Now().Add(confirmTimeout)
+	tick := time.NewTicker(20 * time.Millisecond)
+	defer tick.Stop()
+	for {
+		st, err := r.ctl.stats(ctx)
+		if err != nil {
+			return err
+		}
+		if seen := st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active; seen >= want {
+			r.s1, err = r.ctl.gc(ctx)
+			return err
+		} else if time.Now().After(deadline) {
+			return fmt.Errorf("connect: %d pages say they are subscribed, but the server shows %d streams or held polls after %v (want %d)",
+				r.br.subscribed, seen, confirmTimeout, want)
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+	}
+}
+
+// watchPage closes pg when the clients stop, and counts it as failed if it
+// ends before that on its own (a crash, an error it reported).
+func (r *runner) watchPage(ctx context.Context, pg *browser.Page) {
+	defer r.wg.Done()
+	select {
+	case <-r.cctx.Done():
+	case <-pg.Done():
+		if err := pg.Err(); err != nil && r.cctx.Err() == nil && ctx.Err() == nil {
+			r.br.gone[pg.Index()].Store(true)
+			r.br.mu.Lock()
+			r.br.failed++
+			if r.br.firstErr == "" {
+				r.br.firstErr = err.Error()
+			}
+			r.br.mu.Unlock()
+			r.failed.Add(1)
+			r.failOnce.Do(func() {
+				r.failErr = fmt.Errorf("page %d (%s): %w", pg.Index(), r.s.Transport, err)
+				close(r.failc)
+			})
+		}
+	}
+	pg.Close()
+}
+
+// browserMemory reads the browsers' memory (at the window's end).
+func (r *runner) browserMemory() {
+	if r.br == nil {
+		return
+	}
+	var err error
+	if r.br.pss, err = r.br.pool.PSS(); err == nil {
+		r.br.rss, err = r.br.pool.RSS()
+	}
+	if err != nil {
+		r.br.memErr = err.Error()
+	}
+}
+
+// browserCPU is every Chromium process's CPU so far (0 without browsers).
+func (r *runner) browserCPU() time.Duration {
+	if r.br == nil || r.br.pool == nil {
+		return 0
+	}
+	cpu, _ := r.br.pool.CPU()
+	return cpu
+}
+
+// gone reports whether client i will not receive (a browser page held or
+// failed): the drain does not wait for it.
+func (r *runner) gone(i int) bool {
+	return r.br != nil && r.br.gone[i].Load()
+}
+
+// browserMeasurement is what the browsers measured.
+func (r *runner) browserMeasurement() *BrowserMeasure {
+	if r.br == nil {
+		return nil
+	}
+	b := r.br
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return &BrowserMeasure{
+		Version: b.version, Browsers: len(b.perHost), Pages: r.s.Clients,
+		Subscribed: b.subscribed, Held: b.held, Failed: b.failed, FirstError: b.firstErr,
+		OverLimit: r.overLimit(), PSS: b.pss, RSS: b.rss, MemErr: b.memErr,
+	}
+}
+
+// BrowserMeasure is what a browser run measured of its browsers besides
+// the CPU at the marks (ClientMark.BrowserCPU).
+type BrowserMeasure struct {
+	Version                  string
+	Browsers, Pages          int
+	Subscribed, Held, Failed int
+	FirstError               string
+	OverLimit                int
+	PSS, RSS                 int64 // at the window's end
+	MemErr                   string
+}
