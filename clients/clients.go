@@ -1,7 +1,9 @@
 // Package clients holds one subscriber per transport of the registry
 // (package transport) behind one small interface. Every subscriber resumes
 // after a reconnect from the last seq it saw, counts the bytes it reads and
-// writes at its net.Conn, and counts its requests.
+// writes at its net.Conn, and counts its requests. The stream subscribers
+// report each reconnect's gap (Config.OnReconnect), and SSE waits the
+// server's retry time before it reconnects, as an EventSource does.
 //
 // Config.HTTP says how the subscribers speak HTTP (package webhttp): the
 // request header profile and cookie of each request kind, TLS (for an
@@ -110,6 +112,18 @@ var ErrNotConnected = errors.New("not connected")
 // A failure is an attempt without progress: a poll not answered with a
 // well-formed body, or a stream that ended before its first message. A
 // stream that delivered something and then broke is reopened at once.
+//
+// SSE honours the server's retry field as an EventSource does: once a
+// stream has carried one (retry: <ms>), every reconnect waits at least
+// that long — after a stream that delivered something too, instead of
+// reopening it at once — and a failure waits the longer of it and the
+// backoff's delay; an empty retry field drops it again. A message with a
+// retry field is a message: a stream that carried one made progress, so
+// a server that cuts every stream before its first event is reconnected
+// to every retry time for ever, as a browser would, instead of being given
+// up on. Without a retry field nothing changes. (A browser waits the retry
+// time, 3000 ms by default in Chromium, before every reconnect and never
+// gives up after a stream that opened; docs/protocol.md.)
 type Backoff struct {
 	Min, Max time.Duration
 	Tries    int
@@ -165,6 +179,16 @@ type Config struct {
 	// against (a harness fills it from webhttp.TrustServer); nil: the
 	// system's roots.
 	Roots *x509.CertPool
+	// OnReconnect, if not nil, is called each time a stream subscription
+	// (sse, ws, tcp) is back in place after its connection ended — a cut
+	// by the server, an error — with gap, the time from the moment the
+	// subscriber saw that connection end to the moment the new one is
+	// subscribed (as Subscribed means it: the response or the upgrade has
+	// arrived). gap includes the wait before the reconnect (the backoff,
+	// or the server's SSE retry time) and the failed attempts in between.
+	// It is called from Run's goroutine, before the new connection's
+	// first message is read, so it must be quick; polls never call it.
+	OnReconnect func(gap time.Duration)
 }
 
 // Counters are a subscriber's wire and request counts, safe for concurrent

@@ -3,6 +3,8 @@ package clients
 import (
 	"bytes"
 	"fmt"
+	"math"
+	"time"
 
 	"pushbench/event"
 )
@@ -130,18 +132,25 @@ func malformed(what string, at int, why string) error {
 	return fmt.Errorf("%s: %w at byte %d: %s", what, event.ErrMalformed, at, why)
 }
 
-// sseFields extracts the id and data fields of one SSE message: the lines
-// between two blank lines, as sse.EventStreamReader delimits them. Following
-// the SSE specification, a line ends in LF, CR or CRLF, a line that starts
-// with ':' is a comment, one space after the field's colon is dropped, and
-// unknown fields (event, retry) are ignored. A message with neither id nor
-// data (a comment, a keep-alive) yields ok == false and no error.
+// sseFields extracts the id, data and retry fields of one SSE message: the
+// lines between two blank lines, as sse.EventStreamReader delimits them.
+// Following the SSE specification, a line ends in LF, CR or CRLF, a line
+// that starts with ':' is a comment, one space after the field's colon is
+// dropped, and unknown fields (event) are ignored. A message with neither
+// id nor data (a comment, a keep-alive, a retry field alone) yields ok ==
+// false and no error.
+//
+// retry is the reconnection time the message's retry field sets, -1 when
+// it has none (retryOf: a value that is not only digits is ignored, an
+// empty one sets 0). The specification applies it whatever else the
+// message holds.
 //
 // A second id or data line is an error rather than being joined as the
 // specification says: pushbench messages are single lines, so a second
 // line can only mean a broken stream, and joining would hide it.
-func sseFields(msg []byte) (id, data []byte, ok bool, err error) {
+func sseFields(msg []byte) (id, data []byte, retry time.Duration, ok bool, err error) {
 	hasID, hasData := false, false
+	retry = -1
 	for len(msg) > 0 {
 		// Find the line end with vectorised searches; data lines can be a
 		// megabyte long and rarely contain CR.
@@ -174,25 +183,48 @@ func sseFields(msg []byte) (id, data []byte, ok bool, err error) {
 		switch string(name) {
 		case "id":
 			if hasID {
-				return nil, nil, false, fmt.Errorf("sse message: %w: second id line", event.ErrMalformed)
+				return nil, nil, -1, false, fmt.Errorf("sse message: %w: second id line", event.ErrMalformed)
 			}
 			id, hasID = value, true
 		case "data":
 			if hasData {
-				return nil, nil, false, fmt.Errorf("sse message: %w: second data line", event.ErrMalformed)
+				return nil, nil, -1, false, fmt.Errorf("sse message: %w: second data line", event.ErrMalformed)
 			}
 			data, hasData = value, true
+		case "retry":
+			if r := retryOf(value); r >= 0 {
+				retry = r
+			}
 		}
 	}
 	switch {
 	case !hasID && !hasData:
-		return nil, nil, false, nil
+		return nil, nil, retry, false, nil
 	case !hasData:
 		// An id alone would move the resume point past an event that
 		// never arrived.
-		return nil, nil, false, fmt.Errorf("sse message: %w: id %q without data", event.ErrMalformed, id)
+		return nil, nil, -1, false, fmt.Errorf("sse message: %w: id %q without data", event.ErrMalformed, id)
 	case !hasID:
-		return nil, nil, false, fmt.Errorf("sse message: %w: data without id", event.ErrMalformed)
+		return nil, nil, -1, false, fmt.Errorf("sse message: %w: data without id", event.ErrMalformed)
 	}
-	return id, data, true, nil
+	return id, data, retry, true, nil
+}
+
+// maxRetryMs is the longest reconnection time a Duration holds, in ms.
+const maxRetryMs = math.MaxInt64 / int64(time.Millisecond)
+
+// retryOf is the reconnection time a retry field's value sets, in
+// milliseconds as the HTML standard says: -1 (ignore the field) for a value
+// that is not only ASCII digits or does not fit a Duration; 0 for an empty
+// one, which drops what the server set before (Chromium goes back to its
+// default, 3000 ms; the Go client to reconnecting as it does without).
+func retryOf(v []byte) time.Duration {
+	var ms int64
+	for _, c := range v {
+		if c < '0' || c > '9' || ms > (maxRetryMs-int64(c-'0'))/10 {
+			return -1
+		}
+		ms = ms*10 + int64(c-'0')
+	}
+	return time.Duration(ms) * time.Millisecond
 }

@@ -8,6 +8,7 @@ import (
 	"io"
 	"strings"
 	"testing"
+	"time"
 
 	"pushbench/event"
 )
@@ -140,30 +141,47 @@ func btoi(b bool) int {
 
 func TestSSEFields(t *testing.T) {
 	t.Parallel()
+	const ms = time.Millisecond
 	good := []struct {
 		msg, id, data string
+		retry         time.Duration
 		ok            bool
 	}{
-		{"id: 5\ndata: X", "5", "X", true},
-		{"id:5\r\ndata:X", "5", "X", true},
-		{"id: 5\rdata: X\r", "5", "X", true},
-		{"data: X\nid: 5\n", "5", "X", true},
-		{"event: message\nid: 5\n: note\ndata: X\nretry: 10", "5", "X", true},
-		{"id:  5\ndata:  X", " 5", " X", true}, // one space is dropped, not two
-		{"id: 5\ndata", "5", "", true},         // empty data: the decoder refuses it
-		{": keep-alive", "", "", false},
-		{"", "", "", false},
-		{"\n\n", "", "", false},
-		{"retry: 100", "", "", false},
+		{"id: 5\ndata: X", "5", "X", -1, true},
+		{"id:5\r\ndata:X", "5", "X", -1, true},
+		{"id: 5\rdata: X\r", "5", "X", -1, true},
+		{"data: X\nid: 5\n", "5", "X", -1, true},
+		{"event: message\nid: 5\n: note\ndata: X\nretry: 10", "5", "X", 10 * ms, true},
+		{"id:  5\ndata:  X", " 5", " X", -1, true}, // one space is dropped, not two
+		{"id: 5\ndata", "5", "", -1, true},         // empty data: the decoder refuses it
+		{": keep-alive", "", "", -1, false},
+		{"", "", "", -1, false},
+		{"\n\n", "", "", -1, false},
+		// The retry field: digits only, in ms; empty drops it (0); any
+		// other value is ignored, keeping an earlier one.
+		{"retry: 100", "", "", 100 * ms, false},
+		{"retry:3000\r\n", "", "", 3000 * ms, false},
+		{"retry: 0", "", "", 0, false},
+		{"retry:", "", "", 0, false},
+		{"retry", "", "", 0, false},
+		{"retry: 1.5", "", "", -1, false},
+		{"retry: -5", "", "", -1, false},
+		{"retry:  5", "", "", -1, false}, // a second space is part of the value
+		{"retry: 5s", "", "", -1, false},
+		{"retry: 9223372036854", "", "", 9223372036854 * ms, false}, // the longest a Duration holds
+		{"retry: 9223372036855", "", "", -1, false},
+		{"retry: 99999999999999999999999", "", "", -1, false},
+		{"retry: 20\nretry: x", "", "", 20 * ms, false},
+		{"retry: 20\nretry: 30", "", "", 30 * ms, false},
 	}
 	for _, tc := range good {
-		id, data, ok, err := sseFields([]byte(tc.msg))
-		if err != nil || ok != tc.ok || string(id) != tc.id || string(data) != tc.data {
-			t.Errorf("sseFields(%q) = %q, %q, %v, %v; want %q, %q, %v", tc.msg, id, data, ok, err, tc.id, tc.data, tc.ok)
+		id, data, retry, ok, err := sseFields([]byte(tc.msg))
+		if err != nil || ok != tc.ok || string(id) != tc.id || string(data) != tc.data || retry != tc.retry {
+			t.Errorf("sseFields(%q) = %q, %q, %v, %v, %v; want %q, %q, %v, %v", tc.msg, id, data, retry, ok, err, tc.id, tc.data, tc.retry, tc.ok)
 		}
 	}
 	for _, msg := range []string{"id: 5", "data: X", "id: 5\ndata: X\ndata: Y", "id: 5\nid: 6\ndata: X"} {
-		if _, _, _, err := sseFields([]byte(msg)); !errors.Is(err, event.ErrMalformed) {
+		if _, _, _, _, err := sseFields([]byte(msg)); !errors.Is(err, event.ErrMalformed) {
 			t.Errorf("sseFields(%q) error = %v, want ErrMalformed", msg, err)
 		}
 	}
@@ -176,7 +194,10 @@ func FuzzSSEFields(f *testing.F) {
 	f.Add([]byte("id: 5\nid: 5\ndata: x"))
 	f.Add([]byte("data\rid"))
 	f.Fuzz(func(t *testing.T, msg []byte) {
-		id, data, ok, err := sseFields(msg)
+		id, data, retry, ok, err := sseFields(msg)
+		if retry < -1 {
+			t.Fatalf("sseFields(%q) retry %v", msg, retry)
+		}
 		if err != nil {
 			if !errors.Is(err, event.ErrMalformed) {
 				t.Fatalf("sseFields(%q) error %v does not wrap ErrMalformed", msg, err)
@@ -191,7 +212,7 @@ func FuzzSSEFields(f *testing.F) {
 		}
 		// The fields, written back canonically, parse to themselves.
 		again := "id: " + string(id) + "\ndata: " + string(data)
-		id2, data2, ok2, err := sseFields([]byte(again))
+		id2, data2, _, ok2, err := sseFields([]byte(again))
 		if err != nil || !ok2 || !bytes.Equal(id, id2) || !bytes.Equal(data, data2) {
 			t.Fatalf("round trip of %q via %q: %q, %q, %v, %v", msg, again, id2, data2, ok2, err)
 		}

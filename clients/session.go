@@ -71,15 +71,31 @@ var errCutBeforeMessage = errors.New("stream ended before its first message")
 // a cut come back from the server's ring, the sooner the better. Attempts
 // without progress are failures: the n-th consecutive one waits
 // Min·2^(n-1), at most Max, and the Tries-th gives up.
+//
+// A server may ask for a reconnection time (SSE's retry field, as an
+// EventSource honours it): then every reconnect waits at least that long,
+// after progress too (see pause).
 type session struct {
 	name     string // transport name, for errors
 	backoff  Backoff
 	counters *Counters
 	stream   bool // an attempt is a whole connection, not one request
 
-	established bool // some attempt has connected before
-	broken      bool // the connection failed or was cut since
+	// retry is the reconnection time the server asked for (0: none).
+	retry time.Duration
+	// onReconnect is Config.OnReconnect (streams only; nil: none).
+	onReconnect func(gap time.Duration)
+
+	established bool      // some attempt has connected before
+	broken      bool      // the connection failed or was cut since
+	open        bool      // the current attempt has connected
+	ended       time.Time // when the last connection that was in place ended
 	timer       *time.Timer
+}
+
+// streamSession is the session of a stream subscriber of transport name.
+func streamSession(name string, cfg Config) session {
+	return session{name: name, backoff: cfg.Backoff, counters: cfg.Counters, stream: true, onReconnect: cfg.OnReconnect}
 }
 
 // attempt is one poll or one stream; see session.
@@ -89,6 +105,9 @@ func (s *session) run(ctx context.Context, try attempt) error {
 	failures := 0
 	for {
 		progress, err := try(ctx)
+		if s.open {
+			s.open, s.ended = false, time.Now()
+		}
 		if ctx.Err() != nil {
 			return nil
 		}
@@ -103,30 +122,46 @@ func (s *session) run(ctx context.Context, try attempt) error {
 		}
 		if progress {
 			failures = 0
-			continue
+		} else {
+			if err == nil {
+				err = errCutBeforeMessage
+			}
+			failures++
+			if failures >= s.backoff.Tries {
+				return fmt.Errorf("%s: %w (%d consecutive failures): %w", s.name, ErrGiveUp, failures, err)
+			}
 		}
-		if err == nil {
-			err = errCutBeforeMessage
-		}
-		failures++
-		if failures >= s.backoff.Tries {
-			return fmt.Errorf("%s: %w (%d consecutive failures): %w", s.name, ErrGiveUp, failures, err)
-		}
-		if !s.sleep(ctx, s.delay(failures)) {
+		if d := s.pause(failures); d > 0 && !s.sleep(ctx, d) {
 			return nil
 		}
 	}
 }
 
+// pause is the wait before the next attempt after failures consecutive
+// failures (0: the last attempt made progress): the backoff's delay, but at
+// least the reconnection time the server asked for. Without one, a stream
+// that made progress is reopened at once.
+func (s *session) pause(failures int) time.Duration {
+	if failures == 0 {
+		return s.retry
+	}
+	return max(s.retry, s.delay(failures))
+}
+
 // connected records that an attempt has connected (a stream is open, a poll
 // answered). For a stream, a connection after a failure or a cut is a
-// reconnect; pollers count new TCP connections instead (httpClient.countRequests),
-// since a failed poll on a connection that survives is no reconnect.
+// reconnect, counted and handed to onReconnect with the time since the
+// connection before it ended; pollers count new TCP connections instead
+// (httpClient.countRequests), since a failed poll on a connection that
+// survives is no reconnect.
 func (s *session) connected() {
 	if s.stream && s.established && s.broken {
 		s.counters.Reconnects.Add(1)
+		if s.onReconnect != nil {
+			s.onReconnect(time.Since(s.ended))
+		}
 	}
-	s.established, s.broken = true, false
+	s.established, s.broken, s.open = true, false, s.stream
 }
 
 // delay is the wait before the retry that follows the n-th consecutive

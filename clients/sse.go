@@ -22,7 +22,9 @@ import (
 const sseFraming = 64
 
 // sseSubscriber is the Server-Sent Events subscriber: GET /sse, one
-// text/event-stream per connection, resumed with Last-Event-ID.
+// text/event-stream per connection, resumed with Last-Event-ID. Like an
+// EventSource it honours the server's retry field: every reconnect waits
+// at least the reconnection time it sets (Backoff).
 //
 // It uses r3labs/sse/v2 only for its parser, sse.EventStreamReader, which
 // cuts the stream into messages without allocating per message. The
@@ -64,7 +66,7 @@ func newSSE(cfg Config) *sseSubscriber {
 		header: cfg.HTTP.RequestHeader(webhttp.EventSource, origin(cfg.BaseURL), cfg.HTTP.HTTP == webhttp.HTTP2),
 		client: client,
 		post:   post,
-		sess:   session{name: transport.SSE, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sess:   streamSession(transport.SSE, cfg),
 		sub:    newSignal(),
 		d:      newDelivery(cfg),
 	}
@@ -148,7 +150,7 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 		if err != nil {
 			return progress, fmt.Errorf("sse %s: read: %w", url, err)
 		}
-		delivered, err := s.message(msg)
+		made, err := s.message(msg)
 		if err != nil {
 			// The scanner hands over the tail of a stream that broke
 			// mid-message as a last message; blame the break, not the
@@ -158,18 +160,26 @@ func (s *sseSubscriber) stream(ctx context.Context) (progress bool, err error) {
 			}
 			return progress, fmt.Errorf("sse %s: %w", url, err)
 		}
-		progress = progress || delivered
+		progress = progress || made
 	}
 }
 
 // message parses one SSE message and delivers it as one batch; comments and
-// keep-alives are skipped (delivered false). The id must be the event's seq,
-// or the end of a gap notice, so that Last-Event-ID can never resume from a
-// point the client has not reached.
-func (s *sseSubscriber) message(msg []byte) (delivered bool, err error) {
-	id, data, ok, err := sseFields(msg)
-	if err != nil || !ok {
+// keep-alives are skipped. A retry field sets the reconnection time the
+// session waits before every reconnect (Backoff). It reports progress: a
+// batch delivered, or a retry field (the server spoke). The id must be the
+// event's seq, or the end of a gap notice, so that Last-Event-ID can never
+// resume from a point the client has not reached.
+func (s *sseSubscriber) message(msg []byte) (progress bool, err error) {
+	id, data, retry, ok, err := sseFields(msg)
+	if err != nil {
 		return false, err
+	}
+	if retry >= 0 {
+		s.sess.retry = retry
+	}
+	if !ok {
+		return retry >= 0, nil
 	}
 	events, gap, err := s.d.decode(data, s.d.events[:0])
 	if err != nil {

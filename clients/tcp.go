@@ -70,7 +70,7 @@ func newTCP(cfg Config) (*tcpSubscriber, error) {
 		cfg:  cfg,
 		url:  cfg.BaseURL + info.Path + "?" + roomQuery(cfg.Room) + "since=",
 		dial: dialer(cfg),
-		sess: session{name: transport.TCP, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sess: streamSession(transport.TCP, cfg),
 		sub:  newSignal(),
 		d:    newDelivery(cfg),
 

@@ -94,7 +94,7 @@ func newWebSocket(cfg Config) *wsSubscriber {
 		dial:     dialer(cfg),
 		header:   cfg.HTTP.RequestHeader(webhttp.WebSocket, origin(cfg.BaseURL), false),
 		compress: cfg.HTTP.Headers == webhttp.HeadersBrowser || cfg.HTTP.Compress,
-		sess:     session{name: transport.WebSocket, backoff: cfg.Backoff, counters: cfg.Counters, stream: true},
+		sess:     streamSession(transport.WebSocket, cfg),
 		sub:      newSignal(),
 		d:        newDelivery(cfg),
 		buf:      make([]byte, 512),
