@@ -379,7 +379,8 @@ func (r *runner) connect(ctx context.Context) error {
 			Acks:       s.Workload == WorkloadGame,
 			AckFrom:    i,
 			HTTP:       s.HTTP,
-			Roots:      r.roots,
+			Roots:       r.roots,
+			OnReconnect: r.reconnected,
 		})
 		if err != nil {
 			return err

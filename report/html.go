@@ -43,6 +43,8 @@ type htmlPage struct {
 	HGRMs    []string
 	// Overhead is overhead.md's name when the run has it.
 	Overhead string
+	// Browsers is browsers.md's name when the run has browser cells.
+	Browsers string
 	// WorkloadNote says what the table means for chat and game cells.
 	WorkloadNote string
 }
@@ -150,6 +152,10 @@ a{color:#0059a0}
 </table>
 </div>
 
+{{- if .Browsers}}
+<h2 id="browsers">Browsers against Go clients</h2>
+<p>Every browser cell beside the Go cell of the same transport and point: what the browser adds to latency, what its pages cost, which pages its connection limit held back: <a href="{{.Browsers}}">{{.Browsers}}</a>.</p>
+{{- end}}
 {{- if .Overhead}}
 <h2 id="overhead">Overhead per request</h2>
 <p>What each poll costs with nothing to deliver, and Kaazing's table (1,000, 10,000 and 100,000 clients at one event a second) with this run's measured bytes: <a href="{{.Overhead}}">{{.Overhead}}</a> (and overhead.csv).</p>
@@ -237,9 +243,13 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		files = append(files, OverheadMarkdownFile, OverheadCSVFile)
 		page.Overhead = OverheadMarkdownFile
 	}
+	if HasBrowsers(r.recs) {
+		files = append(files, BrowsersMarkdownFile)
+		page.Browsers = BrowsersMarkdownFile
+	}
 	for _, name := range append(files, results.RecordsFile, results.ResultFile, results.RunInfoFile) {
 		switch name {
-		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile:
+		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile, BrowsersMarkdownFile:
 		default:
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				continue

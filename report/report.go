@@ -100,6 +100,9 @@ func Report(dir string) error {
 		write(OverheadMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(md); return err })
 		write(OverheadCSVFile, func(b *bytes.Buffer) error { _, err := b.WriteString(csvText); return err })
 	}
+	if HasBrowsers(recs) {
+		write(BrowsersMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(Browsers(recs)); return err })
+	}
 	write(IndexFile, func(b *bytes.Buffer) error { return rep.writeHTML(b, dir) })
 	return errors.Join(problems...)
 }
