@@ -369,16 +369,16 @@ func (r *runner) connect(ctx context.Context) error {
 	origin := time.Now()
 	for i := range r.subs {
 		sub, err := clients.New(s.Transport, clients.Config{
-			BaseURL:    r.clientURL(),
-			Since:      r.base - 1,
-			Interval:   s.Interval,
-			PollOrigin: origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
-			LocalAddr:  r.lim.SourceAddr(i),
-			Counters:   r.rec.counters(i),
-			Room:       s.RoomOf(i),
-			Acks:       s.Workload == WorkloadGame,
-			AckFrom:    i,
-			HTTP:       s.HTTP,
+			BaseURL:     r.clientURL(),
+			Since:       r.base - 1,
+			Interval:    s.Interval,
+			PollOrigin:  origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
+			LocalAddr:   r.lim.SourceAddr(i),
+			Counters:    r.rec.counters(i),
+			Room:        s.RoomOf(i),
+			Acks:        s.Workload == WorkloadGame,
+			AckFrom:     i,
+			HTTP:        s.HTTP,
 			Roots:       r.roots,
 			OnReconnect: r.reconnected,
 		})
