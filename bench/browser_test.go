@@ -156,3 +156,31 @@ func TestBrowserScenario(t *testing.T) {
 		t.Errorf("13 pages: %d browsers by default, want 3 (at most 6 pages each)", n)
 	}
 }
+
+// TestCutEveryGo: the server cuts every stream of the Go clients; each
+// reconnects and resumes with nothing lost, the SSE client after the
+// announced retry time.
+func TestCutEveryGo(t *testing.T) {
+	for _, tr := range []string{"sse", "ws", "tcp"} {
+		t.Run(tr, func(t *testing.T) {
+			s := small(tr)
+			s.Clients = 4
+			s.Duration = time.Second
+			s.CutEvery = 300 * time.Millisecond
+			if tr == "sse" {
+				s.SSERetry = 50 * time.Millisecond
+			}
+			rec, _ := runInProcess(t, s)
+			g := rec.ReconnectGap
+			if g == nil || g.Count < int64(s.Clients) || g.Min < int64(s.SSERetry) {
+				t.Fatalf("reconnect gap %+v: want a reconnect per client at least, none under %v", g, s.SSERetry)
+			}
+			if rec.Reconnects < uint64(g.Count) {
+				t.Errorf("reconnects %d, gaps %d", rec.Reconnects, g.Count)
+			}
+			if rec.Lost != 0 || rec.Duplicates != 0 || rec.OutOfOrder != 0 {
+				t.Errorf("lost %d, duplicates %d, out of order %d across cuts; want 0", rec.Lost, rec.Duplicates, rec.OutOfOrder)
+			}
+		})
+	}
+}
