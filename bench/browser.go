@@ -53,6 +53,9 @@ type browserRun struct {
 	firstErr   string
 	pss, rss   int64 // at the window's end
 	memErr     string
+	settle     time.Duration // waited for the browsers to settle
+	settled    bool          // they did, within settleBound
+	lastBusy   float64       // cores busy in the last span, when they did not
 }
 
 // startBrowsers starts the browsers before the server: the server must be
@@ -197,7 +200,53 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 			br.held++
 		}
 	}
+	if err := r.settleBrowsers(ctx); err != nil {
+		return err
+	}
 	return r.confirmBrowsers(ctx)
+}
+
+// Chromium works for seconds after it starts and after each page opens
+// (its own start-up, each renderer's): the browsers have settled once they
+// use under settleShare of one core over a settleSpan, and the run waits
+// for that, at most settleBound, so that the window measures the pages'
+// work and not the browsers' start-up.
+const (
+	settleSpan  = 500 * time.Millisecond
+	settleShare = 0.1
+	settleBound = 30 * time.Second
+)
+
+// settleBrowsers waits until the browsers are quiet (or settleBound).
+func (r *runner) settleBrowsers(ctx context.Context) error {
+	t0 := time.Now()
+	prev, err := r.br.pool.CPU()
+	if err != nil {
+		return err
+	}
+	tick := time.NewTicker(settleSpan)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-tick.C:
+		}
+		cpu, err := r.br.pool.CPU()
+		if err != nil {
+			return err
+		}
+		busy := float64(cpu-prev) / float64(settleSpan)
+		prev = cpu
+		if busy < settleShare*float64(len(r.br.perHost)) {
+			r.br.settle, r.br.settled = time.Since(t0), true
+			return nil
+		}
+		if time.Since(t0) >= settleBound {
+			r.br.settle, r.br.lastBusy = time.Since(t0), busy
+			return nil
+		}
+	}
 }
 
 // overLimit counts the pages beyond six per browser on the same host over
@@ -323,6 +372,7 @@ func (r *runner) browserMeasurement() *BrowserMeasure {
 		Version: b.version, Browsers: len(b.perHost), Pages: r.s.Clients,
 		Subscribed: b.subscribed, Held: b.held, Failed: b.failed, FirstError: b.firstErr,
 		OverLimit: r.overLimit(), PSS: b.pss, RSS: b.rss, MemErr: b.memErr,
+		Settle: b.settle, Settled: b.settled, LastBusy: b.lastBusy,
 	}
 }
 
@@ -336,4 +386,10 @@ type BrowserMeasure struct {
 	OverLimit                int
 	PSS, RSS                 int64 // at the window's end
 	MemErr                   string
+	// Settle is how long the run waited, after every page subscribed,
+	// for the browsers to go quiet; Settled says they did (LastBusy: the
+	// cores they still used when the wait gave up).
+	Settle   time.Duration
+	Settled  bool
+	LastBusy float64
 }

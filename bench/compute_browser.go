@@ -2,6 +2,7 @@ package bench
 
 import (
 	"fmt"
+	"time"
 
 	"pushbench/results"
 	"pushbench/webhttp"
@@ -46,6 +47,12 @@ func (m *Measurement) fillBrowser(rec *results.Record, d delivery, windowOK bool
 		OverLimit: b.OverLimit, PSSBytes: b.PSS, RSSBytes: b.RSS,
 	}
 	rec.Browser = rb
+	rb.SettleNs = int64(b.Settle)
+	if b.Settle > 0 {
+		check("browsers_settled", b.Settled,
+			"the browsers went quiet after start-up in %s (under %.0f%% of a core each over %s; bound %s): last %.2f cores busy",
+			b.Settle.Round(time.Millisecond), settleShare*100, settleSpan, settleBound, b.LastBusy)
+	}
 	if b.Pages > 0 {
 		rb.PSSBytesPerPage = float64(b.PSS) / float64(b.Pages)
 	}
