@@ -474,6 +474,17 @@ func (sw *sseWriter) write(b []byte) bool {
 		err = sw.rc.Flush()
 	}
 	if err == nil {
+		// The deadline bounds a write, not the quiet that follows: over
+		// HTTP/2 a stream whose write deadline passes is reset even when
+		// nothing is being written, which ended every SSE stream idle
+		// for Config.WriteTimeout (a browser run waiting for its
+		// browsers to settle, a slow event rate). A cut or shutdown that
+		// came meanwhile keeps the deadline it set.
+		sw.mu.Lock()
+		if sw.ctx.Err() == nil {
+			_ = sw.rc.SetWriteDeadline(time.Time{})
+		}
+		sw.mu.Unlock()
 		return true
 	}
 	sw.dead, sw.broken = true, true

@@ -469,6 +469,49 @@ func TestHTTP2SlowConsumer(t *testing.T) {
 	waitFor(t, "the stream to end", func() bool { return ts.tc(transport.SSE).active.Load() == 0 })
 }
 
+// TestHTTP2QuietStream: an SSE stream over HTTP/2 that stays quiet for
+// longer than the write timeout is not reset: the deadline bounds each
+// write, not the quiet after it (HTTP/2 resets a stream whose deadline
+// passes even with nothing to write). The event after the quiet arrives on
+// the same stream.
+func TestHTTP2QuietStream(t *testing.T) {
+	t.Parallel()
+	const timeout = 50 * time.Millisecond
+	ts := startServer(t, Config{WriteTimeout: timeout, Ring: 1024}, nil)
+	c, _ := h2Client(t, false, nil)
+	resp, err := c.Get(ts.url + "/sse")
+	if err != nil || resp.ProtoMajor != 2 {
+		t.Fatalf("/sse: %v", err)
+	}
+	defer resp.Body.Close()
+	publish(t, ts.Hub(), 1, 64)
+	br := bufio.NewReader(resp.Body)
+	readEvent := func() string {
+		for {
+			line, err := br.ReadString('\n')
+			if err != nil {
+				t.Fatalf("stream ended: %v", err)
+			}
+			if strings.HasPrefix(line, "id: ") {
+				return strings.TrimSpace(line)
+			}
+		}
+	}
+	if id := readEvent(); id != "id: 1" {
+		t.Fatalf("first event %q", id)
+	}
+	// Quiet for four write timeouts: the deadline the first event's write
+	// set passes with nothing being written.
+	<-time.After(4 * timeout)
+	publish(t, ts.Hub(), 1, 64)
+	if id := readEvent(); id != "id: 2" {
+		t.Errorf("after the quiet: %q, want id: 2 on the same stream", id)
+	}
+	if n := ts.tc(transport.SSE).slowDisconnects.Load(); n != 0 {
+		t.Errorf("%d slow disconnects", n)
+	}
+}
+
 // TestShutdownHTTP2 holds long polls and SSE streams over one HTTP/2
 // connection (h2c and h2) and shuts down with a one-second deadline: as on
 // HTTP/1.1, Shutdown returns nil, the long polls get 503 and the streams
