@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"pushbench/browser"
+	"pushbench/clients"
 	"pushbench/servers"
 	"pushbench/transport"
 	"pushbench/webhttp"
@@ -127,7 +128,15 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 			case <-timer.C:
 			}
 		}
-		pg, err := br.pool.Open(ctx, i, r.rec.handler(i))
+		h := r.rec.handler(i)
+		pg, err := br.pool.Open(ctx, i, func(b clients.Batch) {
+			// A page found held stays held: when the run closes the
+			// pages at its end, a held page can get a freed connection
+			// and the whole ring, which the run did not measure.
+			if !br.gone[i].Load() {
+				h(b)
+			}
+		})
 		if err != nil {
 			if ctx.Err() != nil {
 				return ctx.Err()
