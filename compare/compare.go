@@ -260,6 +260,9 @@ const (
 // snapshot (half an event interval before the window's end) and the
 // arrival of the last event (the publisher stops after it; short polling
 // fetches it up to one interval later).
+// browserOverhead is what a browser cell adds besides its page loads.
+const browserOverhead = 8 * time.Second
+
 func cellEstimate(s bench.Scenario) time.Duration {
 	d := cellOverhead + time.Duration(float64(max(0, s.Clients-1))/s.ConnectRate*float64(time.Second))
 	half := min(time.Duration(float64(time.Second)/s.Rate/2), s.Duration/2)
@@ -272,6 +275,11 @@ func cellEstimate(s bench.Scenario) time.Duration {
 	}
 	if s.Network.Emulated() {
 		d += time.Duration(bench.ProbeRounds+3) * s.Network.RTT // the probe, the connect and the drain
+	}
+	if s.Client == bench.ClientBrowser {
+		// Chromium's start, a page load each, and the wait for the
+		// browsers to settle (measured here: 4 to 8 s).
+		d += browserOverhead + time.Duration(s.Clients)*100*time.Millisecond
 	}
 	return d + s.Idle + max(s.Warmup+s.Duration-half, last)
 }
@@ -559,6 +567,10 @@ type Config struct {
 	HTTP          []string     `json:"http_variants,omitempty"` // webhttp.Options.Suffix of each, "default" for none
 	Workload      string       `json:"workload,omitempty"`      // chat or game ("": broadcast)
 	Room          int          `json:"room,omitempty"`          // clients per room (chat, game)
+	ClientKinds   []string     `json:"client_kinds,omitempty"`  // go, browser ("": go only)
+	Browsers      int          `json:"browsers,omitempty"`      // Chromium processes per browser cell (0: one per 6 pages)
+	CutEvery      string       `json:"cut_every,omitempty"`     // the server's stream cuts
+	SSERetry      string       `json:"sse_retry,omitempty"`     // the SSE retry field
 	Clients       []int        `json:"clients"`
 	Rates         []float64    `json:"rates"`
 	Payloads      []int        `json:"payloads"`
@@ -605,6 +617,8 @@ func (c *Comparison) config(est time.Duration) Config {
 		HTTP:          httpDescriptions(p.HTTP),
 		Workload:      p.Workload,
 		Room:          p.Room,
+		ClientKinds:   p.ClientKinds,
+		Browsers:      p.Browsers,
 		Warmup:        p.Warmup.String(),
 		Duration:      p.Duration.String(),
 		MinEvents:     p.MinEvents,
@@ -613,6 +627,12 @@ func (c *Comparison) config(est time.Duration) Config {
 		Repeat:        p.Repeat,
 		Pin:           c.Pin,
 		Estimate:      est.Round(time.Second).String(),
+	}
+	if p.CutEvery > 0 {
+		cfg.CutEvery = p.CutEvery.String()
+	}
+	if p.SSERetry > 0 {
+		cfg.SSERetry = p.SSERetry.String()
 	}
 	if p.hasIntervals() {
 		for _, iv := range p.Intervals {
@@ -643,11 +663,11 @@ func (c *Comparison) PrintPlan(w io.Writer, est time.Duration) {
 	fmt.Fprintf(w, "pushbench compare: preset %s, %s, estimated %s; writing %s\n",
 		c.P.Name, report.Plural(len(c.Cells), "cell"), FmtWall(est), c.Out)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "cell\ttransport\thttp\tnetwork\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
+	fmt.Fprintln(tw, "cell\ttransport\tclient\thttp\tnetwork\tclients\tevents/s\tpayload B\twarm-up\twindow\test.\t")
 	for i, cell := range c.Cells {
 		s := cell.S
-		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval),
-			httpDescriptions([]webhttp.Options{s.HTTP})[0], s.Record().Network.Name, s.Clients,
+		fmt.Fprintf(tw, "%d\t%s\t%s\t%s\t%s\t%d\t%s\t%d\t%v\t%v\t%s\t\n", i+1, transport.VariantName(s.Transport, s.Interval),
+			cmp.Or(s.Client, bench.ClientGo), httpDescriptions([]webhttp.Options{s.HTTP})[0], s.Record().Network.Name, s.Clients,
 			strconv.FormatFloat(s.Rate, 'g', -1, 64), s.Payload, s.Warmup, s.Duration,
 			FmtWall(cellEstimate(s)))
 	}
