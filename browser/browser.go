@@ -50,7 +50,14 @@ import (
 
 	cdpbrowser "github.com/chromedp/cdproto/browser"
 	"github.com/chromedp/cdproto/cdp"
+	"github.com/chromedp/cdproto/css"
+	"github.com/chromedp/cdproto/dom"
 	"github.com/chromedp/cdproto/inspector"
+	"github.com/chromedp/cdproto/log"
+	"github.com/chromedp/cdproto/network"
+	"github.com/chromedp/cdproto/page"
+	cdpruntime "github.com/chromedp/cdproto/runtime"
+	"github.com/chromedp/cdproto/target"
 	"github.com/chromedp/chromedp"
 	"github.com/gorilla/websocket"
 
@@ -368,20 +375,79 @@ func (p *Pool) Open(ctx context.Context, i int, h clients.Handler) (*Page, error
 	pageURL := p.origin + "/?" + q.Encode()
 
 	errc := make(chan error, 1)
-	go func() { errc <- chromedp.Do(tabCtx, chromedp.Navigate(pageURL)) }()
+	go func() { errc <- quietNavigate(tabCtx, pageURL) }()
 	var err error
 	select {
 	case err = <-errc:
 	case <-ctx.Done():
 		err = ctx.Err()
-		pg.Close() // cancels the tab: Navigate returns
+		pg.Close() // cancels the tab: the navigation returns
 		<-errc
+	}
+	if err == nil {
+		// Loaded: the page's script has connected its report socket.
+		t := time.NewTimer(loadBound)
+		select {
+		case <-pg.loaded:
+		case <-pg.done:
+			err = pg.Err()
+		case <-ctx.Done():
+			err = ctx.Err()
+		case <-t.C:
+			err = fmt.Errorf("its script did not report within %v", loadBound)
+		}
+		t.Stop()
 	}
 	if err != nil {
 		pg.Close()
 		return nil, fmt.Errorf("browser: open page %d: %w", i, err)
 	}
 	return pg, nil
+}
+
+// loadBound bounds the wait for a navigated page's script to connect.
+const loadBound = 30 * time.Second
+
+// quietNavigate attaches the tab of ctx, turns off what chromedp turned
+// on in it, and navigates it to u. chromedp enables the Network, Page,
+// DOM, CSS, Log and Runtime domains on every tab it attaches: with Network
+// on, Chromium reports each request, response, SSE message and WebSocket
+// frame of the page over DevTools, which cost the browser several
+// milliseconds of CPU per long poll and this process its decoding, and is
+// not what a user's browser does. Only Inspector stays on (a crash or a
+// detach). The navigation is Page.navigate itself, which needs no domain:
+// Open learns that the page has loaded from its report socket.
+func quietNavigate(ctx context.Context, u string) error {
+	if err := chromedp.Do(ctx); err != nil {
+		return err
+	}
+	c := chromedp.FromContext(ctx)
+	if c == nil || c.Target == nil {
+		return errors.New("no tab")
+	}
+	for _, m := range []string{css.CommandDisable, dom.CommandDisable, network.CommandDisable,
+		log.CommandDisable, page.CommandDisable, cdpruntime.CommandDisable} {
+		if err := c.Target.Call(ctx, m, cdp.Empty{}, nil); err != nil {
+			return fmt.Errorf("%s: %w", m, err)
+		}
+	}
+	for _, st := range []struct {
+		method string
+		params any
+	}{
+		{target.CommandSetAutoAttach, target.SetAutoAttachParams{AutoAttach: false}},
+		{page.CommandSetLifecycleEventsEnabled, page.SetLifecycleEventsEnabledParams{Enabled: false}},
+	} {
+		_ = c.Target.Call(ctx, st.method, st.params, nil) // best effort: events we ignore
+	}
+	res, err := cdp.Call(ctx, c.Target, page.Navigate, page.NavigateParams{URL: u})
+	if err != nil {
+		return err
+	}
+	if res.ErrorText != "" {
+		return errors.New(res.ErrorText)
+	}
+	return nil
 }
 
 // gridOrigin is page i's short-polling grid origin: the pool's start plus
@@ -451,6 +517,7 @@ type Page struct {
 	h           clients.Handler
 	onReconnect func(page int, gap time.Duration)
 
+	loaded     chan struct{} // closed when the report socket attaches
 	subscribed chan struct{}
 	subOnce    sync.Once
 	requested  chan struct{}
@@ -469,7 +536,7 @@ type Page struct {
 }
 
 func newPage(i int, h clients.Handler) *Page {
-	return &Page{i: i, h: h, subscribed: make(chan struct{}), requested: make(chan struct{}), done: make(chan struct{})}
+	return &Page{i: i, h: h, loaded: make(chan struct{}), subscribed: make(chan struct{}), requested: make(chan struct{}), done: make(chan struct{})}
 }
 
 // Index is the page's index i of Pool.Open.
@@ -520,6 +587,7 @@ func (pg *Page) attach(conn *websocket.Conn) bool {
 		return false
 	}
 	pg.attached, pg.reading, pg.conn = true, true, conn
+	close(pg.loaded)
 	return true
 }
 
