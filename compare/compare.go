@@ -179,8 +179,24 @@ func Presets() map[string]Preset {
 	game.Rates = []float64{10, 20, 60}
 	game.CentreRate = 20
 	game.Payloads = []int{512}
-	return map[string]Preset{"default": def, "quick": quick, "networks": networks, "overhead": overhead, "chat": chat, "game": game}
+	// browser: every transport measured by the Go clients and by pages in
+	// headless Chromium, 6 pages (one browser) and 24 (four), 10 events/s
+	// of 64 B, browser headers over HTTP/1.1: what a browser adds to
+	// latency and what its pages cost. 17 cells, about 6 minutes.
+	browser := def
+	browser.Name = BrowserPreset
+	browser.ClientKinds = []string{bench.ClientGo, bench.ClientBrowser}
+	browser.Intervals = []time.Duration{time.Second}
+	browser.Clients = []int{6, 24}
+	browser.CentreClients = 6
+	browser.Rates = []float64{10}
+	browser.Payloads = []int{64}
+	return map[string]Preset{"default": def, "quick": quick, "networks": networks, "overhead": overhead, "chat": chat, "game": game, BrowserPreset: browser}
 }
+
+// BrowserPreset is the name of the preset that measures browser pages
+// beside Go clients (its run fills the README's browser block).
+const BrowserPreset = report.BrowserPreset
 
 // Cell is one scenario of the plan; pass counts the repeats from 1.
 type Cell struct {

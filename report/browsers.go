@@ -23,6 +23,14 @@ func HasBrowsers(recs []results.Record) bool {
 // pages cost the browsers and what they could not receive. Every figure
 // comes from the records; a cell whose records are not clean is marked.
 func Browsers(recs []results.Record) string {
+	var b strings.Builder
+	b.WriteString("# Browsers against Go clients\n\n")
+	b.WriteString(browsersTable(recs))
+	return b.String()
+}
+
+// browsersTable is browsers.md without its title.
+func browsersTable(recs []results.Record) string {
 	m := newMatrix(recs)
 	type twin struct{ browser, goCell *cell }
 	var rows []twin
@@ -41,7 +49,6 @@ func Browsers(recs []results.Record) string {
 		rows = append(rows, twin{c, g})
 	}
 	var b strings.Builder
-	b.WriteString("# Browsers against Go clients\n\n")
 	b.WriteString("Each row is one transport at one point, measured twice: by the harness's Go clients and by pages in headless Chromium (EventSource, WebSocket, fetch), each latency from the event's scheduled time to its receipt (in the page: `performance.timeOrigin + performance.now()`, after JSON parsing). A browser cell's bytes are the server listener's; its CPU and PSS are every Chromium process's.\n\n")
 	b.WriteString("| transport | clients | events/s | HTTP | Go p50 | browser p50 | +p50 | Go p99 | browser p99 | pages subscribed | browsers | Chromium CPU µs/event | PSS/page | reconnect gap p50 |\n")
 	b.WriteString("|---|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|\n")
