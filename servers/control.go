@@ -11,6 +11,7 @@ import (
 	"net/url"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -148,8 +149,18 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 }
 
 // allow answers 405 with an Allow header and returns false unless r uses
-// method.
+// method. For /control/* it is also where a page on another origin is
+// refused (403), whatever Config.CORS allows: a POST without a body is a
+// "simple" request, which a browser sends cross-origin without asking, so
+// any site a visitor opens could otherwise start, stop or collect the
+// server. --cors lets other pages read the streams, not drive the server.
 func allow(w http.ResponseWriter, r *http.Request, method string) bool {
+	if strings.HasPrefix(r.URL.Path, "/control/") {
+		if kind, origin := classifyOriginOwn(r); kind != originNone && kind != originSame {
+			fail(w, nil, http.StatusForbidden, "%s: origin %q: the control endpoints take no requests from pages on other origins (--cors covers the transports and /stats only)", r.URL.Path, origin)
+			return false
+		}
+	}
 	if r.Method == method {
 		return true
 	}

@@ -154,7 +154,7 @@ func TestCORSHeaders(t *testing.T) {
 		{"OPTIONS that is no preflight", named, "OPTIONS", "/poll", http.Header{"Origin": {app}}, 405, credentialed(app), "method OPTIONS not allowed"},
 		{"OPTIONS without Origin", named, "OPTIONS", "/poll", http.Header{"Access-Control-Request-Method": {"GET"}}, 405, http.Header{"Vary": vary}, "method OPTIONS not allowed"},
 		{"preflight on ws", named, "OPTIONS", "/ws", preflight(app, "GET"), 405, http.Header{}, "method OPTIONS not allowed"},
-		{"preflight on control", named, "OPTIONS", "/control/start", preflight(app, "POST"), 405, http.Header{}, "not allowed"},
+		{"preflight on control", named, "OPTIONS", "/control/start", preflight(app, "POST"), 403, http.Header{}, "no requests from pages on other origins"},
 
 		{"any: other origin", anyOrigin, "GET", "/poll?since=2", http.Header{"Origin": {"http://other.example"}}, 200,
 			http.Header{"Access-Control-Allow-Origin": {"*"}, "Vary": vary}, `"seq":3`},
@@ -440,5 +440,43 @@ func TestLivePage(t *testing.T) {
 	}
 	if code, body, _ := do(t, c, "GET", ts.url+"/live", nil); code != 404 || !strings.Contains(body, `unknown path "/live"`) {
 		t.Errorf("GET /live: %d %q", code, body)
+	}
+}
+
+// TestControlRefusesOtherOrigins: /control/* takes no request from a page
+// on another origin, even one --cors allows ('*' included): a bodiless
+// POST is a simple request a browser sends cross-origin without a
+// preflight. The harness (no Origin) and the server's own pages are served.
+func TestControlRefusesOtherOrigins(t *testing.T) {
+	ts := startServer(t, Config{Ring: 16, CORS: []string{"*"}}, nil)
+	for _, path := range []string{"/control/start?rate=10&events=1", "/control/stop", "/control/gc"} {
+		req, _ := http.NewRequest(http.MethodPost, ts.url+path, nil)
+		req.Header.Set("Origin", "https://evil.example")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusForbidden || !strings.Contains(string(body), "other origins") {
+			t.Errorf("%s from another origin: %d %q, want 403 with the reason", path, resp.StatusCode, body)
+		}
+	}
+	if ts.Stats().Publisher.Running || ts.Stats().Publisher.Published != 0 {
+		t.Fatal("a cross-origin POST started the publisher")
+	}
+	for _, origin := range []string{"", ts.url} {
+		req, _ := http.NewRequest(http.MethodPost, ts.url+"/control/stop", nil)
+		if origin != "" {
+			req.Header.Set("Origin", origin)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK {
+			t.Errorf("/control/stop with Origin %q: %d, want 200", origin, resp.StatusCode)
+		}
 	}
 }
