@@ -11,7 +11,7 @@ import (
 	"pushbench/report"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite README.md's generated blocks from docs/reference and docs/reference-overhead")
+var updateReadme = flag.Bool("update", false, "rewrite README.md's generated blocks from docs/reference, docs/reference-overhead and docs/reference-browser")
 
 // TestReadmeMatchesReference: the README's measured figures are exactly
 // what `pushbench plot --readme README.md DIR` generates from the committed
@@ -27,6 +27,7 @@ func TestReadmeMatchesReference(t *testing.T) {
 	}{
 		{"reference", []string{"latency-percentiles.png", "bytes-per-event.png"}},
 		{"reference-overhead", nil},
+		{"reference-browser", nil},
 	} {
 		dir := filepath.Join(root, "docs", ref.dir)
 		if *updateReadme {
