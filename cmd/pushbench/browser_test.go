@@ -111,4 +111,3 @@ func chromiums(dir string) int {
 	}
 	return n
 }
-
