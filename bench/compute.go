@@ -73,6 +73,12 @@ type LoadGen struct {
 	// ReconnectGaps are the streams' reconnect gaps (ns): from a stream
 	// seen ended to the subscriber's stream open again.
 	ReconnectGaps []int64
+	// ConnectLatencies are the clients' times from start to subscribed
+	// (ns); FirstStart and LastStart the first and last client's start
+	// (Unix ns), Started how many were started.
+	ConnectLatencies      []int64
+	FirstStart, LastStart int64
+	Started               int
 	// Browser is the browsers' side of a browser run (nil: Go clients).
 	Browser *BrowserMeasure
 	Failed  int64  // subscribers that gave up
@@ -163,6 +169,14 @@ func (a LoadGen) add(b LoadGen) LoadGen {
 	}
 	a.Final = a.Final.add(b.Final)
 	a.ReconnectGaps = append(slices.Clip(a.ReconnectGaps), b.ReconnectGaps...)
+	a.ConnectLatencies = append(slices.Clip(a.ConnectLatencies), b.ConnectLatencies...)
+	if b.Started > 0 {
+		if a.Started == 0 || b.FirstStart < a.FirstStart {
+			a.FirstStart = b.FirstStart
+		}
+		a.LastStart = max(a.LastStart, b.LastStart)
+		a.Started += b.Started
+	}
 	a.Tallies = append(a.Tallies, b.Tallies...)
 	a.Hists = append(a.Hists, b.Hists...)
 	a.OutOfRange += b.OutOfRange
@@ -234,16 +248,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	rec.OutOfOrder = d.outOfOrder
 	rec.Reconnects = m.Load.Final.Reconnects
 	if len(m.Load.ReconnectGaps) > 0 {
-		h := results.NewHistogram()
-		var out uint64
-		for _, g := range m.Load.ReconnectGaps {
-			if h.RecordValue(g) != nil {
-				out++
-			}
-		}
-		l := results.Summarise(h)
-		l.OutOfRange = out
-		rec.ReconnectGap = &l
+		rec.ReconnectGap = summariseNs(m.Load.ReconnectGaps)
 		if m.Load.Browser != nil {
 			rec.Reconnects = uint64(len(m.Load.ReconnectGaps)) // the pages' count: no socket is visible
 		}
@@ -262,6 +267,12 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		rec.Histogram = enc
 	}
 
+	if len(m.Load.ConnectLatencies) > 0 {
+		rec.Conn.ConnectLatency = summariseNs(m.Load.ConnectLatencies)
+	}
+	if l := m.Load; l.Started > 1 && l.LastStart > l.FirstStart {
+		rec.Conn.ConnectRate = float64(l.Started-1) / (float64(l.LastStart-l.FirstStart) / 1e9)
+	}
 	m.fillMemory(rec)
 	m.fillIdle(rec)
 	m.fillConn(rec)
@@ -655,6 +666,12 @@ func (m *Measurement) fillChecks(rec *results.Record, d delivery, windowOK bool)
 
 	m.httpChecks(rec, check)
 	m.upstreamChecks(rec, check)
+	if want := m.Scenario.ConnectRate; rec.Conn.ConnectRate > 0 && want > 0 {
+		got := rec.Conn.ConnectRate
+		check("connect_rate", math.Abs(got-want) <= maxConnectRateOff*want,
+			"the harness started its %d clients at %.0f/s, asked %.0f/s (limit ±%.0f%%; a slower start means the load generator fell behind)",
+			m.Load.Started, got, want, maxConnectRateOff*100)
+	}
 
 	rangeOK := d.outOfRange == 0 && d.mergeErr == nil && m.Load.InputsOutOfRange == 0
 	detail := fmt.Sprintf("%d latencies outside the histogram's 1 µs..1 h range (negative ones mean the wall clock stepped)", d.outOfRange)
@@ -804,4 +821,19 @@ func serverBytes(a, b ServerMark) (out, in uint64) {
 	ctrlOut := b.Ctrl0[1] - a.Ctrl0[1]
 	ctrlIn := b.Ctrl1[0] - a.Ctrl1[0]
 	return out - min(out, ctrlOut), in - min(in, ctrlIn)
+}
+
+// summariseNs summarises a list of durations (ns) as a latency
+// distribution.
+func summariseNs(vs []int64) *results.Latency {
+	h := results.NewHistogram()
+	var out uint64
+	for _, v := range vs {
+		if h.RecordValue(v) != nil {
+			out++
+		}
+	}
+	l := results.Summarise(h)
+	l.OutOfRange = out
+	return &l
 }

@@ -80,6 +80,14 @@ func splitRun(t *testing.T, shares ...int) []Measurement {
 			Load:      LoadGen{Clients: n, CPUs: n, Marks: marksAt, Final: final},
 		}
 		m.Load.Tallies, m.Load.Latencies = r.collect()
+		// Client id starts at id ms (1000/s, as asked) and is subscribed
+		// (id+1)×100 µs later.
+		for i := range n {
+			id := int64(client - n + i)
+			m.Load.ConnectLatencies = append(m.Load.ConnectLatencies, (id+1)*100_000)
+		}
+		m.Load.Started = n
+		m.Load.FirstStart, m.Load.LastStart = 1e9+int64(client-n)*1e6, 1e9+int64(client-1)*1e6
 		out = append(out, m)
 	}
 	// Every part carries the whole scenario's server side and its own
@@ -110,6 +118,10 @@ func TestMergeHalves(t *testing.T) {
 	}
 	if !reflect.DeepEqual(gotHist.Export().Counts, wantHist.Export().Counts) {
 		t.Errorf("merged histogram differs from the whole run's")
+	}
+	if c := got.Conn; c.ConnectRate != 1000 || c.ConnectLatency == nil || c.ConnectLatency.Count != 6 ||
+		c.ConnectLatency.Max < 599_000 || c.ConnectLatency.Min > 100_100 || !got.Checks["connect_rate"].OK {
+		t.Errorf("connect rate %v, connect latency %+v, check %+v: want 1000/s and six latencies of 0.1..0.6 ms", c.ConnectRate, c.ConnectLatency, got.Checks["connect_rate"])
 	}
 	// Client 3's event 11 arrives before its scheduled time (a negative
 	// latency): counted out of range, in the merge as in the whole run.

@@ -47,6 +47,9 @@ const (
 	// wake late, and the lateness is in every latency of the cell.
 	minSendLag        = int64(2 * time.Millisecond)
 	sendLagShareOfP50 = 0.1
+	// maxConnectRateOff: the clients were started within 5% of the
+	// asked connect rate.
+	maxConnectRateOff = 0.05
 )
 
 // finish stops what still runs, gathers what was measured into a
@@ -146,6 +149,8 @@ func (r *runner) measurement() Measurement {
 	m.Load.Browser = r.browserMeasurement()
 	r.gapMu.Lock()
 	m.Load.ReconnectGaps = append([]int64(nil), r.gaps...)
+	m.Load.ConnectLatencies = append([]int64(nil), r.connLat...)
+	m.Load.FirstStart, m.Load.LastStart, m.Load.Started = r.firstStart, r.lastStart, r.nStarted
 	r.gapMu.Unlock()
 	if r.send != nil {
 		m.Load.Sends = r.send.collect(r.win.start, r.win.end)

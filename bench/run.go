@@ -169,8 +169,13 @@ type runner struct {
 	br          *browserRun // the browsers of a browser run
 	gapMu       sync.Mutex
 	gaps        []int64 // streams' reconnect gaps, ns
-	partial     bool
-	cutPhase    Phase
+	// The connect phase: each client's start-to-subscribed time (ns), and
+	// the first and last start (Unix ns), under gapMu.
+	connLat               []int64
+	firstStart, lastStart int64
+	nStarted              int
+	partial               bool
+	cutPhase              Phase
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -424,6 +429,7 @@ func (r *runner) connect(ctx context.Context) error {
 			}
 		}
 		h := r.rec.handler(i)
+		r.clientStarted(sub)
 		r.wg.Add(1)
 		go func() {
 			defer r.wg.Done()
@@ -489,6 +495,31 @@ func (r *runner) connect(ctx context.Context) error {
 		case <-tick.C:
 		}
 	}
+}
+
+// clientStarted notes a client's start and, from a goroutine of its own
+// until the clients stop, the time it takes to be subscribed.
+func (r *runner) clientStarted(sub clients.Subscriber) {
+	start := time.Now()
+	r.gapMu.Lock()
+	if r.nStarted == 0 {
+		r.firstStart = start.UnixNano()
+	}
+	r.lastStart = start.UnixNano()
+	r.nStarted++
+	r.gapMu.Unlock()
+	r.wg.Add(1)
+	go func() {
+		defer r.wg.Done()
+		select {
+		case <-sub.Subscribed():
+			d := time.Since(start)
+			r.gapMu.Lock()
+			r.connLat = append(r.connLat, int64(d))
+			r.gapMu.Unlock()
+		case <-r.cctx.Done():
+		}
+	}()
 }
 
 // idle measures the cost of holding the connections with nothing

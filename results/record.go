@@ -397,4 +397,12 @@ type Conn struct {
 	// saw over HTTP/2 in the window.
 	HTTP2Responses uint64 `json:"http2_responses"`
 	HTTP2Requests  uint64 `json:"http2_requests"`
+
+	// ConnectRate is the rate the clients were started at in the connect
+	// phase ((clients − 1) ÷ (last start − first start); 0 for one
+	// client), against scenario.connect_rate; ConnectLatency is each
+	// client's time from its start (the dial) to its subscription in
+	// place, a distribution like latency_ns (Go clients only).
+	ConnectRate    float64  `json:"connect_rate,omitempty"`
+	ConnectLatency *Latency `json:"connect_latency_ns,omitempty"`
 }
