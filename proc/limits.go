@@ -126,3 +126,28 @@ func ephemeralPorts() (int, error) {
 	}
 	return hi - lo + 1, nil
 }
+
+// Ceiling is the most clients one run can hold on this machine, and which
+// limit sets it: the open-files hard limit (the load generator holds one
+// descriptor per client, and so does the server child per connection, each
+// with its slack) or the ephemeral ports of every 127.0.0.x source address.
+func Ceiling() (int, string, error) {
+	var rl syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &rl); err != nil {
+		return 0, "", fmt.Errorf("open files limit: %w", err)
+	}
+	ports, err := ephemeralPorts()
+	if err != nil {
+		return 0, "", err
+	}
+	files := 0
+	if rl.Max > fdSlack {
+		files = int(min(rl.Max-fdSlack, 1<<31))
+	}
+	perAddr := max(1, int(float64(ports)*(1-portReserve)))
+	byPorts := maxSourceAddrs * perAddr
+	if files <= byPorts {
+		return files, fmt.Sprintf("the open-files hard limit, %d per process (one descriptor per connection in the load generator and in the server, less %d for the rest)", rl.Max, fdSlack), nil
+	}
+	return byPorts, fmt.Sprintf("the ephemeral ports: %d source addresses × %d usable ports", maxSourceAddrs, perAddr), nil
+}

@@ -45,6 +45,10 @@ type htmlPage struct {
 	Overhead string
 	// Browsers is browsers.md's name when the run has browser cells.
 	Browsers string
+	// Capacity is the capacity search's outcome, one line per transport,
+	// when the run has capacity.json.
+	Capacity   []string
+	CapacityMD string
 	// WorkloadNote says what the table means for chat and game cells.
 	WorkloadNote string
 }
@@ -152,6 +156,15 @@ a{color:#0059a0}
 </table>
 </div>
 
+{{- if .Capacity}}
+<h2 id="capacity">Capacity</h2>
+<p>Each transport searched to its edge (the steps and why the first failing one failed: <a href="{{.CapacityMD}}">{{.CapacityMD}}</a>, capacity.json):</p>
+<ul>
+{{- range .Capacity}}
+<li>{{.}}</li>
+{{- end}}
+</ul>
+{{- end}}
 {{- if .Browsers}}
 <h2 id="browsers">Browsers against Go clients</h2>
 <p>Every browser cell beside the Go cell of the same transport and point: what the browser adds to latency, what its pages cost, which pages its connection limit held back: <a href="{{.Browsers}}">{{.Browsers}}</a>.</p>
@@ -243,13 +256,20 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		files = append(files, OverheadMarkdownFile, OverheadCSVFile)
 		page.Overhead = OverheadMarkdownFile
 	}
+	if r.capacity != nil {
+		for _, t := range r.capacity.Transports {
+			page.Capacity = append(page.Capacity, transportLabel(t.Transport)+": "+t.Summary)
+		}
+		page.CapacityMD = CapacityMarkdownFile
+		files = append(files, CapacityMarkdownFile, results.CapacityFile)
+	}
 	if HasBrowsers(r.recs) {
 		files = append(files, BrowsersMarkdownFile)
 		page.Browsers = BrowsersMarkdownFile
 	}
 	for _, name := range append(files, results.RecordsFile, results.ResultFile, results.RunInfoFile) {
 		switch name {
-		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile, BrowsersMarkdownFile:
+		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile, BrowsersMarkdownFile, CapacityMarkdownFile:
 		default:
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				continue

@@ -87,6 +87,29 @@ func Report(dir string) error {
 			}
 		}
 	}
+	capa, err := readCapacity(dir)
+	if err != nil {
+		problems = append(problems, err)
+	}
+	if capa != nil {
+		f, err := safeBuild(func() (*figure, error) { return capacityChart(capa) })
+		if err != nil {
+			problems = append(problems, fmt.Errorf("chart capacity: %w", err))
+		} else {
+			for _, format := range []string{"png", "svg"} {
+				data, err := f.render(format)
+				if err == nil {
+					err = results.WriteFileAtomic(filepath.Join(dir, "capacity."+format), data)
+				}
+				if err != nil {
+					problems = append(problems, err)
+				}
+			}
+			charts = append([]chart{{Name: "capacity", Title: f.title, HowTo: capacityHowTo, fig: f}}, charts...)
+		}
+		write(CapacityMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(CapacityMarkdown(capa)); return err })
+		rep.capacity = capa
+	}
 	rep.charts = charts
 
 	rep.hgrms, errs = writeHGRMs(dir, rep.m)
@@ -146,6 +169,8 @@ type report struct {
 	warnings []string
 	// overhead: the run has overhead.md and overhead.csv (HasOverhead).
 	overhead bool
+	// capacity is the run's capacity.json, if it has one.
+	capacity *results.Capacity
 }
 
 func newReport(recs []results.Record, info *results.RunInfo) *report {

@@ -25,6 +25,9 @@ import (
 // run cell by cell against a fresh server child each, written to a run
 // folder with its report.
 func compareCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+	if handled, err := compareCapacity(ctx, args, stdout, stderr); handled {
+		return err
+	}
 	c, err := parseCompare(args, stdout)
 	if err != nil {
 		return err
@@ -43,7 +46,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	def, quickP := ps["default"], ps["quick"]
 	fs := flag.NewFlagSet("compare", flag.ContinueOnError)
 	quick := fs.Bool("quick", false, "the quick preset: the same shape, tiny (under 90 s; used by CI); --preset quick")
-	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min; overhead: Kaazing's table measured, ~4 min; chat, game: client-originated traffic, ~4 min each)")
+	preset := fs.String("preset", "default", "preset: "+strings.Join(slices.Sorted(maps.Keys(ps)), ", ")+" (networks: every transport over every network profile, ~10 min; overhead: Kaazing's table measured, ~4 min; chat, game: client-originated traffic, ~4 min each; browser: Go clients against Chromium pages, ~7 min; capacity: every transport to its edge, ≤ 20 min, takes --out, --transports and --dry-run only)")
 	network := netem.AddFlags(fs)
 	httpFlags := compare.AddHTTPFlags(fs)
 	workFlags := compare.AddWorkloadFlags(fs)

@@ -35,6 +35,7 @@ func commands() []command {
 		{"serve", "run the event hub and the four transports", serveCmd},
 		{"run", "run one scenario and write its result", runCmd},
 		{"compare", "run a scenario matrix across transports and write a report", compareCmd},
+		{"capacity", "find how many clients each transport holds under a latency objective", capacityCmd},
 		{"plot", "redraw charts, summaries and index.html from a results folder", plotCmd},
 		{"emulate", "forward TCP through an emulated network (RTT, jitter, bandwidth)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
 			err := netem.Main(ctx, args, stdout, stderr)
