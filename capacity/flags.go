@@ -1,15 +1,21 @@
 package capacity
 
 import (
+	"context"
 	"errors"
 	"flag"
 	"fmt"
+	"io"
+	"os"
+	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
 	"pushbench/bench"
+	"pushbench/compare"
 	"pushbench/proc"
+	"pushbench/results"
 	"pushbench/transport"
 )
 
@@ -127,4 +133,79 @@ func PresetConfig() Config {
 		Objective: Objective{P99: 100 * time.Millisecond}, Base: s,
 		Min: 1000, Max: 1 << 30, Growth: 2,
 	}
+}
+
+// IsPreset reports whether compare's args ask for the capacity preset.
+func IsPreset(args []string) bool {
+	for i, a := range args {
+		v, ok := strings.CutPrefix(strings.TrimLeft(a, "-"), "preset=")
+		if !ok && (a == "--preset" || a == "-preset") && i+1 < len(args) {
+			v, ok = args[i+1], true
+		}
+		if ok && v == Preset {
+			return true
+		}
+	}
+	return false
+}
+
+// PresetFlags defines what `compare --preset capacity` takes besides the
+// preset: --out, --transports and --dry-run; the returned function builds
+// the preset's Config after parsing.
+func PresetFlags(fs *flag.FlagSet) (build func() (Config, error), out *string, dryRun *bool) {
+	fs.String("preset", "", "the preset")
+	out = fs.String("out", "", "output folder")
+	trs := fs.String("transports", "", "transports, comma-separated")
+	dryRun = fs.Bool("dry-run", false, "print the search and its bound, run nothing")
+	return func() (Config, error) {
+		cfg := PresetConfig()
+		if *trs != "" {
+			names, err := compare.ParseTransports(*trs)
+			if err != nil {
+				return cfg, fmt.Errorf("%w: %s", ErrUsage, err.Error())
+			}
+			cfg.Transports = names
+		}
+		return cfg, nil
+	}, out, dryRun
+}
+
+// DryRun says what a search would do.
+func DryRun(w io.Writer, cfg Config) error {
+	ceiling, why, err := proc.Ceiling()
+	if err != nil {
+		return err
+	}
+	_, err = fmt.Fprintf(w, "pushbench capacity: %s; each of %s from %d clients, doubling to the first failure or the ceiling (%d: %s), then bisecting to 5%%\n",
+		cfg.Objective, strings.Join(cfg.Transports, ", "), cfg.Min, ceiling, why)
+	return err
+}
+
+// Execute runs a search into out (a new or empty folder; "": a stamped
+// one under results/runs), with the servers' output in its server.log,
+// progress on stderr and each transport's outcome on stdout.
+func Execute(ctx context.Context, cfg Config, out string, command []string, stdout, stderr io.Writer) error {
+	if out == "" {
+		out = filepath.Join("results", "runs", time.Now().UTC().Format("20060102T150405Z")+"-capacity")
+	}
+	if err := compare.CheckEmptyDir(out); err != nil {
+		return fmt.Errorf("%w: --out %s", ErrUsage, err.Error())
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	logf, err := os.Create(filepath.Join(out, compare.ServerLogFile))
+	if err != nil {
+		return err
+	}
+	defer logf.Close()
+	cfg.Out, cfg.Command, cfg.Log, cfg.ServerLog = out, command, &proc.SyncWriter{W: stderr}, logf
+	c, runErr := Run(ctx, cfg)
+	if c != nil {
+		for _, t := range c.Transports {
+			fmt.Fprintf(stdout, "%s: %s\n", t.Transport, t.Summary)
+		}
+		fmt.Fprintf(stdout, "pushbench capacity: wrote %s\n", filepath.Join(out, results.CapacityFile))
+	}
+	return runErr
 }

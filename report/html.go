@@ -260,6 +260,9 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		for _, t := range r.capacity.Transports {
 			page.Capacity = append(page.Capacity, transportLabel(t.Transport)+": "+t.Summary)
 		}
+		if r := capacityRatios(r.capacity); r != "" {
+			page.Capacity = append(page.Capacity, r)
+		}
 		page.CapacityMD = CapacityMarkdownFile
 		files = append(files, CapacityMarkdownFile, results.CapacityFile)
 	}
