@@ -114,9 +114,12 @@ func TestBrowserReconnect(t *testing.T) {
 	s.CutEvery = 300 * time.Millisecond
 	s.SSERetry = 100 * time.Millisecond
 	rec, _ := runInProcess(t, s)
+	// The page sees the stream end (its error event) a moment after the
+	// browser started its reconnection timer, so a gap may read a little
+	// under the retry time; it is never near Chromium's 3 s default.
 	g := rec.ReconnectGap
-	if g == nil || g.Count < 2 || g.Min < int64(s.SSERetry) {
-		t.Fatalf("reconnect gap %+v: want at least one reconnect per page, each at least the retry time %v", g, s.SSERetry)
+	if g == nil || g.Count < 2 || g.Min < int64(s.SSERetry/2) || g.Max >= int64(3*time.Second) {
+		t.Fatalf("reconnect gap %+v: want at least one reconnect per page, each of about the retry time %v (not the 3 s default)", g, s.SSERetry)
 	}
 	if rec.Lost != 0 || rec.Duplicates != 0 || rec.OutOfOrder != 0 {
 		t.Errorf("lost %d, duplicates %d, out of order %d across reconnects; want 0", rec.Lost, rec.Duplicates, rec.OutOfOrder)
