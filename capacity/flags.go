@@ -119,7 +119,7 @@ func AddFlags(fs *flag.FlagSet) func() (Config, error) {
 }
 
 // Preset is `pushbench compare --preset capacity`: every transport to its
-// edge at one event a second of 64 B, p99 ≤ 100 ms, from 1,000 clients up
+// edge at one event a second of 64 B, p99 ≤ 100 ms, from 100 clients up
 // to the machine's ceiling (at most 20 minutes on two cores).
 const Preset = "capacity"
 
@@ -131,7 +131,7 @@ func PresetConfig() Config {
 	return Config{
 		Transports: transport.Names(), Dimension: DimClients,
 		Objective: Objective{P99: 100 * time.Millisecond}, Base: s,
-		Min: 1000, Max: 1 << 30, Growth: 2,
+		Min: 100, Max: 1 << 30, Growth: 2,
 	}
 }
 
