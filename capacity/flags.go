@@ -87,10 +87,7 @@ func AddFlags(fs *flag.FlagSet) func() (Config, error) {
 				cfg.Min = 10
 			}
 		}
-		if cfg.Max == 0 {
-			cfg.Max = 1 << 30 // clipped to the ceiling by Run
-		}
-		if cfg.Max < cfg.Min {
+		if cfg.Max != 0 && cfg.Max < cfg.Min {
 			return bad("--max-clients %d is below --min-clients %d", cfg.Max, cfg.Min)
 		}
 		if *dim == DimClients {
@@ -131,7 +128,7 @@ func PresetConfig() Config {
 	return Config{
 		Transports: transport.Names(), Dimension: DimClients,
 		Objective: Objective{P99: 100 * time.Millisecond}, Base: s,
-		Min: 100, Max: 1 << 30, Growth: 2,
+		Min: 100, Growth: 2,
 	}
 }
 

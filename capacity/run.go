@@ -29,7 +29,8 @@ type Config struct {
 	Objective
 	// Base is every step's scenario (its Clients, or its Rate in the
 	// rate dimension, is the searched value).
-	Base     bench.Scenario
+	Base bench.Scenario
+	// Min and Max bound the steps (Max 0: the machine's ceiling).
 	Min, Max int
 	Growth   float64
 	Out      string
@@ -56,6 +57,9 @@ func Run(ctx context.Context, cfg Config) (*results.Capacity, error) {
 	}
 	if cfg.Dimension == DimRate {
 		ceiling, why = int(bench.MaxRate), fmt.Sprintf("the publisher's limit of %.0f events/s", bench.MaxRate)
+	}
+	if cfg.Max == 0 {
+		cfg.Max = ceiling // the default: as far as the machine allows
 	}
 	c := &results.Capacity{
 		Schema: results.CapacitySchema, Dimension: cfg.Dimension,

@@ -57,6 +57,9 @@ func CapacityMarkdown(c *results.Capacity) string {
 	var b strings.Builder
 	b.WriteString("# Capacity\n\n")
 	fixed := fmt.Sprintf("%s events/s of %d B", fmtRate(c.Rate), c.Payload)
+	if c.Rate == 1 {
+		fixed = fmt.Sprintf("one event a second of %d B", c.Payload)
+	}
 	if c.Dimension == "rate" {
 		fixed = fmt.Sprintf("%d clients, events of %d B", c.Clients, c.Payload)
 	}
