@@ -28,6 +28,7 @@ func TestReadmeMatchesReference(t *testing.T) {
 		{"reference", []string{"latency-percentiles.png", "bytes-per-event.png"}},
 		{"reference-overhead", nil},
 		{"reference-browser", nil},
+		{"reference-capacity", []string{"capacity.png"}},
 	} {
 		dir := filepath.Join(root, "docs", ref.dir)
 		if *updateReadme {
