@@ -292,27 +292,9 @@ func (r *runner) confirmBrowsers(ctx context.Context) error {
 		}
 		want = min(want, int64(r.br.subscribed))
 	}
-	deadline := time.Now().Add(confirmTimeout)
-	tick := time.NewTicker(20 * time.Millisecond)
-	defer tick.Stop()
-	for {
-		st, err := r.ctl.stats(ctx)
-		if err != nil {
-			return err
-		}
-		if seen := st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active; seen >= want {
-			r.s1, err = r.ctl.gc(ctx)
-			return err
-		} else if time.Now().After(deadline) {
-			return fmt.Errorf("connect: %d pages say they are subscribed, but the server shows %d streams or held polls after %v (want %d)",
-				r.br.subscribed, seen, confirmTimeout, want)
-		}
-		select {
-		case <-ctx.Done():
-			return ctx.Err()
-		case <-tick.C:
-		}
-	}
+	return r.confirmServer(ctx, want, fmt.Sprintf("%d pages", r.br.subscribed), "streams or held polls", func(st servers.Stats) int64 {
+		return st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
+	})
 }
 
 // watchPage closes pg when the clients stop, and counts it as failed if it
@@ -324,17 +306,16 @@ func (r *runner) watchPage(ctx context.Context, pg *browser.Page) {
 	case <-pg.Done():
 		if err := pg.Err(); err != nil && r.cctx.Err() == nil && ctx.Err() == nil {
 			r.br.gone[pg.Index()].Store(true)
+			// Counted, and the run goes on: failc, which ends a run of
+			// Go clients, is not closed for a page.
 			r.br.mu.Lock()
 			r.br.failed++
 			if r.br.firstErr == "" {
 				r.br.firstErr = err.Error()
+				r.failErr = fmt.Errorf("page %d (%s): %w", pg.Index(), r.s.Transport, err)
 			}
 			r.br.mu.Unlock()
 			r.failed.Add(1)
-			r.failOnce.Do(func() {
-				r.failErr = fmt.Errorf("page %d (%s): %w", pg.Index(), r.s.Transport, err)
-				close(r.failc)
-			})
 		}
 	}
 	pg.Close()

@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -185,5 +186,33 @@ func TestCutEveryGo(t *testing.T) {
 				t.Errorf("lost %d, duplicates %d, out of order %d across cuts; want 0", rec.Lost, rec.Duplicates, rec.OutOfOrder)
 			}
 		})
+	}
+}
+
+// TestBrowserPageCrash: a page whose renderer crashes in the window is
+// counted and named, and the run completes with the other pages' figures.
+func TestBrowserPageCrash(t *testing.T) {
+	needChromium(t)
+	windowHook = func(r *runner) {
+		if err := r.br.pages[1].Crash(context.Background()); err != nil {
+			t.Error(err)
+		}
+	}
+	defer func() { windowHook = nil }()
+	s := browserScenario("sse", 3)
+	s.Duration = time.Second
+	rec, _ := runInProcess(t, s)
+	b := rec.Browser
+	if b == nil || b.Failed != 1 || b.Subscribed != 3 || !strings.Contains(b.FirstError, "page 1") {
+		t.Fatalf("browser %+v: want page 1 counted as failed", b)
+	}
+	if c := rec.Checks["pages_subscribed"]; c.OK || !strings.Contains(c.Detail, "1 failed") {
+		t.Errorf("pages_subscribed: %+v", c)
+	}
+	if c := rec.Checks["clients_alive"]; c.OK || !strings.Contains(c.Detail, "page 1") {
+		t.Errorf("clients_alive: %+v", c)
+	}
+	if rec.Lost == 0 || rec.Delivered < 2*rec.Events {
+		t.Errorf("lost %d, delivered %d of %d events × 3: want the other two pages' every event, and the crashed page's later ones lost", rec.Lost, rec.Delivered, rec.Events)
 	}
 }

@@ -335,6 +335,9 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	return r.finish()
 }
 
+// windowHook, when set (tests only), is called as the window starts.
+var windowHook func(*runner)
+
 // deathGrace bounds the wait for a child's exit after a request to it
 // failed.
 const deathGrace = 200 * time.Millisecond
@@ -460,6 +463,23 @@ func (r *runner) connect(ctx context.Context) error {
 	// The server's view: open streams or held polls for the transports
 	// that hold a request, open connections for those polled on an
 	// interval grid (answered at once, so nothing is held between polls).
+	what := "streams or held polls"
+	if transport.HasInterval(s.Transport) {
+		what = "open connections"
+	}
+	return r.confirmServer(ctx, int64(s.Clients), fmt.Sprintf("all %d clients", s.Clients), what, func(st servers.Stats) int64 {
+		if transport.HasInterval(s.Transport) {
+			return st.Listener.Open - r.s0.srv.Listener.Open
+		}
+		return st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
+	})
+}
+
+// confirmServer waits until the server's count of its subscriptions
+// (seen, against the first snapshot) reaches want, then takes the memory
+// sample with every client connected (after a collection); who and what
+// name them in the error after confirmTimeout.
+func (r *runner) confirmServer(ctx context.Context, want int64, who, what string, seen func(servers.Stats) int64) error {
 	deadline := time.Now().Add(confirmTimeout)
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
@@ -468,24 +488,14 @@ func (r *runner) connect(ctx context.Context) error {
 		if err != nil {
 			return err
 		}
-		var seen, want int64 = 0, int64(s.Clients)
-		if transport.HasInterval(s.Transport) {
-			seen = st.Listener.Open - r.s0.srv.Listener.Open
-		} else {
-			seen = st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
-		}
-		if seen >= want {
-			// Memory with every client connected, after a collection.
+		n := seen(st)
+		if n >= want {
 			r.s1, err = r.ctl.gc(ctx)
 			return err
 		}
 		if time.Now().After(deadline) {
-			what := "streams or held polls"
-			if transport.HasInterval(s.Transport) {
-				what = "open connections"
-			}
-			return fmt.Errorf("connect: all %d clients say they are subscribed, but the server shows %d %s after %v",
-				s.Clients, seen, what, confirmTimeout)
+			return fmt.Errorf("connect: %s say they are subscribed, but the server shows %d %s after %v (want %d)",
+				who, n, what, confirmTimeout, want)
 		}
 		select {
 		case <-ctx.Done():
@@ -704,6 +714,9 @@ func (r *runner) measure(ctx context.Context) error {
 		}
 		r.measured = true
 		r.setPhase(PhaseWindow)
+	}
+	if windowHook != nil {
+		windowHook(r)
 	}
 	if err := r.sleepUntil(ctx, winEnd.Add(-half)); err != nil {
 		if errors.Is(err, errServerDied) {

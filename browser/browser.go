@@ -660,6 +660,25 @@ func (pg *Page) markClosed() {
 	pg.mu.Unlock()
 }
 
+// Crash crashes the page's renderer (DevTools Page.crash), as a page that
+// runs out of memory does: for testing that a harness counts the page and
+// goes on. The page then ends with an error.
+func (pg *Page) Crash(ctx context.Context) error {
+	pg.mu.Lock()
+	tabCtx := pg.tabCtx
+	pg.mu.Unlock()
+	c := chromedp.FromContext(tabCtx)
+	if c == nil || c.Target == nil {
+		return errors.New("browser: the page has no tab")
+	}
+	// The renderer dies before it can answer: the call gets no reply, so
+	// it is bounded, and its error is expected.
+	ctx, cancel := context.WithTimeout(ctx, time.Second)
+	defer cancel()
+	_ = c.Target.Call(ctx, page.CommandCrash, cdp.Empty{}, nil)
+	return nil
+}
+
 // Close closes the page's tab and waits until its reports have been
 // handled.
 func (pg *Page) Close() {

@@ -94,7 +94,7 @@ func Run(ctx context.Context, cfg Config) (*results.Capacity, error) {
 		cur := &c.Transports[len(c.Transports)-1]
 		s := Search{Objective: cfg.Objective, Min: cfg.Min, Max: cfg.Max, Growth: cfg.Growth, Ceiling: ceiling, CeilingWhy: why}
 		s.OnStep = func(st Step, rec *results.Record) {
-			cur.Steps = append(cur.Steps, stepOf(st))
+			cur.Steps = append(cur.Steps, st)
 			if rec != nil {
 				recorded = true
 				if err := results.AppendRecord(filepath.Join(cfg.Out, results.RecordsFile), *rec); err != nil {
@@ -132,10 +132,7 @@ func Run(ctx context.Context, cfg Config) (*results.Capacity, error) {
 		}
 		cur.MaxClients, cur.AtCeiling, cur.AtMax = res.MaxPass, res.AtCeiling, res.AtMax
 		cur.NonMonotone, cur.Interrupted = res.NonMonotone, res.Interrupted
-		if res.FirstFail != nil {
-			f := stepOf(*res.FirstFail)
-			cur.FirstFail = &f
-		}
+		cur.FirstFail = res.FirstFail
 		if res.Edge != nil {
 			cur.EdgeDeliveriesPerS = res.Edge.DeliveriesPerS
 		}
@@ -161,12 +158,4 @@ func Run(ctx context.Context, cfg Config) (*results.Capacity, error) {
 		}
 	}
 	return c, runErr
-}
-
-func stepOf(st Step) results.CapacityStep {
-	return results.CapacityStep{
-		Value: st.Value, Pass: st.Pass, Reason: st.Reason, P50Ns: st.P50Ns, P99Ns: st.P99Ns,
-		Lost: st.Lost, Expected: st.Expected, DeliveriesPerS: st.DeliveriesPerS,
-		FailedChecks: st.FailedChecks, Error: st.Error,
-	}
 }

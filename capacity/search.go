@@ -39,20 +39,8 @@ func (o Objective) String() string {
 	return s
 }
 
-// Step is one measured value and its verdict.
-type Step struct {
-	Value  int    `json:"value"` // clients, or events/s (Dimension)
-	Pass   bool   `json:"pass"`
-	Reason string `json:"reason,omitempty"` // why it failed, one line
-	// From the step's record (zero when it had none).
-	P50Ns          int64    `json:"p50_ns"`
-	P99Ns          int64    `json:"p99_ns"`
-	Lost           uint64   `json:"lost"`
-	Expected       uint64   `json:"expected"`
-	DeliveriesPerS float64  `json:"deliveries_per_s"`
-	FailedChecks   []string `json:"failed_checks,omitempty"`
-	Error          string   `json:"error,omitempty"` // the cell ended without a record
-}
+// Step is one measured value and its verdict, as capacity.json keeps it.
+type Step = results.CapacityStep
 
 // soundChecks are the checks whose failure makes a step's figures
 // unsound (the measurement, not the transport, failed): the step fails
