@@ -24,9 +24,10 @@ import (
 // keep-alive connection whose bytes are counted, so that the harness can
 // take its own traffic out of the server listener's byte counts.
 type control struct {
-	base string
-	hc   *http.Client
-	ctr  clients.Counters
+	base  string
+	token string // the server's --token, sent as a bearer token on /control/*
+	hc    *http.Client
+	ctr   clients.Counters
 }
 
 // newControl returns the control connection to the server at base; roots
@@ -76,6 +77,9 @@ func (c *control) do(ctx context.Context, method, path string, v any) error {
 	req, err := http.NewRequestWithContext(ctx, method, c.base+path, nil)
 	if err != nil {
 		return err
+	}
+	if c.token != "" && strings.HasPrefix(path, "/control/") {
+		req.Header.Set("Authorization", "Bearer "+c.token)
 	}
 	resp, err := c.hc.Do(req)
 	if err != nil {

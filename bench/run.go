@@ -35,6 +35,9 @@ type Options struct {
 	// the server's CPU and memory are its own. Tests pass an in-process
 	// launcher or a built binary.
 	Launch proc.Launcher
+	// Token is the bearer token of a server given by URL that was started
+	// with --token (its /control/* asks for it).
+	Token string
 	// ServerLog receives the child server's output (nil: discarded).
 	ServerLog io.Writer
 	// Emulate starts the network emulator when the scenario's network is
@@ -275,6 +278,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	}
 
 	r.ctl = newControl(r.srv.URL, r.roots)
+	r.ctl.token = r.opt.Token
 	defer r.ctl.close()
 	r.cctx, r.ccancel = context.WithCancel(context.Background())
 	r.failc = make(chan struct{})

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"log"
 	"math"
+	"net"
 	"time"
 
 	"github.com/r3labs/sse/v2"
@@ -15,7 +16,9 @@ import (
 
 // Defaults for the zero values of Config.
 const (
-	DefaultAddr         = "127.0.0.1:8080"
+	DefaultAddr = "127.0.0.1:8080"
+	// MinTokenLen is the shortest bearer token Config.Token takes.
+	MinTokenLen         = 16
 	DefaultRing         = 16384
 	DefaultHold         = 30 * time.Second
 	DefaultWriteTimeout = 10 * time.Second
@@ -128,6 +131,27 @@ type Config struct {
 	// ends (the HTML standard's reconnection time; Chromium's default is
 	// 3000 ms). 9 + digits(ms) bytes once per stream (docs/protocol.md).
 	SSERetry time.Duration
+	// Token, when set, is the bearer token /control/* requires
+	// (Authorization: Bearer TOKEN); a missing or wrong one is a 401,
+	// counted. A server that listens on anything but loopback must have
+	// one (New refuses to start without it): /control/start, /stop and
+	// /gc would otherwise let anyone who reaches the port drive it.
+	Token string
+}
+
+// isLoopback reports whether addr (host:port) listens on loopback only.
+// An address that is not host:port is not judged here (true): listening
+// on it fails with its own error.
+func isLoopback(addr string) bool {
+	host, _, err := net.SplitHostPort(addr)
+	if err != nil {
+		return true
+	}
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
 
 // pad is the padding the publisher writes.
@@ -175,6 +199,10 @@ func (c Config) withDefaults() (Config, error) {
 		c.Response = webhttp.ResponseMinimal
 	}
 	switch {
+	case c.Addr != "" && !isLoopback(c.Addr) && c.Token == "":
+		return c, fmt.Errorf("address %s is not loopback: /control/* needs a bearer token there (--token, at least %d characters), or anyone who reaches the port can drive the server", c.Addr, MinTokenLen)
+	case c.Token != "" && len(c.Token) < MinTokenLen:
+		return c, fmt.Errorf("token: %d characters, want at least %d", len(c.Token), MinTokenLen)
 	case c.Response != webhttp.ResponseMinimal && c.Response != webhttp.ResponseDeployment:
 		return c, fmt.Errorf("response headers %q: want %s or %s", c.Response, webhttp.ResponseMinimal, webhttp.ResponseDeployment)
 	case c.Rooms < 1 || c.Rooms > MaxRooms:

@@ -4,6 +4,7 @@ package servers
 // the publisher runs they drive.
 
 import (
+	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -167,6 +168,27 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	w.Header().Set("Allow", method)
 	fail(w, nil, http.StatusMethodNotAllowed, "%s: method %s not allowed (want %s)", r.URL.Path, r.Method, method)
 	return false
+}
+
+// control wraps a /control/* handler with its bearer token check
+// (Config.Token; none set: every request passes): a missing or wrong token
+// is a 401, counted (Stats.ControlUnauthorized). The comparison takes the
+// same time whatever the token.
+func (s *Server) control(h http.HandlerFunc) http.HandlerFunc {
+	if s.cfg.Token == "" {
+		return h
+	}
+	want := []byte(s.cfg.Token)
+	return func(w http.ResponseWriter, r *http.Request) {
+		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+			s.unauthorized.Add(1)
+			w.Header().Set("WWW-Authenticate", `Bearer realm="pushbench control"`)
+			fail(w, nil, http.StatusUnauthorized, "%s: a bearer token is required (Authorization: Bearer TOKEN, the server's --token)", r.URL.Path)
+			return
+		}
+		h(w, r)
+	}
 }
 
 func writeJSON(w http.ResponseWriter, v any) {

@@ -2,6 +2,7 @@ package servers
 
 import (
 	"bufio"
+	"context"
 	"crypto/tls"
 	"flag"
 	"io"
@@ -477,6 +478,57 @@ func TestControlRefusesOtherOrigins(t *testing.T) {
 		resp.Body.Close()
 		if resp.StatusCode != http.StatusOK {
 			t.Errorf("/control/stop with Origin %q: %d, want 200", origin, resp.StatusCode)
+		}
+	}
+}
+
+// TestControlToken: with a token, /control/* answers 401 (counted) to a
+// request without it or with another, and serves the right one; a server
+// that listens beyond loopback refuses to start without a token.
+func TestControlToken(t *testing.T) {
+	const token = "0123456789abcdef-token"
+	ts := startServer(t, Config{Ring: 16, Token: token}, nil)
+	for _, auth := range []string{"", "Bearer wrong-token-0123456789", "Basic " + token, "Bearer " + token + "x"} {
+		req, _ := http.NewRequest(http.MethodPost, ts.url+"/control/stop", nil)
+		if auth != "" {
+			req.Header.Set("Authorization", auth)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusUnauthorized || resp.Header.Get("WWW-Authenticate") == "" || !strings.Contains(string(body), "bearer token is required") {
+			t.Errorf("Authorization %q: %d %q, want 401 with the reason", auth, resp.StatusCode, body)
+		}
+	}
+	req, _ := http.NewRequest(http.MethodPost, ts.url+"/control/stop", nil)
+	req.Header.Set("Authorization", "Bearer "+token)
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		t.Errorf("the right token: %d", resp.StatusCode)
+	}
+	if st := ts.Stats(); !st.ControlToken || st.ControlUnauthorized != 4 {
+		t.Errorf("stats: token %v, unauthorized %d; want true, 4", st.ControlToken, st.ControlUnauthorized)
+	}
+	for _, c := range []Config{{Addr: "0.0.0.0:0"}, {Addr: ":8080"}, {Addr: "10.1.2.3:80"}, {Addr: "127.0.0.1:0", Token: "short"}} {
+		if _, err := New(c); err == nil {
+			t.Errorf("New(%+v): started", c)
+		}
+	}
+	for _, c := range []Config{{Addr: "127.0.0.1:0"}, {Addr: "[::1]:0"}, {Addr: "localhost:0"}, {Addr: "0.0.0.0:0", Token: token}} {
+		s, err := New(c)
+		if err != nil {
+			t.Errorf("New(%+v): %v", c, err)
+			continue
+		}
+		if err := s.Shutdown(context.Background()); err != nil {
+			t.Errorf("Shutdown: %v", err)
 		}
 	}
 }

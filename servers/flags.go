@@ -36,6 +36,7 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 	pad := fs.String("pad", event.PadX.String(), "event `padding`: x (compresses to nothing) or text (compresses like a real message)")
 	cutEvery := fs.Duration("cut-every", 0, "end every SSE stream, WebSocket and raw TCP connection this long after it opened, as a deploy would (SSE: end of response, WebSocket: close 1012, TCP: end of stream); clients resume from the ring (0 = never)")
 	sseRetry := fs.Duration("sse-retry", 0, "start every SSE stream with retry: <ms>, the time an EventSource waits before it reconnects (whole milliseconds; 0 = no field: Chromium waits 3000 ms)")
+	token := fs.String("token", "", fmt.Sprintf("bearer `token` that /control/* requires (Authorization: Bearer TOKEN; at least %d characters); required when --addr is not loopback", MinTokenLen))
 	var cors []string
 	fs.Func("cors", "allow pages on `ORIGIN` (scheme://host[:port], or * for any) besides the server's own: CORS on the polls, SSE, /send and /stats, and their WebSocket upgrades (repeatable; default: same origin only)", func(v string) error {
 		cors = append(cors, v)
@@ -46,7 +47,7 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 		fs.Visit(func(f *flag.Flag) { set[f.Name] = true })
 		cfg := Config{Addr: *addr, Ring: *ring, Rooms: *rooms, MaxSendRate: *maxSendRate, SendBurst: *sendBurst,
 			Hold: *hold, WriteTimeout: *writeTimeout, WSQueue: *queue, Payload: *payload, Spin: *spin,
-			Response: *response, Compress: *compress, CutEvery: *cutEvery, SSERetry: *sseRetry}
+			Response: *response, Compress: *compress, CutEvery: *cutEvery, SSERetry: *sseRetry, Token: *token}
 		run := PublishConfig{Rate: *rate, Payload: *payload, Events: *events, Schedule: *schedule, Seed: *seed, Spin: *spin}
 		if !set["ring"] {
 			cfg.Ring = 0 // the default for the rooms
@@ -75,6 +76,10 @@ func AddFlags(fs *flag.FlagSet) func() (Config, PublishConfig, error) {
 			err = fmt.Errorf("--send-burst %d: must be at least 1", *sendBurst)
 		case *spin < 0:
 			err = fmt.Errorf("--spin %v: must not be negative", *spin)
+		case !isLoopback(*addr) && *token == "":
+			err = fmt.Errorf("--addr %s is not loopback: give --token (at least %d characters), which /control/* then requires, or anyone who reaches the port can drive the server", *addr, MinTokenLen)
+		case *token != "" && len(*token) < MinTokenLen:
+			err = fmt.Errorf("--token: %d characters, want at least %d", len(*token), MinTokenLen)
 		case *cutEvery < 0:
 			err = fmt.Errorf("--cut-every %v: must not be negative", *cutEvery)
 		case *sseRetry < 0 || *sseRetry%time.Millisecond != 0:

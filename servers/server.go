@@ -36,6 +36,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"pushbench/transport"
@@ -106,6 +107,8 @@ type namedTransport struct {
 // it with New, serve it with Serve (or mount Handler elsewhere) and end it
 // with Shutdown.
 type Server struct {
+	unauthorized atomic.Uint64 // /control/* requests without the right token
+
 	cfg     Config
 	rooms   []*room // Config.Rooms of them
 	hub     *Hub    // room 0's, the one broadcast publishes to
@@ -200,9 +203,9 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/send", s.withCORS(http.MethodPost, &s.send, s.handleSend))
 	paths = append(paths, "/send")
 	mux.HandleFunc("/stats", s.withCORS(http.MethodGet, nil, s.handleStats))
-	mux.HandleFunc("/control/start", s.handleStart)
-	mux.HandleFunc("/control/stop", s.handleStop)
-	mux.HandleFunc("/control/gc", s.handleGC)
+	mux.HandleFunc("/control/start", s.control(s.handleStart))
+	mux.HandleFunc("/control/stop", s.control(s.handleStop))
+	mux.HandleFunc("/control/gc", s.control(s.handleGC))
 	paths = append(paths, "/stats", "/control/start", "/control/stop", "/control/gc")
 	want := strings.Join(paths[:len(paths)-1], ", ") + " or " + paths[len(paths)-1]
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {

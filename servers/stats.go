@@ -60,7 +60,11 @@ type Stats struct {
 	// SSERetryMs Config.SSERetry in ms, the retry field every SSE stream
 	// starts with (0: none).
 	CutEveryNs int64 `json:"cut_every_ns"`
-	SSERetryMs int64 `json:"sse_retry_ms"`
+	// ControlToken says /control/* asks for a bearer token (Config.Token),
+	// and ControlUnauthorized counts the requests refused for lacking it.
+	ControlToken        bool   `json:"control_token"`
+	ControlUnauthorized uint64 `json:"control_unauthorized"`
+	SSERetryMs          int64  `json:"sse_retry_ms"`
 }
 
 // KernelStats are read from /proc/net/sockstat (zero where it is missing).
@@ -233,16 +237,18 @@ func (s *Server) Stats() Stats {
 		Process:    processStats(),
 		Kernel:     kernelStats(),
 
-		TLS:             s.cfg.TLS != nil,
-		ResponseHeaders: s.cfg.Response,
-		Compress:        s.cfg.Compress,
-		Pad:             s.cfg.pad().String(),
-		MaxSendRate:     s.cfg.MaxSendRate,
-		SendBurst:       s.cfg.SendBurst,
-		Send:            s.send.snapshot(),
-		CORS:            s.corsStats(),
-		CutEveryNs:      int64(s.cfg.CutEvery),
-		SSERetryMs:      s.cfg.SSERetry.Milliseconds(),
+		TLS:                 s.cfg.TLS != nil,
+		ResponseHeaders:     s.cfg.Response,
+		Compress:            s.cfg.Compress,
+		Pad:                 s.cfg.pad().String(),
+		ControlToken:        s.cfg.Token != "",
+		ControlUnauthorized: s.unauthorized.Load(),
+		MaxSendRate:         s.cfg.MaxSendRate,
+		SendBurst:           s.cfg.SendBurst,
+		Send:                s.send.snapshot(),
+		CORS:                s.corsStats(),
+		CutEveryNs:          int64(s.cfg.CutEvery),
+		SSERetryMs:          s.cfg.SSERetry.Milliseconds(),
 	}
 	for _, t := range s.transports {
 		st.Transports[t.name] = t.counters().snapshot()

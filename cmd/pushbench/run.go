@@ -28,6 +28,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	pin := fs.Bool("pin", false, "pin the server child and the load generator to disjoint CPU sets")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	serverCmd := fs.String("server-cmd", "", "pushbench binary to start as the server child (default: this executable)")
+	token := fs.String("token", "", "with --server: the bearer token it was started with (serve --token)")
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: pushbench run [flags]")
 		fmt.Fprintln(fs.Output(), "Runs one scenario: connect, warm-up, measured window, drain; writes result.json, latency.hgrm and latency.hdr.")
@@ -51,7 +52,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	}
 	// The progress display and the child server's messages share stderr.
 	errw := &proc.SyncWriter{W: stderr}
-	opt := bench.Options{Server: *server, Pin: *pin}
+	opt := bench.Options{Server: *server, Pin: *pin, Token: *token}
 	if !*quiet {
 		opt.ServerLog = errw // the child's own messages (errors, its stop line)
 	}

@@ -49,6 +49,8 @@ func TestServeBadFlags(t *testing.T) {
 		{"extra argument", []string{"now"}, `unexpected argument "now"`},
 		{"port in use", []string{"--addr", busy.Addr().String()}, "address already in use"},
 		{"bad address", []string{"--addr", "nowhere"}, "listen on nowhere"},
+		{"open address without a token", []string{"--addr", "0.0.0.0:0"}, "--addr 0.0.0.0:0 is not loopback: give --token"},
+		{"short token", []string{"--token", "secret"}, "--token: 6 characters, want at least 16"},
 		{"bad response profile", []string{"--response-headers", "fancy"}, `--response-headers "fancy": want minimal or deployment`},
 		{"bad pad", []string{"--pad", "zeros"}, `--pad "zeros": want x or text`},
 		{"tls with a value", []string{"--tls=maybe"}, "tls"},
