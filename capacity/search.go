@@ -257,6 +257,8 @@ func (r Result) Summary(unit string) string {
 		return fmt.Sprintf("%d %s pass, the machine's ceiling (%s): the transport's edge was not reached, this is not its capacity", r.MaxPass, unit, r.CeilingWhy)
 	case r.AtMax:
 		return fmt.Sprintf("%d %s pass, the search's --max: the edge lies above", r.MaxPass, unit)
+	case r.FirstFail == nil:
+		return fmt.Sprintf("%d %s pass; interrupted before a step failed: the edge lies above", r.MaxPass, unit)
 	}
 	s := fmt.Sprintf("%d %s (first failure at %d: %s)", r.MaxPass, unit, r.FirstFail.Value, r.FirstFail.Reason)
 	if r.Interrupted {

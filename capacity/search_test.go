@@ -176,6 +176,9 @@ func TestInterrupted(t *testing.T) {
 	if err != nil || !res.Interrupted || res.MaxPass != 200 || len(res.Steps) != 2 {
 		t.Errorf("res %+v err %v: want two steps kept, interrupted", res, err)
 	}
+	if s := res.Summary("clients"); s != "200 clients pass; interrupted before a step failed: the edge lies above" {
+		t.Errorf("summary %q", s)
+	}
 }
 
 // TestBounds: impossible bounds are errors before any step.
