@@ -65,7 +65,7 @@ func TestBadInput(t *testing.T) {
 		{"ws unknown room", "GET", "/ws?room=1", upgrade, 404, "/ws: room 1: no such room"},
 		{"tcp unknown room", "GET", "/tcp?room=99999999999999999999", tcpUpgrade, 400, `/tcp: room "99999999999999999999" is not a room number`},
 		{"tcp unknown room", "GET", "/tcp?room=1", tcpUpgrade, 404, "/tcp: room 1: no such room"},
-		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /, /poll, /longpoll, /sse, /ws, /tcp, /send, /stats, /control/start, /control/stop or /control/gc)`},
+		{"unknown path", "GET", "/events", nil, 404, `unknown path "/events" (want /, /poll, /longpoll, /sse, /ws, /tcp, /send, /stats, /time, /control/start, /control/stop or /control/gc)`},
 		{"page under root", "GET", "/index.html", nil, 404, `unknown path "/index.html"`},
 		{"post root", "POST", "/", nil, 405, "/: method POST not allowed (want GET)"},
 		{"trailing slash", "GET", "/poll/", nil, 404, "unknown path"},

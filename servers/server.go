@@ -39,6 +39,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"pushbench/clock"
 	"pushbench/transport"
 	"pushbench/webhttp"
 )
@@ -203,10 +204,11 @@ func New(cfg Config) (*Server, error) {
 	mux.HandleFunc("/send", s.withCORS(http.MethodPost, &s.send, s.handleSend))
 	paths = append(paths, "/send")
 	mux.HandleFunc("/stats", s.withCORS(http.MethodGet, nil, s.handleStats))
+	mux.HandleFunc("/time", clock.Handler) // a load generator's clock offset (package clock)
 	mux.HandleFunc("/control/start", s.control(s.handleStart))
 	mux.HandleFunc("/control/stop", s.control(s.handleStop))
 	mux.HandleFunc("/control/gc", s.control(s.handleGC))
-	paths = append(paths, "/stats", "/control/start", "/control/stop", "/control/gc")
+	paths = append(paths, "/stats", "/time", "/control/start", "/control/stop", "/control/gc")
 	want := strings.Join(paths[:len(paths)-1], ", ") + " or " + paths[len(paths)-1]
 	mux.HandleFunc("/", func(w http.ResponseWriter, r *http.Request) {
 		if r.URL.Path == "/" {
