@@ -2,6 +2,7 @@ package report
 
 import (
 	"fmt"
+	"math"
 	"slices"
 	"strings"
 
@@ -71,7 +72,20 @@ func browsersTable(recs []results.Record) string {
 		if c.notClean() {
 			unclean = append(unclean, CellName(c.recs[0].Scenario))
 		}
-		br := c.recs[0].Browser
+		// The first record that measured its browsers (a cell that ended
+		// in an error has none).
+		var br *results.Browser
+		for _, r := range c.recs {
+			if r.Browser != nil {
+				br = r.Browser
+				break
+			}
+		}
+		if br == nil {
+			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | — | — | %s | — | — (%s) | — | — | — | — |\n",
+				c.v.Label(), c.at.Clients, fmtRate(c.recs[0].Scenario.Rate), k.label(), goP50, goP99, cmpOr(c.recs[0].Error, "nothing measured"))
+			continue
+		}
 		sub := fmt.Sprintf("%d of %d", br.Subscribed, br.Pages)
 		if br.Held > 0 {
 			sub += fmt.Sprintf(" (%d held)", br.Held)
@@ -80,8 +94,13 @@ func browsersTable(recs []results.Record) string {
 			sub += fmt.Sprintf(" (%d failed)", br.Failed)
 		}
 		gap := "—"
-		if g := c.recs[0].ReconnectGap; g != nil {
-			gap = fmtDuration(float64(g.P50))
+		if g := c.values(func(r *results.Record) float64 {
+			if r.ReconnectGap == nil {
+				return math.NaN()
+			}
+			return float64(r.ReconnectGap.P50)
+		}); len(g) > 0 && !math.IsNaN(g[0]) {
+			gap = fmtDuration(median(g))
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.0f MB | %s |\n",
 			c.v.Label(), c.at.Clients, fmtRate(c.recs[0].Scenario.Rate), k.label(), goP50,
@@ -105,4 +124,22 @@ func mark2(a, b *cell) string {
 		return " ⚠"
 	}
 	return ""
+}
+
+// browserFig reads a browser figure of a record (NaN without a browser
+// block).
+func browserFig(f func(*results.Browser) float64) metric {
+	return func(r *results.Record) float64 {
+		if r.Browser == nil {
+			return math.NaN()
+		}
+		return f(r.Browser)
+	}
+}
+
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

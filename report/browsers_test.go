@@ -22,7 +22,11 @@ func TestBrowsers(t *testing.T) {
 	brRec.Browser = &results.Browser{Version: "HeadlessChrome/156", Browsers: 1, Pages: 8, Subscribed: 6, Held: 2,
 		OverLimit: 2, CPUUsPerEvent: 120, PSSBytesPerPage: 80e6}
 	brRec.Checks["pages_subscribed"] = results.Check{OK: false, Detail: "6 of 8 pages subscribed"}
-	recs := []results.Record{goRec, brRec}
+	// A browser cell that ended in an error: a stub record, no browser
+	// block (compare writes one when a cell fails).
+	failed := results.Record{Schema: results.Schema, Status: results.StatusError, Error: "browser: no chromium",
+		Scenario: results.Scenario{Transport: "ws", Clients: 8, Rate: 10, Payload: 64, Client: "browser", Headers: "browser"}}
+	recs := []results.Record{goRec, brRec, failed}
 	if !HasBrowsers(recs) || HasBrowsers(recs[:1]) {
 		t.Fatal("HasBrowsers")
 	}
@@ -30,6 +34,7 @@ func TestBrowsers(t *testing.T) {
 	for _, want := range []string{
 		"| SSE | 8 | 10 | HTTP/1.1, browser headers | 1 ms | 2.5 ms ⚠ | 1.5 ms ⚠ | 3 ms | 9 ms ⚠ | 6 of 8 (2 held) | 1 | 120 | 80 MB | — |",
 		"transport=sse/clients=8/rate=10/payload=64/headers=browser/client=browser",
+		"| WebSocket | 8 | 10 | HTTP/1.1, browser headers | — | — | — | — | — | — (browser: no chromium) |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("browsers.md lacks %q:\n%s", want, md)

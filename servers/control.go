@@ -150,15 +150,18 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 }
 
 // allow answers 405 with an Allow header and returns false unless r uses
-// method. For /control/* it is also where a page on another origin is
-// refused (403), whatever Config.CORS allows: a POST without a body is a
-// "simple" request, which a browser sends cross-origin without asking, so
-// any site a visitor opens could otherwise start, stop or collect the
-// server. --cors lets other pages read the streams, not drive the server.
+// method. For /control/* it is also where a request from any web page is
+// refused (403), whatever Config.CORS allows and even from the server's
+// own origin: a POST without a body is a "simple" request, which a browser
+// sends cross-origin without asking, and a page whose name is re-pointed at
+// 127.0.0.1 (DNS rebinding) even sends it with Origin and Host alike. So
+// any site a visitor opens could start, stop or collect a loopback server.
+// A browser always sends Origin on a POST; the harness, curl and scripts
+// send none. --cors lets other pages read the streams, not drive the server.
 func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	if strings.HasPrefix(r.URL.Path, "/control/") {
-		if kind, origin := classifyOriginOwn(r); kind != originNone && kind != originSame {
-			fail(w, nil, http.StatusForbidden, "%s: origin %q: the control endpoints take no requests from pages on other origins (--cors covers the transports and /stats only)", r.URL.Path, origin)
+		if origin := r.Header.Get("Origin"); origin != "" {
+			fail(w, nil, http.StatusForbidden, "%s: origin %q: the control endpoints take no requests from web pages (--cors covers the transports and /stats only)", r.URL.Path, origin)
 			return false
 		}
 	}
@@ -180,8 +183,10 @@ func (s *Server) control(h http.HandlerFunc) http.HandlerFunc {
 	}
 	want := []byte(s.cfg.Token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		got, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(got), want) != 1 {
+		// The scheme is case-insensitive (RFC 7235); the token is not.
+		auth := r.Header.Get("Authorization")
+		ok := len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ")
+		if !ok || subtle.ConstantTimeCompare([]byte(auth[7:]), want) != 1 {
 			s.unauthorized.Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pushbench control"`)
 			fail(w, nil, http.StatusUnauthorized, "%s: a bearer token is required (Authorization: Bearer TOKEN, the server's --token)", r.URL.Path)
