@@ -54,6 +54,7 @@ type browserRun struct {
 	firstErr   string
 	pss, rss   int64 // at the window's end
 	memErr     string
+	cpuErr     string        // a failed read of the browsers' CPU
 	settle     time.Duration // waited for the browsers to settle
 	settled    bool          // they did, within settleBound
 	lastBusy   float64       // cores busy in the last span, when they did not
@@ -151,8 +152,14 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 
 	// Wait for each page: subscribed, failed, or (once every page has
 	// issued its request and nothing moved for heldGrace) held.
+	// Opening a page waits for it to load, so the pages may take longer to
+	// open than the connect rate says: the bound runs from the later of
+	// the rate's end and the last page opened.
 	bound := time.Duration(float64(s.Clients)*gap) + connectSlack
 	deadline := t0.Add(bound)
+	if late := time.Now().Add(connectSlack); late.After(deadline) {
+		deadline, bound = late, late.Sub(t0)
+	}
 	tick := time.NewTicker(20 * time.Millisecond)
 	defer tick.Stop()
 	lastMove, moved := time.Now(), -1
@@ -197,15 +204,16 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 	}
 	for i, pg := range br.pages {
 		select {
-		case <-pg.Subscribed():
-			br.subscribed++
+		case <-pg.Done(): // failed, subscribed or not (watchPage counts it)
+			br.gone[i].Store(true)
 			continue
 		default:
 		}
-		br.gone[i].Store(true) // it will not receive: not waited for in the drain
 		select {
-		case <-pg.Done():
+		case <-pg.Subscribed():
+			br.subscribed++
 		default:
+			br.gone[i].Store(true) // it will not receive: not waited for in the drain
 			br.held++
 		}
 	}
@@ -284,15 +292,29 @@ func (r *runner) confirmBrowsers(ctx context.Context) error {
 		r.s1, err = r.ctl.gc(ctx)
 		return err
 	}
-	want := int64(r.br.subscribed)
+	// The pages subscribed and still alive (one may have failed while the
+	// browsers settled), at most six per browser for long polls over
+	// HTTP/1.1 (the others wait in the browser's queue).
+	var live int64
+	perHost := make([]int64, len(r.br.perHost))
+	for i, pg := range r.br.pages {
+		select {
+		case <-pg.Subscribed():
+			if !r.br.gone[i].Load() {
+				live++
+				perHost[i%len(perHost)]++
+			}
+		default:
+		}
+	}
+	want := live
 	if lim := r.overLimit(); lim > 0 && s.Transport == transport.LongPoll {
 		want = 0
-		for _, p := range r.br.perHost {
-			want += int64(min(p, BrowserHostConns))
+		for _, p := range perHost {
+			want += min(p, BrowserHostConns)
 		}
-		want = min(want, int64(r.br.subscribed))
 	}
-	return r.confirmServer(ctx, want, fmt.Sprintf("%d pages", r.br.subscribed), "streams or held polls", func(st servers.Stats) int64 {
+	return r.confirmServer(ctx, want, fmt.Sprintf("%d pages", live), "streams or held polls", func(st servers.Stats) int64 {
 		return st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
 	})
 }
@@ -336,11 +358,20 @@ func (r *runner) browserMemory() {
 }
 
 // browserCPU is every Chromium process's CPU so far (0 without browsers).
+// A read that fails (a Chromium exited) is kept: the window's browser CPU
+// is then not given, and browser_cpu fails with the reason.
 func (r *runner) browserCPU() time.Duration {
 	if r.br == nil || r.br.pool == nil {
 		return 0
 	}
-	cpu, _ := r.br.pool.CPU()
+	cpu, err := r.br.pool.CPU()
+	if err != nil {
+		r.br.mu.Lock()
+		if r.br.cpuErr == "" {
+			r.br.cpuErr = err.Error()
+		}
+		r.br.mu.Unlock()
+	}
 	return cpu
 }
 
@@ -361,7 +392,7 @@ func (r *runner) browserMeasurement() *BrowserMeasure {
 	return &BrowserMeasure{
 		Version: b.version, Browsers: len(b.perHost), Pages: r.s.Clients,
 		Subscribed: b.subscribed, Held: b.held, Failed: b.failed, FirstError: b.firstErr,
-		OverLimit: r.overLimit(), PSS: b.pss, RSS: b.rss, MemErr: b.memErr,
+		OverLimit: r.overLimit(), PSS: b.pss, RSS: b.rss, MemErr: b.memErr, CPUErr: b.cpuErr,
 		Settle: b.settle, Settled: b.settled, LastBusy: b.lastBusy,
 	}
 }
@@ -376,6 +407,7 @@ type BrowserMeasure struct {
 	OverLimit                int
 	PSS, RSS                 int64 // at the window's end
 	MemErr                   string
+	CPUErr                   string // a read of the browsers' CPU failed
 	// Settle is how long the run waited, after every page subscribed,
 	// for the browsers to go quiet; Settled says they did (LastBusy: the
 	// cores they still used when the wait gave up).

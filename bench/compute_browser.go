@@ -47,6 +47,9 @@ func (m *Measurement) fillBrowser(rec *results.Record, d delivery, windowOK bool
 		OverLimit: b.OverLimit, PSSBytes: b.PSS, RSSBytes: b.RSS,
 	}
 	rec.Browser = rb
+	if b.MemErr != "" {
+		rb.MemoryError = b.MemErr
+	}
 	rb.SettleNs = int64(b.Settle)
 	if b.Settle > 0 {
 		check("browsers_settled", b.Settled,
@@ -57,7 +60,9 @@ func (m *Measurement) fillBrowser(rec *results.Record, d delivery, windowOK bool
 		rb.PSSBytesPerPage = float64(b.PSS) / float64(b.Pages)
 	}
 	ws, we := m.Load.Marks[markStart], m.Load.Marks[markEnd]
-	if windowOK && we.Mono > ws.Mono {
+	if b.CPUErr != "" {
+		check("browser_cpu", false, "the browsers' CPU could not be read (%s): their cost over the window is not given", b.CPUErr)
+	} else if windowOK && we.Mono > ws.Mono {
 		cpu := max(0, we.BrowserCPU-ws.BrowserCPU)
 		wall := we.Mono - ws.Mono
 		rb.CPUUs = us(cpu)
@@ -84,7 +89,7 @@ func (m *Measurement) fillBrowser(rec *results.Record, d delivery, windowOK bool
 	}
 	limit := fmt.Sprintf("%d pages in %d browsers over %s: Chromium opens at most %d HTTP/1.1 connections per host per browser, shared by all its pages, so %d pages were beyond it",
 		b.Pages, b.Browsers, http, BrowserHostConns, b.OverLimit)
-	detail := fmt.Sprintf("%d of %d pages subscribed; %d held by their browser (request issued, never answered: they received nothing, and every event counts as lost to them); %d failed",
+	detail := fmt.Sprintf("%d of %d pages subscribed; %d held by their browser (request issued, never answered: they received nothing, and every event counts as lost to them); %d failed (crashed or stopped on an error, before or after subscribing)",
 		b.Subscribed, b.Pages, b.Held, b.Failed)
 	if b.FirstError != "" {
 		detail += " (first: " + b.FirstError + ")"

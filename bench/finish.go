@@ -50,6 +50,7 @@ const (
 	// maxConnectRateOff: the clients were started within 5% of the
 	// asked connect rate.
 	maxConnectRateOff = 0.05
+	connectRateSlack  = 2 * time.Millisecond
 )
 
 // finish stops what still runs, gathers what was measured into a
@@ -75,6 +76,12 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 		if last := r.finalPS.LastSeq; last >= r.base && s.Workload != WorkloadChat {
 			_ = r.waitCovered(context.Background(), last, deadline)
 		}
+	}
+	// The browsers' memory, when the window's end was not reached in
+	// order (interrupted, the server died): read it now, before the pages
+	// close.
+	if r.br != nil && r.measured && r.br.pss == 0 && r.br.memErr == "" {
+		r.browserMemory()
 	}
 	// A quiet point for comparing whole-run byte counts: every client has
 	// its events (or the drain gave up), nothing is being pushed.

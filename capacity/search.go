@@ -170,15 +170,19 @@ func (s Search) Run(ctx context.Context, cell Cell) (Result, error) {
 	if s.Min > hiBound {
 		return res, fmt.Errorf("%w: min %d is above the machine's ceiling %d (%s)", ErrBounds, s.Min, hiBound, s.CeilingWhy)
 	}
-	step := func(v int) (Step, bool) {
+	// step measures v; counted is false for a step cut short by ctx (kept
+	// in Steps, but neither a pass nor a failure), and the search goes on
+	// only while ctx lasts.
+	step := func(v int) (st Step, counted, goOn bool) {
 		rec, err := cell(ctx, v)
 		if ctx.Err() != nil {
 			res.Interrupted = true
 			if rec == nil {
-				return Step{}, false
+				return Step{}, false, false
 			}
 		}
-		st := Judge(v, rec, s.Objective)
+		counted = !res.Interrupted || !rec.Partial
+		st = Judge(v, rec, s.Objective)
 		if rec == nil && err != nil {
 			st.Error, st.Reason = err.Error(), "error: "+err.Error()
 		} else if err != nil && st.Pass {
@@ -188,36 +192,40 @@ func (s Search) Run(ctx context.Context, cell Cell) (Result, error) {
 		if s.OnStep != nil {
 			s.OnStep(st, rec)
 		}
-		return st, !res.Interrupted
+		return st, counted, !res.Interrupted
 	}
 
 	lo, hi := 0, 0 // the largest pass, the smallest failure (0: none yet)
 	var loStep, hiStep Step
 	for v := s.Min; ; {
-		st, ok := step(v)
-		if !ok {
+		st, counted, goOn := step(v)
+		if counted {
+			if st.Pass {
+				lo, loStep = v, st
+			} else {
+				hi, hiStep = v, st
+			}
+		}
+		if !goOn {
 			return res.finish(lo, hi, loStep, hiStep), nil
 		}
-		if !st.Pass {
-			hi, hiStep = v, st
-			break
-		}
-		lo, loStep = v, st
-		if v >= hiBound {
+		if !st.Pass || v >= hiBound {
 			break
 		}
 		v = min(hiBound, max(v+1, int(math.Ceil(float64(v)*s.Growth))))
 	}
 	for hi != 0 && lo != 0 && hi-lo > max(1, int(s.Resolution*float64(lo))) {
 		mid := lo + (hi-lo)/2
-		st, ok := step(mid)
-		if !ok {
-			break
+		st, counted, goOn := step(mid)
+		if counted {
+			if st.Pass {
+				lo, loStep = mid, st
+			} else {
+				hi, hiStep = mid, st
+			}
 		}
-		if st.Pass {
-			lo, loStep = mid, st
-		} else {
-			hi, hiStep = mid, st
+		if !goOn {
+			break
 		}
 	}
 	if hi == 0 && lo > 0 {

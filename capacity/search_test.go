@@ -207,3 +207,28 @@ func equal(a, b []int) bool {
 	}
 	return true
 }
+
+// TestInterruptedAfterStep: a step whose cell completed just as the search
+// was interrupted counts (its record is whole); one cut short does not.
+func TestInterruptedAfterStep(t *testing.T) {
+	for _, partial := range []bool{false, true} {
+		ctx, cancel := context.WithCancel(context.Background())
+		f := &fake{}
+		cell := func(ctx context.Context, v int) (*results.Record, error) {
+			rec, err := f.cell(ctx, v)
+			if v == 400 {
+				cancel()
+				rec.Partial = partial
+			}
+			return rec, err
+		}
+		res, err := Search{Objective: obj, Min: 100, Max: 100000}.Run(ctx, cell)
+		want := 400
+		if partial {
+			want = 200
+		}
+		if err != nil || !res.Interrupted || res.MaxPass != want || len(res.Steps) != 3 {
+			t.Errorf("partial %v: max pass %d, %d steps, interrupted %v, err %v; want %d, 3 steps kept", partial, res.MaxPass, len(res.Steps), res.Interrupted, err, want)
+		}
+	}
+}

@@ -63,8 +63,8 @@ func CapacityMarkdown(c *results.Capacity) string {
 	if c.Dimension == "rate" {
 		fixed = fmt.Sprintf("%d clients, events of %d B", c.Clients, c.Payload)
 	}
-	fmt.Fprintf(&b, "The most %s each transport holds at %s under the objective %s. Each step is a full measured cell (results.jsonl has every step's record); the search doubles until a step fails, then bisects to within 5%%. The machine's ceiling is %d clients: %s.\n\n",
-		unit, fixed, capacityObjective(c), c.Ceiling, c.CeilingWhy)
+	fmt.Fprintf(&b, "The most %s each transport holds at %s under the objective %s. Each step is a full measured cell (results.jsonl has every step's record); the search steps up geometrically until a step fails, then bisects to within 5%%. The ceiling is %d %s: %s.\n\n",
+		unit, fixed, capacityObjective(c), c.Ceiling, unit, c.CeilingWhy)
 	if c.Clipped {
 		fmt.Fprintf(&b, "--max-clients %d was above the ceiling and clipped to it.\n\n", c.MaxAsked)
 	}

@@ -287,10 +287,11 @@ func replaceBetween(readme, begin, end, section string) (string, error) {
 }
 
 // ReadmeBlock generates the README block of the run folder dir (linked as
-// rel) and returns readme with it in place: the overhead block when the
-// folder's run.json names the overhead preset (OverheadPreset, with or
-// without overrides), the
-// reference block otherwise. The other block is left as it is.
+// rel) and returns readme with it in place: the capacity block for a
+// folder with capacity.json, the overhead block when the folder's run.json
+// names the overhead preset (OverheadPreset, with or without overrides),
+// the browser block for the browser preset, the reference block
+// otherwise. The other blocks are left as they are.
 func ReadmeBlock(readme, dir, rel string) (string, error) {
 	section, replace, err := readmeBlockOf(dir, rel)
 	if err != nil {
@@ -329,9 +330,11 @@ func readmeBlockOf(dir, rel string) (section string, replace func(readme, sectio
 
 // UpdateReadme writes the block generated from the run folder dir into the
 // README at path, between its markers (linking the folder relative to the
-// README), or prints it to w when path is "-". A run of the overhead
-// preset fills the overhead block (OverheadBegin … OverheadEnd), any other
-// run the reference block (ReadmeBegin … ReadmeEnd).
+// README), or prints it to w when path is "-". A capacity run fills the
+// capacity block (CapacityBegin … CapacityEnd), a run of the overhead
+// preset the overhead block (OverheadBegin … OverheadEnd), one of the
+// browser preset the browser block (BrowsersBegin … BrowsersEnd), any
+// other run the reference block (ReadmeBegin … ReadmeEnd).
 func UpdateReadme(path, dir string, w io.Writer) error {
 	rel := dir
 	if path != "-" {

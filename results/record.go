@@ -222,6 +222,9 @@ type Browser struct {
 	PSSBytes        int64   `json:"pss_bytes"` // every Chromium process at the window's end, proportional
 	PSSBytesPerPage float64 `json:"pss_bytes_per_page"`
 	RSSBytes        int64   `json:"rss_bytes"` // summed RSS (shared pages counted once per process)
+	// MemoryError says why the memory figures are missing (a Chromium
+	// had exited, /proc could not be read).
+	MemoryError string `json:"memory_error,omitempty"`
 	// SettleNs is how long the run waited, every page subscribed, for
 	// the browsers to finish starting up (under a tenth of a core each
 	// over half a second) before it went on; the browsers_settled check
