@@ -197,15 +197,19 @@ func (s Search) Run(ctx context.Context, cell Cell) (Result, error) {
 
 	lo, hi := 0, 0 // the largest pass, the smallest failure (0: none yet)
 	var loStep, hiStep Step
-	for v := s.Min; ; {
+	// measure steps at v and moves the bracket with a counted verdict.
+	measure := func(v int) (Step, bool) {
 		st, counted, goOn := step(v)
-		if counted {
-			if st.Pass {
-				lo, loStep = v, st
-			} else {
-				hi, hiStep = v, st
-			}
+		switch {
+		case counted && st.Pass:
+			lo, loStep = v, st
+		case counted:
+			hi, hiStep = v, st
 		}
+		return st, goOn
+	}
+	for v := s.Min; ; {
+		st, goOn := measure(v)
 		if !goOn {
 			return res.finish(lo, hi, loStep, hiStep), nil
 		}
@@ -215,16 +219,7 @@ func (s Search) Run(ctx context.Context, cell Cell) (Result, error) {
 		v = min(hiBound, max(v+1, int(math.Ceil(float64(v)*s.Growth))))
 	}
 	for hi != 0 && lo != 0 && hi-lo > max(1, int(s.Resolution*float64(lo))) {
-		mid := lo + (hi-lo)/2
-		st, counted, goOn := step(mid)
-		if counted {
-			if st.Pass {
-				lo, loStep = mid, st
-			} else {
-				hi, hiStep = mid, st
-			}
-		}
-		if !goOn {
+		if _, goOn := measure(lo + (hi-lo)/2); !goOn {
 			break
 		}
 	}
