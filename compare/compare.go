@@ -182,7 +182,7 @@ func Presets() map[string]Preset {
 	// browser: every transport measured by the Go clients and by pages in
 	// headless Chromium, 6 pages (one browser) and 24 (four), 10 events/s
 	// of 64 B, browser headers over HTTP/1.1: what a browser adds to
-	// latency and what its pages cost. 17 cells, about 6 minutes.
+	// latency and what its pages cost. 18 cells, about 7 minutes.
 	browser := def
 	browser.Name = BrowserPreset
 	browser.ClientKinds = []string{bench.ClientGo, bench.ClientBrowser}
