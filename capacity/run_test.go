@@ -70,3 +70,36 @@ func TestRun(t *testing.T) {
 		t.Errorf("unmeetable objective: %+v", tr)
 	}
 }
+
+// TestRunRate: the rate dimension searches events/s at fixed clients: an
+// objective every step meets ends at --max, each step's record has the
+// step's rate, and capacity.json says which dimension and the fixed
+// clients.
+func TestRunRate(t *testing.T) {
+	dir := t.TempDir()
+	base := small()
+	base.Clients = 3
+	c, err := Run(context.Background(), Config{
+		Transports: []string{"ws"}, Dimension: DimRate, Objective: Objective{P99: time.Hour},
+		Base: base, Min: 50, Max: 200, Out: dir, Launch: proc.InProcess(nil),
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	tr := c.Transports[0]
+	if c.Dimension != DimRate || c.Clients != 3 || c.Rate != 0 || !tr.AtMax || tr.MaxClients != 200 || len(tr.Steps) != 3 {
+		t.Fatalf("capacity %+v, ws %+v: want rates 50, 100, 200 passing at 3 clients", c, tr)
+	}
+	recs, err := results.ReadRecords(filepath.Join(dir, results.RecordsFile))
+	if err != nil || len(recs) != 3 {
+		t.Fatalf("results.jsonl: %v, %d records", err, len(recs))
+	}
+	for i, want := range []float64{50, 100, 200} {
+		if recs[i].Scenario.Rate != want || recs[i].Scenario.Clients != 3 {
+			t.Errorf("step %d: rate %v clients %d, want %v and 3", i, recs[i].Scenario.Rate, recs[i].Scenario.Clients, want)
+		}
+	}
+	if !strings.Contains(tr.Summary, "200 events/s pass") {
+		t.Errorf("summary %q", tr.Summary)
+	}
+}
