@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -112,24 +113,9 @@ func TestServeHelp(t *testing.T) {
 // must end the stream and return nil.
 func TestServeRunsUntilCancelled(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rate", "1000", "--events", "20", "--payload", "64", "--spin", "0"}, pw, io.Discard)
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatalf("no listening line: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr) // nothing else is printed, but never block serve
-	line := sc.Text()
-	base, ok := strings.CutPrefix(line, "pushbench serve: listening on ")
-	if !ok || !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
-		t.Fatalf("listening line %q", line)
+	base, stop := startServe(t, "--addr", "127.0.0.1:0", "--rate", "1000", "--events", "20", "--payload", "64", "--spin", "0")
+	if !strings.HasPrefix(base, "http://127.0.0.1:") || strings.HasSuffix(base, ":0") {
+		t.Fatalf("listening on %q", base)
 	}
 
 	tr := &http.Transport{}
@@ -150,13 +136,7 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 		since += len(msgs)
 		got += len(msgs)
 	}
-	resp, err := c.Get(base + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st servers.Stats
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	st, err := getStats(c, base)
 	if err != nil || st.Head != 20 || st.Ring != servers.DefaultRing || got != 20 {
 		t.Fatalf("stats head %d ring %d (%v); long polls got %d events", st.Head, st.Ring, err, got)
 	}
@@ -175,10 +155,7 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 	if err != nil || sse.StatusCode != 200 {
 		t.Fatalf("sse: %v", err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serveCmd after cancel: %v", err)
-	}
+	stop()
 	if _, err := io.Copy(io.Discard, sse.Body); err != nil {
 		t.Fatalf("SSE stream did not end cleanly: %v", err)
 	}
@@ -190,26 +167,13 @@ func TestServeRunsUntilCancelled(t *testing.T) {
 // poll offering gzip gets text-padded events gzip-encoded.
 func TestServeTLS(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rate", "1000", "--events", "5", "--payload", "300", "--spin", "0",
-			"--tls", "--response-headers", "deployment", "--compress", "--pad", "text"}, pw, io.Discard)
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatalf("no listening line: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr)
-	base, ok := strings.CutPrefix(sc.Text(), "pushbench serve: listening on https://")
+	url, stop := startServe(t, "--addr", "127.0.0.1:0", "--rate", "1000", "--events", "5", "--payload", "300", "--spin", "0",
+		"--tls", "--response-headers", "deployment", "--compress", "--pad", "text")
+	base, ok := strings.CutPrefix(url, "https://")
 	if !ok {
-		t.Fatalf("listening line %q", sc.Text())
+		t.Fatalf("listening on %q, want https", url)
 	}
-	roots, err := webhttp.TrustServer(ctx, base)
+	roots, err := webhttp.TrustServer(context.Background(), base)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -248,21 +212,12 @@ func TestServeTLS(t *testing.T) {
 		}
 		since += len(msgs)
 	}
-	resp, err := c.Get("https://" + base + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st servers.Stats
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	st, err := getStats(c, "https://"+base)
 	if err != nil || !st.TLS || st.ResponseHeaders != "deployment" || !st.Compress || st.Pad != "text" ||
 		st.Transports["longpoll"].HTTP2Requests == 0 {
 		t.Fatalf("stats %+v, %v", st, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serveCmd after cancel: %v", err)
-	}
+	stop()
 }
 
 // TestServeRooms starts serve with --rooms and the flood bound: without
@@ -270,21 +225,7 @@ func TestServeTLS(t *testing.T) {
 // default; /stats says so; a chat message to the last room lands there.
 func TestServeRooms(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--rooms", "2000", "--max-send-rate", "7", "--send-burst", "3"}, pw, io.Discard)
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatalf("no listening line: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimPrefix(sc.Text(), "pushbench serve: listening on ")
+	base, stop := startServe(t, "--addr", "127.0.0.1:0", "--rooms", "2000", "--max-send-rate", "7", "--send-burst", "3")
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -311,21 +252,12 @@ func TestServeRooms(t *testing.T) {
 	if code := post("/send?room=2000", msg); code != http.StatusNotFound {
 		t.Fatalf("send to room 2000: %d", code)
 	}
-	resp, err := c.Get(base + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st servers.Stats
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	st, err := getStats(c, base)
 	if err != nil || st.Rooms != 2000 || st.Ring != servers.MaxRing/2000 || st.MaxSendRate != 7 || st.SendBurst != 3 ||
 		len(st.RoomHeads) != 2000 || st.RoomHeads[1999] != 1 || st.RoomHeadSum != 1 {
 		t.Fatalf("stats: rooms %d, ring %d, send rate %v burst %d, heads sum %d; %v", st.Rooms, st.Ring, st.MaxSendRate, st.SendBurst, st.RoomHeadSum, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serveCmd after cancel: %v", err)
-	}
+	stop()
 }
 
 // TestServeCut starts serve with --cut-every and --sse-retry: an SSE stream
@@ -333,21 +265,7 @@ func TestServeRooms(t *testing.T) {
 // what the server does.
 func TestServeCut(t *testing.T) {
 	t.Parallel()
-	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	pr, pw := io.Pipe()
-	done := make(chan error, 1)
-	go func() {
-		err := serveCmd(ctx, []string{"--addr", "127.0.0.1:0", "--cut-every", "50ms", "--sse-retry", "20ms"}, pw, io.Discard)
-		pw.Close()
-		done <- err
-	}()
-	sc := bufio.NewScanner(pr)
-	if !sc.Scan() {
-		t.Fatalf("no listening line: %v", <-done)
-	}
-	go io.Copy(io.Discard, pr)
-	base := strings.TrimPrefix(sc.Text(), "pushbench serve: listening on ")
+	base, stop := startServe(t, "--addr", "127.0.0.1:0", "--cut-every", "50ms", "--sse-retry", "20ms")
 	tr := &http.Transport{}
 	defer tr.CloseIdleConnections()
 	c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
@@ -362,18 +280,59 @@ func TestServeCut(t *testing.T) {
 	if err != nil || string(body) != "retry: 20\n\n" {
 		t.Fatalf("sse stream %q (%v), want the retry field and a clean end", body, err)
 	}
-	resp, err = c.Get(base + "/stats")
-	if err != nil {
-		t.Fatal(err)
-	}
-	var st servers.Stats
-	err = json.NewDecoder(resp.Body).Decode(&st)
-	resp.Body.Close()
+	st, err := getStats(c, base)
 	if err != nil || st.CutEveryNs != int64(50*time.Millisecond) || st.SSERetryMs != 20 || st.Transports["sse"].Cuts != 1 {
 		t.Fatalf("stats cut every %d ns, sse retry %d ms, sse cuts %d; %v", st.CutEveryNs, st.SSERetryMs, st.Transports["sse"].Cuts, err)
 	}
-	cancel()
-	if err := <-done; err != nil {
-		t.Fatalf("serveCmd after cancel: %v", err)
+	stop()
+}
+
+// startServe runs serveCmd with args until stop (or the test's end) and
+// returns the URL of its listening line; stop cancels it and fails the test
+// unless it then returns nil.
+func startServe(t *testing.T, args ...string) (url string, stop func()) {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	pr, pw := io.Pipe()
+	done := make(chan error, 1)
+	go func() {
+		err := serveCmd(ctx, args, pw, io.Discard)
+		pw.Close()
+		done <- err
+	}()
+	sc := bufio.NewScanner(pr)
+	if !sc.Scan() {
+		cancel()
+		t.Fatalf("no listening line: %v", <-done)
 	}
+	go io.Copy(io.Discard, pr) // nothing else is printed, but never block serve
+	url, ok := strings.CutPrefix(sc.Text(), "pushbench serve: listening on ")
+	if !ok {
+		cancel()
+		<-done
+		t.Fatalf("listening line %q", sc.Text())
+	}
+	var once sync.Once
+	stop = func() {
+		once.Do(func() {
+			cancel()
+			if err := <-done; err != nil {
+				t.Errorf("serveCmd after cancel: %v", err)
+			}
+		})
+	}
+	t.Cleanup(stop)
+	return url, stop
+}
+
+// getStats reads the server's /stats.
+func getStats(c *http.Client, base string) (servers.Stats, error) {
+	var st servers.Stats
+	resp, err := c.Get(base + "/stats")
+	if err != nil {
+		return st, err
+	}
+	defer resp.Body.Close()
+	err = json.NewDecoder(resp.Body).Decode(&st)
+	return st, err
 }
