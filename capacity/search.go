@@ -13,6 +13,7 @@
 package capacity
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -70,7 +71,7 @@ func Judge(v int, rec *results.Record, obj Objective) Step {
 	st.FailedChecks = rec.FailedChecks()
 	var why []string
 	if rec.Partial || results.StatusOf(rec) != results.StatusOK {
-		why = append(why, "the cell did not complete: "+cmpOr(rec.Error, results.StatusOf(rec)))
+		why = append(why, "the cell did not complete: "+cmp.Or(rec.Error, results.StatusOf(rec)))
 	}
 	if rec.Latency.Count == 0 {
 		why = append(why, "nothing delivered")
@@ -92,13 +93,6 @@ func Judge(v int, rec *results.Record, obj Objective) Step {
 	st.Pass = len(why) == 0
 	st.Reason = strings.Join(why, "; ")
 	return st
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }
 
 // Cell measures one step at value v and returns its record. An error

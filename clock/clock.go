@@ -13,6 +13,7 @@
 package clock
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -65,7 +66,7 @@ func Estimate(samples []Sample) (Offset, error) {
 			return Offset{}, fmt.Errorf("clock: a sample with impossible stamps %+v", s)
 		}
 	}
-	slices.SortFunc(ss, func(a, b Sample) int { return cmpInt(a.RTT(), b.RTT()) })
+	slices.SortFunc(ss, func(a, b Sample) int { return cmp.Compare(a.RTT(), b.RTT()) })
 	kept := ss[:max(1, len(ss)/4)]
 	offs := make([]int64, len(kept))
 	for i, s := range kept {
@@ -79,16 +80,6 @@ func Estimate(samples []Sample) (Offset, error) {
 		Kept:        len(kept),
 		MinRTT:      ss[0].RTT(),
 	}, nil
-}
-
-func cmpInt(a, b int64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // Answer is GET /time's body: the server's stamps of the request.

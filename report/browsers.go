@@ -1,6 +1,7 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"math"
 	"slices"
@@ -83,7 +84,7 @@ func browsersTable(recs []results.Record) string {
 		}
 		if br == nil {
 			fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | — | — | %s | — | — (%s) | — | — | — | — |\n",
-				c.v.Label(), c.at.Clients, fmtRate(c.recs[0].Scenario.Rate), k.label(), goP50, goP99, cmpOr(c.recs[0].Error, "nothing measured"))
+				c.v.Label(), c.at.Clients, fmtRate(c.recs[0].Scenario.Rate), k.label(), goP50, goP99, cmp.Or(c.recs[0].Error, "nothing measured"))
 			continue
 		}
 		sub := fmt.Sprintf("%d of %d", br.Subscribed, br.Pages)
@@ -135,11 +136,4 @@ func browserFig(f func(*results.Browser) float64) metric {
 		}
 		return f(r.Browser)
 	}
-}
-
-func cmpOr(a, b string) string {
-	if a != "" {
-		return a
-	}
-	return b
 }

@@ -1,11 +1,13 @@
 package report
 
 import (
+	"cmp"
 	"fmt"
 	"image/color"
 	"math"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 
 	"gonum.org/v1/plot"
@@ -137,8 +139,7 @@ func capacityChart(c *results.Capacity) (*figure, error) {
 			st = style{color: color.RGBA{R: 80, G: 80, B: 80, A: 255}, glyph: draw.CircleGlyph{}}
 		}
 		var p50s, p99s plotter.XYs
-		steps := append([]results.CapacityStep(nil), t.Steps...)
-		sortSteps(steps)
+		steps := slices.SortedFunc(slices.Values(t.Steps), func(a, b results.CapacityStep) int { return cmp.Compare(a.Value, b.Value) })
 		for _, s := range steps {
 			if s.P99Ns <= 0 {
 				continue
@@ -198,14 +199,6 @@ func capacityChart(c *results.Capacity) (*figure, error) {
 		legendItem{label: "p99 solid, p50 dashed; ring: the edge", thumbs: nil})
 	title := fmt.Sprintf("Latency against %s: each transport to its edge under %s", unit, capacityObjective(c))
 	return &figure{title: title, panels: []*plot.Plot{p}, legend: legend}, nil
-}
-
-func sortSteps(s []results.CapacityStep) {
-	for i := 1; i < len(s); i++ {
-		for j := i; j > 0 && s[j].Value < s[j-1].Value; j-- {
-			s[j], s[j-1] = s[j-1], s[j]
-		}
-	}
 }
 
 // capacityHowTo is the chart's reading line.
