@@ -154,9 +154,8 @@ type corsCounters struct {
 	refused    atomic.Uint64
 }
 
-// classifyOriginOwn says whether r has no Origin, the request's own, or
-// another (originRefused: Config.CORS is not consulted).
-func classifyOriginOwn(r *http.Request) (originKind, string) {
+// classifyOrigin returns what r's Origin is, and the Origin.
+func (s *Server) classifyOrigin(r *http.Request) (originKind, string) {
 	o := r.Header.Get("Origin")
 	if o == "" {
 		return originNone, ""
@@ -168,22 +167,11 @@ func classifyOriginOwn(r *http.Request) (originKind, string) {
 	if rest, ok := strings.CutPrefix(o, scheme); ok && strings.HasPrefix(rest, "://") && rest[3:] == r.Host {
 		return originSame, o // the common case, without parsing
 	}
-	if c, ok := canonicalOrigin(o); ok {
+	c, ok := canonicalOrigin(o)
+	if ok {
 		if own, ok := canonicalOrigin(scheme + "://" + r.Host); ok && c == own {
 			return originSame, o
 		}
-	}
-	return originRefused, o
-}
-
-// classifyOrigin returns what r's Origin is, and the Origin.
-func (s *Server) classifyOrigin(r *http.Request) (originKind, string) {
-	kind, o := classifyOriginOwn(r)
-	if kind != originRefused {
-		return kind, o
-	}
-	c, ok := canonicalOrigin(o)
-	if ok {
 		if s.cors.origins[c] {
 			return originNamed, o
 		}
