@@ -81,7 +81,7 @@ func PlanLimits(n int, sharedProcess, ipv6 bool) (Limits, error) {
 	if err != nil {
 		return l, err
 	}
-	l.PortsPerAddr = max(1, int(float64(ports)*(1-portReserve)))
+	l.PortsPerAddr = usablePorts(ports)
 	addrs := (n + l.PortsPerAddr - 1) / l.PortsPerAddr
 	maxAddrs := maxSourceAddrs
 	if ipv6 {
@@ -106,6 +106,10 @@ func (l Limits) SourceAddr(i int) *net.TCPAddr {
 	}
 	return &net.TCPAddr{IP: l.SourceAddrs[(i/l.PortsPerAddr)%len(l.SourceAddrs)]}
 }
+
+// usablePorts is how many of one source address's ports a run may use:
+// the ephemeral range less portReserve.
+func usablePorts(ports int) int { return max(1, int(float64(ports)*(1-portReserve))) }
 
 // ephemeralPorts is the size of the local port range that connect() and
 // bind(port 0) draw from.
@@ -144,7 +148,7 @@ func Ceiling() (int, string, error) {
 	if rl.Max > fdSlack {
 		files = int(min(rl.Max-fdSlack, 1<<31))
 	}
-	perAddr := max(1, int(float64(ports)*(1-portReserve)))
+	perAddr := usablePorts(ports)
 	byPorts := maxSourceAddrs * perAddr
 	if files <= byPorts {
 		return files, fmt.Sprintf("the open-files hard limit, %d per process (one descriptor per connection in the load generator and in the server, less %d for the rest)", rl.Max, fdSlack), nil
