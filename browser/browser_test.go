@@ -144,6 +144,45 @@ func (s *sink) handle(b clients.Batch) {
 	}
 }
 
+// openPages opens n pages of the pool, each reporting to a sink that waits
+// for seq want.
+func openPages(ctx context.Context, t *testing.T, ts *testServer, n int, want uint64) ([]*Page, []*sink) {
+	t.Helper()
+	var ps []*Page
+	var sinks []*sink
+	for i := range n {
+		s := newSink(want)
+		pg, err := ts.pool.Open(ctx, i, s.handle)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps, sinks = append(ps, pg), append(sinks, s)
+	}
+	return ps, sinks
+}
+
+// subscriptions sends the index of each page of ps as it subscribes, until
+// the test ends.
+func subscriptions(t *testing.T, ps []*Page) <-chan int {
+	subscribed := make(chan int, len(ps))
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	for i, pg := range ps {
+		wg.Go(func() {
+			select {
+			case <-pg.Subscribed():
+				subscribed <- i
+			case <-stop:
+			}
+		})
+	}
+	t.Cleanup(func() {
+		close(stop)
+		wg.Wait()
+	})
+	return subscribed
+}
+
 func waitFor(t *testing.T, what string, ch <-chan struct{}) {
 	t.Helper()
 	select {
@@ -162,16 +201,7 @@ func TestTransports(t *testing.T) {
 			ts := start(t, Config{Transport: tr, Browsers: 2, Interval: 50 * time.Millisecond, Pages: 2})
 			ctx, cancel := context.WithTimeout(context.Background(), bound)
 			defer cancel()
-			var sinks []*sink
-			var pages []*Page
-			for i := range 2 {
-				s := newSink(n)
-				pg, err := ts.pool.Open(ctx, i, s.handle)
-				if err != nil {
-					t.Fatal(err)
-				}
-				sinks, pages = append(sinks, s), append(pages, pg)
-			}
+			pages, sinks := openPages(ctx, t, ts, 2, n)
 			for i, pg := range pages {
 				waitFor(t, "page subscribed", pg.Subscribed())
 				if err := pg.Err(); err != nil {
@@ -259,32 +289,12 @@ func TestSixConnections(t *testing.T) {
 	ts := start(t, Config{Transport: "sse", Browsers: 1})
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	var ps []*Page
-	var sinks []*sink
-	for i := range pages {
-		s := newSink(n)
-		pg, err := ts.pool.Open(ctx, i, s.handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, sinks = append(ps, pg), append(sinks, s)
-	}
+	ps, sinks := openPages(ctx, t, ts, pages, n)
 	for _, pg := range ps {
 		waitFor(t, "EventSource created", pg.Requested())
 	}
 	// Six subscribe: wait for any six.
-	subscribed := make(chan int, pages)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	for i, pg := range ps {
-		wg.Go(func() {
-			select {
-			case <-pg.Subscribed():
-				subscribed <- i
-			case <-stop:
-			}
-		})
-	}
+	subscribed := subscriptions(t, ps)
 	open := map[int]bool{}
 	for len(open) < 6 {
 		select {
@@ -338,8 +348,6 @@ func TestSixConnections(t *testing.T) {
 	case <-time.After(bound):
 		t.Errorf("no waiting page subscribed within %v after a connection was freed", bound)
 	}
-	close(stop)
-	wg.Wait()
 }
 
 // TestSixConnectionsHTTP2: the same eight SSE pages in one browser, over
@@ -350,16 +358,7 @@ func TestSixConnectionsHTTP2(t *testing.T) {
 	ts := startTLS(t, Config{Transport: "sse", Browsers: 1}, true)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	var ps []*Page
-	var sinks []*sink
-	for i := range pages {
-		s := newSink(n)
-		pg, err := ts.pool.Open(ctx, i, s.handle)
-		if err != nil {
-			t.Fatal(err)
-		}
-		ps, sinks = append(ps, pg), append(sinks, s)
-	}
+	ps, sinks := openPages(ctx, t, ts, pages, n)
 	for i, pg := range ps {
 		select {
 		case <-pg.Subscribed():
@@ -392,24 +391,8 @@ func TestSixConnectionsTLSHTTP1(t *testing.T) {
 	ts := startTLS(t, Config{Transport: "sse", Browsers: 1, HTTP1: true}, true)
 	ctx, cancel := context.WithTimeout(context.Background(), bound)
 	defer cancel()
-	subscribed := make(chan int, pages)
-	stop := make(chan struct{})
-	var wg sync.WaitGroup
-	defer wg.Wait()
-	defer close(stop)
-	for i := range pages {
-		pg, err := ts.pool.Open(ctx, i, func(clients.Batch) {})
-		if err != nil {
-			t.Fatal(err)
-		}
-		wg.Go(func() {
-			select {
-			case <-pg.Subscribed():
-				subscribed <- i
-			case <-stop:
-			}
-		})
-	}
+	ps, _ := openPages(ctx, t, ts, pages, 0)
+	subscribed := subscriptions(t, ps)
 	for n := 0; n < 6; n++ {
 		select {
 		case <-subscribed:
