@@ -11,6 +11,7 @@ import (
 
 	"pushbench/browser"
 	"pushbench/clients"
+	"pushbench/results"
 	"pushbench/servers"
 	"pushbench/transport"
 	"pushbench/webhttp"
@@ -42,22 +43,12 @@ const heldGrace = 2 * time.Second
 // browserRun is the browser side of a run.
 type browserRun struct {
 	pool    *browser.Pool
-	version string
 	pages   []*browser.Page
 	gone    []atomic.Bool // a page that will not receive: held, failed
 	perHost []int         // pages each browser opened, in order
 
-	mu         sync.Mutex
-	subscribed int
-	held       int
-	failed     int
-	firstErr   string
-	pss, rss   int64 // at the window's end
-	memErr     string
-	cpuErr     string        // a failed read of the browsers' CPU
-	settle     time.Duration // waited for the browsers to settle
-	settled    bool          // they did, within settleBound
-	lastBusy   float64       // cores busy in the last span, when they did not
+	mu sync.Mutex
+	m  BrowserMeasure // what is measured of the browsers, as it is learnt
 }
 
 // startBrowsers starts the browsers before the server: the server must be
@@ -81,8 +72,8 @@ func (r *runner) startBrowsers(ctx context.Context) error {
 		return err
 	}
 	r.br.pool = pool
-	if r.br.version, err = pool.Version(ctx); err != nil {
-		r.br.version = "unknown (" + err.Error() + ")"
+	if r.br.m.Version, err = pool.Version(ctx); err != nil {
+		r.br.m.Version = "unknown (" + err.Error() + ")"
 	}
 	return nil
 }
@@ -211,10 +202,10 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 		}
 		select {
 		case <-pg.Subscribed():
-			br.subscribed++
+			br.m.Subscribed++
 		default:
 			br.gone[i].Store(true) // it will not receive: not waited for in the drain
-			br.held++
+			br.m.Held++
 		}
 	}
 	if err := r.settleBrowsers(ctx); err != nil {
@@ -256,11 +247,11 @@ func (r *runner) settleBrowsers(ctx context.Context) error {
 		busy := float64(cpu-prev) / float64(settleSpan)
 		prev = cpu
 		if busy < settleShare*float64(len(r.br.perHost)) {
-			r.br.settle, r.br.settled = time.Since(t0), true
+			r.br.m.SettleNs, r.br.m.Settled = int64(time.Since(t0)), true
 			return nil
 		}
 		if time.Since(t0) >= settleBound {
-			r.br.settle, r.br.lastBusy = time.Since(t0), busy
+			r.br.m.SettleNs, r.br.m.LastBusy = int64(time.Since(t0)), busy
 			return nil
 		}
 	}
@@ -331,9 +322,9 @@ func (r *runner) watchPage(ctx context.Context, pg *browser.Page) {
 			// Counted, and the run goes on: failc, which ends a run of
 			// Go clients, is not closed for a page.
 			r.br.mu.Lock()
-			r.br.failed++
-			if r.br.firstErr == "" {
-				r.br.firstErr = err.Error()
+			r.br.m.Failed++
+			if r.br.m.FirstError == "" {
+				r.br.m.FirstError = err.Error()
 				r.failErr = fmt.Errorf("page %d (%s): %w", pg.Index(), r.s.Transport, err)
 			}
 			r.br.mu.Unlock()
@@ -349,11 +340,11 @@ func (r *runner) browserMemory() {
 		return
 	}
 	var err error
-	if r.br.pss, err = r.br.pool.PSS(); err == nil {
-		r.br.rss, err = r.br.pool.RSS()
+	if r.br.m.PSSBytes, err = r.br.pool.PSS(); err == nil {
+		r.br.m.RSSBytes, err = r.br.pool.RSS()
 	}
 	if err != nil {
-		r.br.memErr = err.Error()
+		r.br.m.MemoryError = err.Error()
 	}
 }
 
@@ -367,8 +358,8 @@ func (r *runner) browserCPU() time.Duration {
 	cpu, err := r.br.pool.CPU()
 	if err != nil {
 		r.br.mu.Lock()
-		if r.br.cpuErr == "" {
-			r.br.cpuErr = err.Error()
+		if r.br.m.CPUErr == "" {
+			r.br.m.CPUErr = err.Error()
 		}
 		r.br.mu.Unlock()
 	}
@@ -386,32 +377,21 @@ func (r *runner) browserMeasurement() *BrowserMeasure {
 	if r.br == nil {
 		return nil
 	}
-	b := r.br
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return &BrowserMeasure{
-		Version: b.version, Browsers: len(b.perHost), Pages: r.s.Clients,
-		Subscribed: b.subscribed, Held: b.held, Failed: b.failed, FirstError: b.firstErr,
-		OverLimit: r.overLimit(), PSS: b.pss, RSS: b.rss, MemErr: b.memErr, CPUErr: b.cpuErr,
-		Settle: b.settle, Settled: b.settled, LastBusy: b.lastBusy,
-	}
+	r.br.mu.Lock()
+	defer r.br.mu.Unlock()
+	m := r.br.m
+	m.Browsers, m.Pages, m.OverLimit = len(r.br.perHost), r.s.Clients, r.overLimit()
+	return &m
 }
 
-// BrowserMeasure is what a browser run measured of its browsers besides
-// the CPU at the marks (ClientMark.BrowserCPU).
+// BrowserMeasure is what a browser run measured of its browsers: the
+// record's browser block but for the CPU figures, which Compute takes from
+// the marks (ClientMark.BrowserCPU), and what decides its checks.
 type BrowserMeasure struct {
-	Version                  string
-	Browsers, Pages          int
-	Subscribed, Held, Failed int
-	FirstError               string
-	OverLimit                int
-	PSS, RSS                 int64 // at the window's end
-	MemErr                   string
-	CPUErr                   string // a read of the browsers' CPU failed
-	// Settle is how long the run waited, after every page subscribed,
-	// for the browsers to go quiet; Settled says they did (LastBusy: the
-	// cores they still used when the wait gave up).
-	Settle   time.Duration
+	results.Browser
+	CPUErr string // a read of the browsers' CPU failed
+	// Settled says the browsers went quiet within settleBound (SettleNs);
+	// LastBusy is the cores they still used when the wait gave up.
 	Settled  bool
 	LastBusy float64
 }

@@ -41,23 +41,15 @@ func (m *Measurement) fillBrowser(rec *results.Record, d delivery, windowOK bool
 		rec.Checks[name] = results.Check{OK: ok, Detail: fmt.Sprintf(format, args...)}
 	}
 	rec.Wire.Source = "server"
-	rb := &results.Browser{
-		Version: b.Version, Browsers: b.Browsers, Pages: b.Pages,
-		Subscribed: b.Subscribed, Held: b.Held, Failed: b.Failed, FirstError: b.FirstError,
-		OverLimit: b.OverLimit, PSSBytes: b.PSS, RSSBytes: b.RSS,
-	}
-	rec.Browser = rb
-	if b.MemErr != "" {
-		rb.MemoryError = b.MemErr
-	}
-	rb.SettleNs = int64(b.Settle)
-	if b.Settle > 0 {
+	rb := b.Browser
+	rec.Browser = &rb
+	if b.SettleNs > 0 {
 		check("browsers_settled", b.Settled,
 			"the browsers went quiet after start-up in %s (under %.0f%% of a core each over %s; bound %s): last %.2f cores busy",
-			b.Settle.Round(time.Millisecond), settleShare*100, settleSpan, settleBound, b.LastBusy)
+			time.Duration(b.SettleNs).Round(time.Millisecond), settleShare*100, settleSpan, settleBound, b.LastBusy)
 	}
 	if b.Pages > 0 {
-		rb.PSSBytesPerPage = float64(b.PSS) / float64(b.Pages)
+		rb.PSSBytesPerPage = float64(b.PSSBytes) / float64(b.Pages)
 	}
 	ws, we := m.Load.Marks[markStart], m.Load.Marks[markEnd]
 	if b.CPUErr != "" {

@@ -80,7 +80,7 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	// The browsers' memory, when the window's end was not reached in
 	// order (interrupted, the server died): read it now, before the pages
 	// close.
-	if r.br != nil && r.measured && r.br.pss == 0 && r.br.memErr == "" {
+	if r.br != nil && r.measured && r.br.m.PSSBytes == 0 && r.br.m.MemoryError == "" {
 		r.browserMemory()
 	}
 	// A quiet point for comparing whole-run byte counts: every client has
