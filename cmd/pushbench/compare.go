@@ -15,6 +15,7 @@ import (
 
 	"pushbench/bench"
 	"pushbench/browser"
+	"pushbench/capacity"
 	"pushbench/compare"
 	"pushbench/netem"
 	"pushbench/proc"
@@ -94,7 +95,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 
 	p, ok := ps[*preset]
 	if !ok {
-		return nil, usagef("compare: --preset %q: unknown (want %s)", *preset, strings.Join(slices.Sorted(maps.Keys(ps)), ", "))
+		return nil, usagef("compare: --preset %q: unknown (want %s)", *preset, strings.Join(slices.Sorted(slices.Values(append(slices.Collect(maps.Keys(ps)), capacity.Preset))), ", "))
 	}
 	if *quick {
 		if *preset != "default" {
