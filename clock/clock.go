@@ -4,8 +4,8 @@
 // the request arrived (t2) and when it answered (t3), GET /time. Each
 // exchange gives an offset ((t2−t1)+(t3−t4))/2 and a round trip
 // (t4−t1)−(t3−t2); the offset of an exchange can be wrong by at most half
-// its round trip (the two directions' delays differ by at most that), so
-// of many exchanges the ones with the lowest round trip are kept.
+// its round trip (the two directions' delays differ by at most that), and
+// many exchanges narrow it to the intersection of their bounds.
 //
 // A load generator on another host than the server adds the offset to its
 // receive stamps (Offset.Apply), so that latency, the difference of a
@@ -19,6 +19,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"slices"
 	"time"
@@ -53,9 +54,15 @@ type Offset struct {
 // Apply reads a client stamp (Unix ns) on the server's clock.
 func (o Offset) Apply(t int64) int64 { return t + o.Offset }
 
-// Estimate makes the estimate from samples: the median offset of the
-// quarter with the lowest round trips (at least one), uncertain by half
-// the largest round trip among them.
+// Estimate makes the estimate from samples. Each exchange bounds the
+// offset by causality alone: the request cannot arrive before it was sent
+// (offset ≤ t2−t1), nor the answer before it left (offset ≥ t3−t4). The
+// estimate is the middle of the intersection of every exchange's bounds,
+// uncertain by half its width; Kept counts the exchanges that set its
+// edges. When the bounds do not intersect (a clock stepped or slewed
+// during the exchanges) it falls back to the median offset of the quarter
+// with the lowest round trips, uncertain by half the largest round trip
+// among them.
 func Estimate(samples []Sample) (Offset, error) {
 	if len(samples) == 0 {
 		return Offset{}, errors.New("clock: no samples")
@@ -67,6 +74,19 @@ func Estimate(samples []Sample) (Offset, error) {
 		}
 	}
 	slices.SortFunc(ss, func(a, b Sample) int { return cmp.Compare(a.RTT(), b.RTT()) })
+	lo, hi := int64(math.MinInt64), int64(math.MaxInt64)
+	for _, s := range ss {
+		lo, hi = max(lo, s.T3-s.T4), min(hi, s.T2-s.T1)
+	}
+	if lo <= hi {
+		kept := 0
+		for _, s := range ss {
+			if s.T3-s.T4 == lo || s.T2-s.T1 == hi {
+				kept++
+			}
+		}
+		return Offset{Offset: lo + (hi-lo)/2, Uncertainty: (hi - lo + 1) / 2, Samples: len(ss), Kept: kept, MinRTT: ss[0].RTT()}, nil
+	}
 	kept := ss[:max(1, len(ss)/4)]
 	offs := make([]int64, len(kept))
 	for i, s := range kept {

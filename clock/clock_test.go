@@ -35,6 +35,13 @@ func TestEstimateArithmetic(t *testing.T) {
 	if o.Offset != 1000 || o.Uncertainty != 20 || o.Kept != 2 || o.Samples != 8 || o.MinRTT != 40 {
 		t.Errorf("estimate %+v: want offset 1000 ± 20 from the 2 fastest of 8", o)
 	}
+	// Bounds that do not intersect (the clock stepped by 1000 ns between
+	// two exchanges): the median of the fastest quarter, here the single
+	// fastest exchange.
+	if o, err := Estimate([]Sample{{0, 1000, 1000, 20}, {100, 2100, 2100, 110}, {200, 2200, 2200, 240}, {300, 2300, 2300, 360}}); err != nil ||
+		o.Offset != 1995 || o.Uncertainty != 5 || o.Kept != 1 {
+		t.Errorf("estimate from bounds that do not meet: %+v %v, want the fastest exchange's 1995 ± 5", o, err)
+	}
 	if _, err := Estimate([]Sample{{T1: 10, T2: 5, T3: 4, T4: 20}}); err == nil {
 		t.Error("impossible stamps accepted")
 	}
