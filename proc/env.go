@@ -87,25 +87,45 @@ func gitCommit() string {
 // when it has one: the work tree may move on while a comparison runs.
 func BuildEnvironment() results.Env {
 	env := Environment()
+	if c := buildCommit(); c != "" {
+		env.Commit = c
+	}
+	return env
+}
+
+// buildCommit is the commit Go stamped into this binary, with "-dirty"
+// when the work tree had changes; "" when it carries none.
+func buildCommit() string {
 	bi, ok := debug.ReadBuildInfo()
 	if !ok {
-		return env
+		return ""
 	}
-	var rev string
-	modified := false
+	rev, dirty := "", ""
 	for _, kv := range bi.Settings {
 		switch kv.Key {
 		case "vcs.revision":
 			rev = kv.Value
 		case "vcs.modified":
-			modified = kv.Value == "true"
+			if kv.Value == "true" {
+				dirty = "-dirty"
+			}
 		}
 	}
-	if rev != "" {
-		env.Commit = rev
-		if modified {
-			env.Commit += "-dirty"
-		}
+	if rev == "" {
+		return ""
 	}
-	return env
+	return rev + dirty
+}
+
+// Version names this pushbench build: the commit it was built from (with
+// "-dirty" when the work tree had changes) and the Go version, or
+// "devel" when the binary carries no commit (go run, go test). Agents and
+// their coordinator must run the same version: the measurement they
+// exchange has no other contract.
+func Version() string {
+	commit := buildCommit()
+	if commit == "" {
+		commit = "devel"
+	}
+	return commit + " " + runtime.Version()
 }

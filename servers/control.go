@@ -4,12 +4,12 @@ package servers
 // the publisher runs they drive.
 
 import (
-	"crypto/subtle"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
+	"pushbench/webhttp"
 	"runtime/debug"
 	"strconv"
 	"strings"
@@ -181,12 +181,8 @@ func (s *Server) control(h http.HandlerFunc) http.HandlerFunc {
 	if s.cfg.Token == "" {
 		return h
 	}
-	want := []byte(s.cfg.Token)
 	return func(w http.ResponseWriter, r *http.Request) {
-		// The scheme is case-insensitive (RFC 7235); the token is not.
-		auth := r.Header.Get("Authorization")
-		ok := len(auth) > 7 && strings.EqualFold(auth[:7], "Bearer ")
-		if !ok || subtle.ConstantTimeCompare([]byte(auth[7:]), want) != 1 {
+		if !webhttp.BearerOK(r, s.cfg.Token) {
 			s.unauthorized.Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pushbench control"`)
 			fail(w, nil, http.StatusUnauthorized, "%s: a bearer token is required (Authorization: Bearer TOKEN, the server's --token)", r.URL.Path)
