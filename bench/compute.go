@@ -115,6 +115,14 @@ type Measurement struct {
 	Connected servers.Stats // once every client was subscribed
 
 	Load LoadGen
+
+	// Agents are the load generators' parts of a run with agents (nil:
+	// one load generator), each with its own row in the record; Load is
+	// their merge. AgentFailure is the first agent's failure, during
+	// AgentPhase: the record is then marked failed.
+	Agents       []AgentPart
+	AgentFailure string
+	AgentPhase   Phase
 }
 
 // Merge joins load generators' measurements of one cell: the same server,
@@ -286,6 +294,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 	if m.Load.StopErr != "" {
 		rec.Checks["clients_stopped"] = results.Check{OK: false, Detail: m.Load.StopErr}
 	}
+	m.fillAgents(rec)
 	return rec, d.hist
 }
 

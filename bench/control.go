@@ -5,6 +5,7 @@ import (
 	"crypto/tls"
 	"crypto/x509"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -157,11 +158,22 @@ func firstLine(s string) string {
 	return s
 }
 
-// CheckServer verifies that rawURL is a loopback pushbench server that
-// answers GET /stats within a few seconds.
-func CheckServer(ctx context.Context, rawURL string) error {
+// CheckServer verifies that rawURL is a pushbench server that answers GET
+// /stats within a few seconds. A server on another address than loopback
+// takes load only with its token (a server started with serve --token is
+// the user's own) and only over plain HTTP: its self-signed certificate
+// could not be verified.
+func CheckServer(ctx context.Context, rawURL, token string) error {
 	if err := proc.CheckLoopback(ctx, rawURL); err != nil {
-		return err
+		if !errors.Is(err, proc.ErrNotLoopback) {
+			return err
+		}
+		if token == "" {
+			return fmt.Errorf("%w; a server elsewhere takes load only with the --token it was started with (serve --token)", err)
+		}
+		if strings.HasPrefix(rawURL, "https:") {
+			return fmt.Errorf("server %s: TLS to a server on another host is not supported (its self-signed certificate cannot be verified)", rawURL)
+		}
 	}
 	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
 	defer cancel()

@@ -86,7 +86,7 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	// A quiet point for comparing whole-run byte counts: every client has
 	// its events (or the drain gave up), nothing is being pushed.
 	if r.measured {
-		r.sEnd, _ = r.snapCleanup()
+		r.sEnd, _ = r.snapCleanup(markAfter)
 	}
 	r.setPhase(PhaseDone)
 	stopErr := r.stopClients()
@@ -95,8 +95,13 @@ func (r *runner) finish() (*results.Record, *hdrhistogram.Histogram, error) {
 	if stopErr != nil {
 		m.Load.StopErr = stopErr.Error()
 	}
+	if len(r.agents.list) > 0 {
+		m = r.agents.merge(m, r.local)
+	}
 	rec, hist := Compute(m)
 	switch {
+	case m.AgentFailure != "":
+		return rec, hist, fmt.Errorf("%s during %s; the record keeps what the other load generators measured", m.AgentFailure, m.AgentPhase)
 	case r.died != "":
 		return rec, hist, fmt.Errorf("%s during %s, with %d of %d clients connected; the record keeps what was measured until then",
 			r.died, r.diedPhase, r.connected.Load(), s.Clients)
@@ -139,31 +144,42 @@ func (r *runner) measurement() Measurement {
 		}
 	}
 	snaps := [marks]snap{r.s0, r.i0, r.i1, r.ws, r.we, r.sEnd}
-	m.Load = LoadGen{Clients: s.Clients, CPUs: r.clientCPUs(), Final: r.rec.snapshot(), Failed: r.failed.Load()}
 	for i, sn := range snaps {
 		m.Server[i] = ServerMark{Stats: sn.srv, Ctrl0: sn.ctrl0, Ctrl1: sn.ctrl1}
-		m.Load.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1],
-			EmulatorCPU: sn.emCPU, BrowserCPU: sn.brCPU}
-		if !sn.at.IsZero() {
-			m.Load.Marks[i].Wall = sn.at.UnixNano()
-			m.Load.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading
-		}
 	}
-	if r.failErr != nil {
-		m.Load.FailErr = r.failErr.Error()
-	}
-	m.Load.Tallies, m.Load.Latencies = r.rec.collect()
+	m.Load = r.loadGen(snaps)
+	m.Scenario.Clients = r.local
 	m.Load.Browser = r.browserMeasurement()
-	r.gapMu.Lock()
-	m.Load.ReconnectGaps = append([]int64(nil), r.gaps...)
-	m.Load.ConnectLatencies = append([]int64(nil), r.connLat...)
-	m.Load.FirstStart, m.Load.LastStart, m.Load.Started = r.firstStart, r.lastStart, r.nStarted
-	r.gapMu.Unlock()
 	if r.send != nil {
 		m.Load.Sends = r.send.collect(r.win.start, r.win.end)
 		m.Load.Sends.Late = r.sendersLate
 	}
 	return m
+}
+
+// loadGen is what this process's clients measured, with its marks taken
+// from snaps. Call it after the clients have stopped: it takes over the
+// recorder's tallies.
+func (r *runner) loadGen(snaps [marks]snap) LoadGen {
+	lg := LoadGen{Clients: r.local, CPUs: r.clientCPUs(), Final: r.rec.snapshot(), Failed: r.failed.Load()}
+	for i, sn := range snaps {
+		lg.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1],
+			EmulatorCPU: sn.emCPU, BrowserCPU: sn.brCPU}
+		if !sn.at.IsZero() {
+			lg.Marks[i].Wall = sn.at.UnixNano() + r.shift // on the server's clock
+			lg.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading
+		}
+	}
+	if r.failErr != nil {
+		lg.FailErr = r.failErr.Error()
+	}
+	lg.Tallies, lg.Latencies = r.rec.collect()
+	r.gapMu.Lock()
+	lg.ReconnectGaps = append([]int64(nil), r.gaps...)
+	lg.ConnectLatencies = append([]int64(nil), r.connLat...)
+	lg.FirstStart, lg.LastStart, lg.Started = r.firstStart, r.lastStart, r.nStarted
+	r.gapMu.Unlock()
+	return lg
 }
 
 // clientCPUs is how many CPUs the load generator can use: its affinity set

@@ -75,6 +75,10 @@ type recorder struct {
 	// snapshots); set before any snapshot can carry an acknowledgement.
 	send *senders
 	acks [][]int64 // per client: scratch for sendLog.ack
+	// shift is added to every receive stamp to read it on the server's
+	// clock (an agent's clock offset; 0 on the server's machine). Set it
+	// before any client starts.
+	shift int64
 }
 
 // setSenders hands the recorder the senders whose inputs snapshots
@@ -119,7 +123,7 @@ func (r *recorder) handler(i int) clients.Handler {
 				return // stopped before the window was known: nothing to record
 			}
 		}
-		recv := b.Recv.UnixNano()
+		recv := b.Recv.UnixNano() + r.shift // on the server's clock
 		w := &r.win
 		sh := t.sh
 		sh.mu.Lock()

@@ -47,6 +47,13 @@ type Options struct {
 	// Pin pins the server's threads and this process's threads to disjoint
 	// CPU sets (needs a server child process and at least 2 CPUs).
 	Pin bool
+	// Agents are load-generator agents (`pushbench agent`, host:port)
+	// that run shares of the clients; the clients not kept here
+	// (LocalShare) are split evenly over them. AgentToken is their bearer
+	// token (the agents' --token).
+	Agents     []string
+	AgentToken string
+	LocalShare int
 	// Progress, if set, is called from one goroutine about every
 	// ProgressEvery (default 250 ms) and at every phase change. It must
 	// not block.
@@ -104,8 +111,13 @@ func Run(ctx context.Context, s Scenario, opt Options) (*results.Record, *hdrhis
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 250 * time.Millisecond
 	}
-	r := &runner{s: s, opt: opt, started: time.Now(), poke: make(chan struct{}, 1)}
+	r := &runner{s: s, opt: opt, started: time.Now(), poke: make(chan struct{}, 1), local: s.Clients}
 	r.phase.Store(PhaseStart)
+	if len(opt.Agents) > 0 {
+		if err := r.planAgents(ctx); err != nil {
+			return nil, nil, err
+		}
+	}
 	return r.run(ctx)
 }
 
@@ -179,6 +191,15 @@ type runner struct {
 	nStarted              int
 	partial               bool
 	cutPhase              Phase
+
+	// The clients this process runs: first is the global index of the
+	// first one (an agent's share starts there), local how many.
+	first, local int
+	// shift is added to every receive stamp: the clock offset to the
+	// server (agents), and on an agent the test-only skew of its clock.
+	shift int64
+	// The agents that run the other shares, and the first failure of one.
+	agents agentSet
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -192,7 +213,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		return nil, nil, fmt.Errorf("%w: the %s workload needs its own server child (it sizes the rooms); --server runs broadcast only", ErrScenario, s.Workload)
 	}
 	if external {
-		if err := CheckServer(ctx, r.opt.Server); err != nil {
+		if err := CheckServer(ctx, r.opt.Server, r.opt.Token); err != nil {
 			return nil, nil, err
 		}
 		if r.opt.Pin {
@@ -266,7 +287,7 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	u, _ := url.Parse(r.srv.URL)
 	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
 	shared := !external && (r.srv.PID == 0 || r.srv.PID == os.Getpid())
-	if r.lim, err = proc.PlanLimits(s.Clients, shared, ipv6); err != nil {
+	if r.lim, err = proc.PlanLimits(r.local, shared, ipv6); err != nil {
 		return nil, nil, err
 	}
 
@@ -283,8 +304,12 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	r.cctx, r.ccancel = context.WithCancel(context.Background())
 	r.failc = make(chan struct{})
 	defer r.stopClients() // idempotent; also on panic
-	r.rec = newRecorder(s.Clients, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
-	if r.s0, err = r.snapWith(ctx, r.ctl.gc); err != nil {
+	r.rec = newRecorder(r.local, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
+	if err := r.openAgents(ctx); err != nil {
+		return nil, nil, err
+	}
+	defer r.closeAgents()
+	if r.s0, err = r.snapWith(ctx, markBefore, r.ctl.gc); err != nil {
 		return nil, nil, fmt.Errorf("server %s: %w", r.srv.URL, err)
 	}
 	if r.s0.srv.Publisher.Running {
@@ -317,6 +342,10 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		if r.serverDiedWithin(deathGrace) {
 			return r.finish()
 		}
+		if r.agents.failed() != "" && r.connected.Load() > 0 {
+			r.agents.phase(PhaseConnect)
+			return r.finish()
+		}
 		return nil, nil, err
 	}
 	err = r.idle(ctx)
@@ -329,6 +358,15 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			r.cut(r.phase.Load().(Phase))
 		case r.serverDiedWithin(deathGrace):
 			// Keep what was measured: the record says the server died.
+		case r.agents.failed() != "":
+			// Keep what the others measured: the record names the agent.
+			// The publisher stops now, and the other load generators'
+			// clients get the events in flight, bounded.
+			r.agents.phase(r.phase.Load().(Phase))
+			r.stopPublisher()
+			if last := r.finalPS.LastSeq; last >= r.base {
+				_ = r.waitCovered(context.Background(), last, time.Now().Add(min(interruptedDrain, s.Drain)))
+			}
 		default:
 			r.stopPublisher()
 			return nil, nil, err
@@ -374,7 +412,33 @@ func (r *runner) connect(ctx context.Context) error {
 	}
 	s := r.s
 	r.setPhase(PhaseConnect)
-	r.subs = make([]clients.Subscriber, s.Clients)
+	if err := r.connectAll(ctx); err != nil {
+		return err
+	}
+	// The server's view: open streams or held polls for the transports
+	// that hold a request, open connections for those polled on an
+	// interval grid (answered at once, so nothing is held between polls).
+	what := "streams or held polls"
+	if transport.HasInterval(s.Transport) {
+		what = "open connections"
+	}
+	return r.confirmServer(ctx, int64(s.Clients), fmt.Sprintf("all %d clients", s.Clients), what, func(st servers.Stats) int64 {
+		if transport.HasInterval(s.Transport) {
+			return st.Listener.Open - r.s0.srv.Listener.Open
+		}
+		return st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
+	})
+}
+
+// connectClients starts this process's clients at their share of the
+// connect rate and waits until every one says it is subscribed.
+func (r *runner) connectClients(ctx context.Context) error {
+	s := r.s
+	n := r.local
+	if n == 0 {
+		return nil
+	}
+	r.subs = make([]clients.Subscriber, n)
 	// Short pollers' grids are spread evenly over one interval, as the
 	// phases of independent browsers are; clients that connect within one
 	// interval would otherwise poll in step and all wait the same time.
@@ -384,12 +448,12 @@ func (r *runner) connect(ctx context.Context) error {
 			BaseURL:     r.clientURL(),
 			Since:       r.base - 1,
 			Interval:    s.Interval,
-			PollOrigin:  origin.Add(time.Duration(int64(s.Interval) * int64(i) / int64(s.Clients))),
+			PollOrigin:  origin.Add(time.Duration(int64(s.Interval) * int64(r.first+i) / int64(s.Clients))),
 			LocalAddr:   r.lim.SourceAddr(i),
 			Counters:    r.rec.counters(i),
 			Room:        s.RoomOf(i),
 			Acks:        s.Workload == WorkloadGame,
-			AckFrom:     i,
+			AckFrom:     r.first + i,
 			HTTP:        s.HTTP,
 			Roots:       r.roots,
 			OnReconnect: r.reconnected,
@@ -402,7 +466,7 @@ func (r *runner) connect(ctx context.Context) error {
 
 	// One goroutine waits for the subscriptions in order; they complete
 	// roughly in the order they were started.
-	started := make(chan int, s.Clients)
+	started := make(chan int, n)
 	allSubscribed := make(chan struct{})
 	r.wg.Add(1)
 	go func() {
@@ -418,8 +482,10 @@ func (r *runner) connect(ctx context.Context) error {
 		close(allSubscribed)
 	}()
 
+	// The share's clients start at its share of the rate, so that every
+	// load generator together keeps the scenario's.
 	t0 := time.Now()
-	gap := float64(time.Second) / s.ConnectRate
+	gap := float64(time.Second) / s.ConnectRate * float64(s.Clients) / float64(n)
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for i, sub := range r.subs {
@@ -443,7 +509,7 @@ func (r *runner) connect(ctx context.Context) error {
 			if err := sub.Run(r.cctx, h); err != nil && r.cctx.Err() == nil {
 				r.failed.Add(1)
 				r.failOnce.Do(func() {
-					r.failErr = fmt.Errorf("client %d (%s): %w", i, s.Transport, err)
+					r.failErr = fmt.Errorf("client %d (%s): %w", r.first+i, s.Transport, err)
 					close(r.failc)
 				})
 			}
@@ -452,31 +518,18 @@ func (r *runner) connect(ctx context.Context) error {
 	}
 	close(started)
 
-	bound := time.Duration(float64(s.Clients)*gap) + connectSlack
+	bound := time.Duration(float64(n)*gap) + connectSlack
 	timer.Reset(time.Until(t0.Add(bound)))
 	select {
 	case <-allSubscribed:
+		return nil
 	case <-ctx.Done():
 		return ctx.Err()
 	case <-r.failc:
 		return r.failErr
 	case <-timer.C:
-		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), s.Clients, bound.Round(time.Second))
+		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), n, bound.Round(time.Second))
 	}
-
-	// The server's view: open streams or held polls for the transports
-	// that hold a request, open connections for those polled on an
-	// interval grid (answered at once, so nothing is held between polls).
-	what := "streams or held polls"
-	if transport.HasInterval(s.Transport) {
-		what = "open connections"
-	}
-	return r.confirmServer(ctx, int64(s.Clients), fmt.Sprintf("all %d clients", s.Clients), what, func(st servers.Stats) int64 {
-		if transport.HasInterval(s.Transport) {
-			return st.Listener.Open - r.s0.srv.Listener.Open
-		}
-		return st.Transports[s.Transport].Active - r.s0.srv.Transports[s.Transport].Active
-	})
 }
 
 // confirmServer waits until the server's count of its subscriptions
@@ -541,13 +594,13 @@ func (r *runner) clientStarted(sub clients.Subscriber) {
 func (r *runner) idle(ctx context.Context) error {
 	r.setPhase(PhaseIdle)
 	var err error
-	if r.i0, err = r.snap(ctx); err != nil {
+	if r.i0, err = r.snap(ctx, markIdleStart); err != nil {
 		return err
 	}
 	if err := r.sleepUntil(ctx, r.i0.at.Add(r.s.Idle)); err != nil {
 		return err
 	}
-	r.i1, err = r.snap(ctx)
+	r.i1, err = r.snap(ctx, markIdleEnd)
 	return err
 }
 
@@ -677,7 +730,7 @@ func (r *runner) measure(ctx context.Context) error {
 	early := s.Warmup < half
 	if early {
 		var err error
-		if pre, err = r.snap(ctx); err != nil {
+		if pre, err = r.snap(ctx, markStart); err != nil {
 			return err
 		}
 	}
@@ -713,7 +766,7 @@ func (r *runner) measure(ctx context.Context) error {
 			}
 			return err
 		}
-		if r.ws, err = r.snap(ctx); err != nil {
+		if r.ws, err = r.snap(ctx, markStart); err != nil {
 			return err
 		}
 		r.measured = true
@@ -727,14 +780,20 @@ func (r *runner) measure(ctx context.Context) error {
 			// The window ends now, on the clients' side only: the
 			// server can no longer be asked.
 			r.we = r.clientSnap()
+			r.agents.mark(markEnd)
+			return err
+		}
+		if r.agents.failed() != "" && ctx.Err() == nil {
+			// An agent died: the window ends now for the others.
+			r.we, _ = r.snapCleanup(markEnd)
 			return err
 		}
 		// Interrupted: the window ends now.
 		r.cut(PhaseWindow)
-		r.we, _ = r.snapCleanup()
+		r.we, _ = r.snapCleanup(markEnd)
 		return err
 	}
-	if r.we, err = r.snap(ctx); err != nil {
+	if r.we, err = r.snap(ctx, markEnd); err != nil {
 		return err
 	}
 	r.browserMemory()
@@ -785,7 +844,9 @@ func (r *runner) drain(ctx context.Context, winEnd time.Time) error {
 		r.sendersLate = true
 	}
 	if err := r.waitCovered(ctx, r.finalPS.LastSeq, winEnd.Add(r.s.Drain)); err != nil {
-		r.cut(PhaseDrain)
+		if r.agents.failed() == "" || ctx.Err() != nil {
+			r.cut(PhaseDrain)
+		}
 		return err
 	}
 	return nil
@@ -813,7 +874,7 @@ func (r *runner) startSenders(start, until time.Time, w window) {
 	case WorkloadGame:
 		size, rate = InputSize, s.InputRate
 	default:
-		r.rec.setWindow(w)
+		r.setWindow(w)
 		return
 	}
 	subs := make([]upstreamSender, len(r.subs))
@@ -892,7 +953,9 @@ func (r *runner) waitSenders(ctx context.Context, deadline time.Time) bool {
 // event last, or until deadline (what has not arrived then is lost; the
 // tallies count it). It returns ctx's error if ctx ends first.
 func (r *runner) waitCovered(ctx context.Context, last uint64, deadline time.Time) error {
-	return r.waitCoveredBy(ctx, func(int) uint64 { return last }, deadline)
+	wait := r.agents.drain(ctx, last, deadline)
+	err := r.waitCoveredBy(ctx, func(int) uint64 { return last }, deadline)
+	return errors.Join(err, wait())
 }
 
 // waitCoveredBy is waitCovered with a last event per client.
@@ -940,6 +1003,8 @@ func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 		return ctx.Err()
 	case <-exited:
 	case <-emExited:
+	case <-r.agents.down():
+		return errors.New(r.agents.failed())
 	case <-timer.C:
 		return nil
 	}
@@ -949,10 +1014,10 @@ func (r *runner) sleepUntil(ctx context.Context, t time.Time) error {
 	return errors.New("the server or the network emulator exited")
 }
 
-// snap takes the clients' counters and this process's CPU time at once,
-// then the server's /stats.
-func (r *runner) snap(ctx context.Context) (snap, error) {
-	return r.snapWith(ctx, r.ctl.stats)
+// snap takes the clients' counters and this process's CPU time at once
+// (and has every agent take its mark), then the server's /stats.
+func (r *runner) snap(ctx context.Context, mark int) (snap, error) {
+	return r.snapWith(ctx, mark, r.ctl.stats)
 }
 
 // clientSnap is a snapshot of the clients' side alone.
@@ -974,8 +1039,12 @@ func (r *runner) clientSnap() snap {
 
 // snapWith is snap with the server's side taken by stats (GET /stats, or
 // POST /control/gc for a memory sample).
-func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (servers.Stats, error)) (snap, error) {
+func (r *runner) snapWith(ctx context.Context, mark int, stats func(context.Context) (servers.Stats, error)) (snap, error) {
+	marked := r.agents.markAsync(ctx, mark)
 	sn := r.clientSnap()
+	if err := marked(); err != nil {
+		return sn, err
+	}
 	sn.ctrl0 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
 	st, err := stats(ctx)
 	if err != nil {
@@ -986,10 +1055,10 @@ func (r *runner) snapWith(ctx context.Context, stats func(context.Context) (serv
 	return sn, nil
 }
 
-func (r *runner) snapCleanup() (snap, error) {
+func (r *runner) snapCleanup(mark int) (snap, error) {
 	ctx, cancel := cleanupCtx()
 	defer cancel()
-	return r.snap(ctx)
+	return r.snap(ctx, mark)
 }
 
 // stopPublisher stops the server's publishing run (after an interruption

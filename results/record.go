@@ -50,6 +50,9 @@ type Record struct {
 	Wire Wire `json:"wire"`
 	// Browser is the pages' side when the subscribers were browser pages.
 	Browser *Browser `json:"browser,omitempty"`
+	// Agents are the load generators of a run spread over agents (pushbench
+	// agent), one row each; the record's figures are their exact merge.
+	Agents []Agent `json:"agents,omitempty"`
 
 	// The upstream of chat and game: messages (inputs) handed over with a
 	// scheduled send time in the window, sends that failed there, the
@@ -408,4 +411,38 @@ type Conn struct {
 	// place, a distribution like latency_ns (Go clients only).
 	ConnectRate    float64  `json:"connect_rate,omitempty"`
 	ConnectLatency *Latency `json:"connect_latency_ns,omitempty"`
+}
+
+// Agent is one load generator's share of a run spread over agents: the
+// coordinator's own share ("local") or an agent's (its address).
+type Agent struct {
+	Name        string `json:"name"`
+	Host        string `json:"host,omitempty"`
+	FirstClient int    `json:"first_client"`
+	Clients     int    `json:"clients"`
+	// Error is why the agent failed ("": it did not); its figures are then
+	// what it returned, or none.
+	Error     string `json:"error,omitempty"`
+	Expected  uint64 `json:"expected"`
+	Delivered uint64 `json:"delivered"`
+	Lost      uint64 `json:"lost"`
+	// LatencyP50Ns and LatencyP99Ns are its clients' latencies, corrected
+	// by its clock offset.
+	LatencyP50Ns int64 `json:"latency_p50_ns"`
+	LatencyP99Ns int64 `json:"latency_p99_ns"`
+	// CPUUs and CPUUtilisation are its process's CPU over the window (of
+	// CPUs CPUs).
+	CPUUs          float64 `json:"cpu_us"`
+	CPUUtilisation float64 `json:"cpu_utilisation"`
+	CPUs           int     `json:"cpus"`
+	// The server's clock minus this load generator's, and the bound on
+	// its error, from NTP-style exchanges with the server (GET /time);
+	// ClockSamples 0: not measured, the server is on this machine's
+	// loopback and the offset is 0.
+	ClockOffsetNs      int64 `json:"clock_offset_ns"`
+	ClockUncertaintyNs int64 `json:"clock_uncertainty_ns"`
+	ClockSamples       int   `json:"clock_samples"`
+	// Checks are its own self-checks: client_cpu, clients_alive,
+	// histogram_range, no_loss, clock_offset.
+	Checks map[string]Check `json:"checks"`
 }

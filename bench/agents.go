@@ -1,0 +1,586 @@
+package bench
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
+
+	"pushbench/clock"
+	"pushbench/proc"
+)
+
+// The coordinator's side of the agent protocol (agent.go): the agents of a
+// run, each with its share, driven in step with the runner's phases.
+
+// remoteAgent is one agent of a run.
+type remoteAgent struct {
+	addr    string // host:port, as given
+	base    string // http://host:port
+	token   string
+	hc      *http.Client
+	info    AgentInfo
+	first   int // global index of its first client
+	clients int
+	session string
+	offset  clock.Offset
+	host    string
+	result  *agentResult
+	err     string // why it failed, if it did
+}
+
+// agentSet is a run's agents (none: every client is local).
+type agentSet struct {
+	list  []*remoteAgent
+	mu    sync.Mutex
+	first string // the first failure: "agent ADDR: reason"
+	ph    Phase  // during which phase
+	downc chan struct{}
+	stopH context.CancelFunc // the heartbeat
+	hbWG  sync.WaitGroup
+	local clock.Offset // the local share's offset (a server on another host)
+}
+
+// AgentPart is one load generator's share of a merged run: what Compute
+// needs for its row (results.AgentRow).
+type AgentPart struct {
+	Name    string
+	Host    string
+	First   int
+	Clients int
+	Offset  clock.Offset
+	// Measured says whether the offset was measured (agents and a local
+	// share against a server on another host) or known to be 0 (a local
+	// share against a server on loopback).
+	Measured bool
+	Error    string
+	Load     *LoadGen // nil: the part returned nothing
+}
+
+// Bounds of the agent protocol's requests.
+const (
+	agentCallTimeout = 10 * time.Second       // info, open, mark, window, abort
+	agentHeartbeat   = 500 * time.Millisecond // how often a running agent is asked whether it lives
+	agentSessionPad  = 2 * time.Minute        // a session's bound beyond the run's planned length
+)
+
+// ParseAgents splits --agents (host:port, comma-separated) and the lines
+// of --agents-file (blank lines and # comments skipped) into addresses.
+func ParseAgents(list string, file []byte) ([]string, error) {
+	var out []string
+	add := func(a, where string) error {
+		a = strings.TrimSpace(a)
+		if a == "" {
+			return nil
+		}
+		if _, port, err := net.SplitHostPort(a); err != nil || port == "" {
+			return fmt.Errorf("agent %q%s: want host:port", a, where)
+		}
+		for _, b := range out {
+			if b == a {
+				return fmt.Errorf("agent %s is listed twice", a)
+			}
+		}
+		out = append(out, a)
+		return nil
+	}
+	for _, a := range strings.Split(list, ",") {
+		if err := add(a, ""); err != nil {
+			return nil, err
+		}
+	}
+	for i, line := range strings.Split(string(file), "\n") {
+		line, _, _ = strings.Cut(line, "#")
+		if err := add(line, fmt.Sprintf(" (agents file, line %d)", i+1)); err != nil {
+			return nil, err
+		}
+	}
+	return out, nil
+}
+
+// Shares splits clients over a local share and n agents: local keeps its
+// count, the agents split the rest evenly (the first ones one more).
+func Shares(clients, local, n int) ([]int, error) {
+	rest := clients - local
+	switch {
+	case local < 0 || local > clients:
+		return nil, fmt.Errorf("%w: --local-share %d of %d clients", ErrScenario, local, clients)
+	case n > 0 && rest < n:
+		return nil, fmt.Errorf("%w: %d clients left for %d agents: give each at least one (fewer agents, or a smaller --local-share)", ErrScenario, rest, n)
+	}
+	out := make([]int, n)
+	for i := range out {
+		out[i] = rest / n
+		if i < rest%n {
+			out[i]++
+		}
+	}
+	return out, nil
+}
+
+// CheckAgents asks every agent for its info before any load and refuses,
+// with one line wrapping ErrScenario, an unknown or unreachable agent, a
+// token it refuses, another pushbench version, a busy agent, or a share
+// larger than its open-files ceiling. It returns the agents' info.
+func CheckAgents(ctx context.Context, addrs []string, token string, shares []int) ([]AgentInfo, error) {
+	infos := make([]AgentInfo, len(addrs))
+	errs := make([]error, len(addrs))
+	var wg sync.WaitGroup
+	for i, addr := range addrs {
+		wg.Go(func() {
+			a := newRemoteAgent(addr, token)
+			defer a.hc.CloseIdleConnections()
+			infos[i], errs[i] = a.getInfo(ctx)
+			if errs[i] != nil {
+				return
+			}
+			in := infos[i]
+			switch {
+			case in.Version != proc.Version():
+				errs[i] = fmt.Errorf("agent %s runs pushbench %s, this coordinator %s: run the same build on both", addr, in.Version, proc.Version())
+			case in.Session != "":
+				errs[i] = fmt.Errorf("agent %s is busy with session %s", addr, in.Session)
+			case i < len(shares) && in.Ceiling > 0 && shares[i] > in.Ceiling:
+				errs[i] = fmt.Errorf("agent %s: a share of %d clients is more than it can hold (at most %d, by its %s): add agents", addr, shares[i], in.Ceiling, in.CeilingBy)
+			}
+		})
+	}
+	wg.Wait()
+	for _, err := range errs {
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrScenario, err)
+		}
+	}
+	return infos, nil
+}
+
+func newRemoteAgent(addr, token string) *remoteAgent {
+	return &remoteAgent{addr: addr, base: "http://" + addr, token: token,
+		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
+}
+
+// call POSTs in to path (GET when in is nil) and decodes the answer into
+// out; an error names the agent and carries its reason.
+func (a *remoteAgent) call(ctx context.Context, path string, in, out any) error {
+	method, body := http.MethodGet, io.Reader(nil)
+	if in != nil {
+		b, err := json.Marshal(in)
+		if err != nil {
+			return err
+		}
+		method, body = http.MethodPost, bytes.NewReader(b)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	if err != nil {
+		return fmt.Errorf("agent %s: %w", a.addr, err)
+	}
+	if a.token != "" {
+		req.Header.Set("Authorization", "Bearer "+a.token)
+	}
+	resp, err := a.hc.Do(req)
+	if err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("agent %s is unreachable: %w", a.addr, unwrapURL(err))
+	}
+	defer resp.Body.Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body, 256<<20))
+	if err != nil {
+		return fmt.Errorf("agent %s: %s: %w", a.addr, path, err)
+	}
+	switch {
+	case resp.StatusCode == http.StatusUnauthorized:
+		return fmt.Errorf("agent %s refused the token (%s): give its --token with --agent-token", a.addr, resp.Status)
+	case resp.StatusCode == http.StatusNotFound:
+		return fmt.Errorf("agent %s: %s answers 404: is it a pushbench agent?", a.addr, path)
+	case resp.StatusCode != http.StatusOK:
+		return fmt.Errorf("agent %s: %s", a.addr, strings.TrimSpace(string(b)))
+	}
+	if out != nil {
+		if err := json.Unmarshal(b, out); err != nil {
+			return fmt.Errorf("agent %s: %s: %w", a.addr, path, err)
+		}
+	}
+	return nil
+}
+
+func unwrapURL(err error) error {
+	var ue *url.Error
+	if errors.As(err, &ue) {
+		return ue.Err
+	}
+	return err
+}
+
+func (a *remoteAgent) getInfo(ctx context.Context) (AgentInfo, error) {
+	ctx, cancel := context.WithTimeout(ctx, agentCallTimeout)
+	defer cancel()
+	var in AgentInfo
+	err := a.call(ctx, "/agent/info", nil, &in)
+	return in, err
+}
+
+// planAgents checks the scenario and the agents and gives each its share;
+// the rest (Options.LocalShare) stays with this process.
+func (r *runner) planAgents(ctx context.Context) error {
+	if err := agentScenario(r.s); err != nil {
+		return err
+	}
+	shares, err := Shares(r.s.Clients, r.opt.LocalShare, len(r.opt.Agents))
+	if err != nil {
+		return err
+	}
+	infos, err := CheckAgents(ctx, r.opt.Agents, r.opt.AgentToken, shares)
+	if err != nil {
+		return err
+	}
+	r.local = r.opt.LocalShare
+	first := r.local
+	for i, addr := range r.opt.Agents {
+		a := newRemoteAgent(addr, r.opt.AgentToken)
+		a.info, a.first, a.clients = infos[i], first, shares[i]
+		first += shares[i]
+		r.agents.list = append(r.agents.list, a)
+	}
+	r.agents.downc = make(chan struct{})
+	return nil
+}
+
+// agentsCanReach refuses a server child on loopback when an agent is on
+// another host: it could not reach it.
+func (r *runner) agentsCanReach() error {
+	u, err := url.Parse(r.srv.URL)
+	if err != nil || !isLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	for _, a := range r.agents.list {
+		host, _, _ := net.SplitHostPort(a.addr)
+		if !isLoopbackHost(host) {
+			return fmt.Errorf("%w: agent %s is not on loopback, so it cannot reach the server at %s: start `pushbench serve --addr ADDR --token T` where the agents reach it and give --server", ErrScenario, a.addr, r.srv.URL)
+		}
+	}
+	return nil
+}
+
+func isLoopbackHost(h string) bool {
+	if h == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(h)
+	return ip != nil && ip.IsLoopback()
+}
+
+// openAgents opens every agent's session (each measures its clock
+// offset to the server) and starts the heartbeat that notices an agent's
+// death. The local share's offset is measured too when the server is on
+// another host; on loopback it is 0 by construction.
+func (r *runner) openAgents(ctx context.Context) error {
+	if len(r.agents.list) == 0 {
+		return nil
+	}
+	if err := r.agentsCanReach(); err != nil {
+		return err
+	}
+	if u, err := url.Parse(r.srv.URL); err == nil && !isLoopbackHost(u.Hostname()) {
+		off, err := clock.Measure(ctx, r.ctl.hc, r.srv.URL, clockExchanges, nil)
+		if err != nil {
+			return fmt.Errorf("the server's clock: %w", err)
+		}
+		r.agents.local = off
+		r.shift = off.Offset
+		r.rec.shift = off.Offset
+	}
+	bound := time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack + confirmTimeout +
+		r.s.Idle + r.s.Warmup + r.s.Duration + r.s.Drain + publisherSlack + agentSessionPad
+	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+		ctx, cancel := context.WithTimeout(ctx, agentCallTimeout+30*time.Second) // 64 clock exchanges over a WAN
+		defer cancel()
+		var op agentOpened
+		err := a.call(ctx, "/agent/open", agentShare{Scenario: r.s, Server: r.srv.URL, First: a.first, Clients: a.clients, BoundNs: int64(bound)}, &op)
+		a.session, a.offset, a.host = op.Session, op.Offset, op.Host
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	hctx, stop := context.WithCancel(context.Background())
+	r.agents.stopH = stop
+	for _, a := range r.agents.list {
+		r.agents.hbWG.Go(func() { r.agents.heartbeat(hctx, a) })
+	}
+	return nil
+}
+
+// heartbeat asks a until hctx ends whether it still runs its session;
+// the first time it does not (or cannot answer), a fails.
+func (s *agentSet) heartbeat(hctx context.Context, a *remoteAgent) {
+	t := time.NewTicker(agentHeartbeat)
+	defer t.Stop()
+	for {
+		select {
+		case <-hctx.Done():
+			return
+		case <-t.C:
+		}
+		in, err := a.getInfo(hctx)
+		switch {
+		case hctx.Err() != nil:
+			return
+		case err != nil:
+			s.fail(a, err)
+			return
+		case in.Session != a.session:
+			s.fail(a, fmt.Errorf("agent %s no longer runs its session (it was restarted, or its bound passed)", a.addr))
+			return
+		}
+	}
+}
+
+// each runs f for every agent at once and returns the first failure (the
+// agent is marked failed).
+func (s *agentSet) each(ctx context.Context, f func(context.Context, *remoteAgent) error) error {
+	errs := make([]error, len(s.list))
+	var wg sync.WaitGroup
+	for i, a := range s.list {
+		if a.err != "" {
+			continue
+		}
+		wg.Go(func() {
+			if errs[i] = f(ctx, a); errs[i] != nil && ctx.Err() == nil {
+				s.fail(a, errs[i])
+			}
+		})
+	}
+	wg.Wait()
+	return errors.Join(errs...)
+}
+
+// fail marks a failed (the first failure is the run's).
+func (s *agentSet) fail(a *remoteAgent, err error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if a.err == "" {
+		a.err = err.Error()
+	}
+	if s.first == "" {
+		s.first = err.Error()
+		if !strings.HasPrefix(s.first, "agent ") {
+			s.first = "agent " + a.addr + ": " + s.first
+		}
+		close(s.downc)
+	}
+}
+
+// failed is the first agent's failure ("" none).
+func (s *agentSet) failed() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.first
+}
+
+// phase notes the phase during which the first agent failed.
+func (s *agentSet) phase(p Phase) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ph == "" {
+		s.ph = p
+	}
+}
+
+// down is closed when an agent fails (nil without agents: never).
+func (s *agentSet) down() <-chan struct{} { return s.downc }
+
+// connectAll connects the local share and every agent's at once; the
+// scenario's connect rate is theirs together.
+func (r *runner) connectAll(ctx context.Context) error {
+	if len(r.agents.list) == 0 {
+		return r.connectClients(ctx)
+	}
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	local := make(chan error, 1)
+	go func() {
+		local <- r.connectClients(ctx)
+	}()
+	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+		var out struct{ Connected int64 }
+		if err := a.call(ctx, "/agent/connect", agentRequest{Session: a.session, Base: r.base}, &out); err != nil {
+			cancel() // the local share stops connecting too
+			return err
+		}
+		r.connected.Add(out.Connected)
+		return nil
+	})
+	if lerr := <-local; err == nil {
+		err = lerr
+	}
+	return err
+}
+
+// markAsync has every agent take mark i now; the returned function
+// waits for them.
+func (s *agentSet) markAsync(ctx context.Context, i int) func() error {
+	if len(s.list) == 0 {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+			ctx, cancel := context.WithTimeout(ctx, agentCallTimeout)
+			defer cancel()
+			return a.call(ctx, "/agent/mark", agentRequest{Session: a.session, Mark: i}, nil)
+		})
+	}()
+	return func() error { return <-done }
+}
+
+// mark is markAsync and its wait, after the run's context may have ended.
+func (s *agentSet) mark(i int) {
+	ctx, cancel := cleanupCtx()
+	defer cancel()
+	_ = s.markAsync(ctx, i)()
+}
+
+// setWindow fixes the window here and on every agent. An agent that
+// cannot be told has failed (the run notices it at its next wait).
+func (r *runner) setWindow(w window) {
+	r.rec.setWindow(w)
+	if len(r.agents.list) == 0 {
+		return
+	}
+	ctx, cancel := cleanupCtx()
+	defer cancel()
+	_ = r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+		return a.call(ctx, "/agent/window", agentRequest{Session: a.session, Window: &wire{Start: w.start, End: w.end, Base: w.base}}, nil)
+	})
+}
+
+// drain has every agent wait until its clients have event last (or
+// deadline); the returned function waits for them.
+func (s *agentSet) drain(ctx context.Context, last uint64, deadline time.Time) func() error {
+	if len(s.list) == 0 {
+		return func() error { return nil }
+	}
+	done := make(chan error, 1)
+	go func() {
+		done <- s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+			ctx, cancel := context.WithDeadline(ctx, deadline.Add(agentCallTimeout))
+			defer cancel()
+			return a.call(ctx, "/agent/drain", agentRequest{Session: a.session, Last: last, Within: int64(time.Until(deadline))}, nil)
+		})
+	}()
+	return func() error { return <-done }
+}
+
+// collect stops every agent's clients and takes its result; an agent that
+// cannot give one has failed.
+func (s *agentSet) collect() {
+	if s.stopH != nil {
+		s.stopH()
+		s.hbWG.Wait()
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), clientStopBound+agentCallTimeout)
+	defer cancel()
+	_ = s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+		var res agentResult
+		if err := a.call(ctx, "/agent/finish", agentRequest{Session: a.session}, &res); err != nil {
+			return err
+		}
+		a.session = ""
+		a.result = &res
+		return nil
+	})
+}
+
+// closeAgents ends every session still open (an error path, Ctrl-C): the
+// agents stop their clients now rather than at their sessions' bounds.
+func (r *runner) closeAgents() {
+	s := &r.agents
+	if s.stopH != nil {
+		s.stopH()
+		s.hbWG.Wait()
+	}
+	ctx, cancel := cleanupCtx()
+	defer cancel()
+	var wg sync.WaitGroup
+	for _, a := range s.list {
+		if a.session == "" {
+			continue
+		}
+		wg.Go(func() {
+			_ = a.call(ctx, "/agent/abort", agentRequest{Session: a.session}, nil)
+		})
+	}
+	wg.Wait()
+	for _, a := range s.list {
+		a.hc.CloseIdleConnections()
+	}
+}
+
+// merge collects the agents' results and merges them with this process's
+// share (m) into one measurement, keeping each part for its row. Marks
+// are the coordinator's moments: an agent took its mark when asked, so
+// its counters are of the same moment (within a request's round trip).
+func (s *agentSet) merge(m Measurement, local int) Measurement {
+	s.collect()
+	parts := []Measurement{}
+	rows := []AgentPart{}
+	lm := m
+	if local > 0 {
+		lg := m.Load
+		rows = append(rows, AgentPart{Name: "local", Host: m.Env.Hostname, Clients: local, Offset: s.local,
+			Measured: s.local.Samples > 0, Load: &lg})
+		parts = append(parts, lm)
+	} else {
+		// The coordinator ran no clients: its CPU is the control's, not
+		// load generation's. Its marks keep the run's clock.
+		for i := range lm.Load.Marks {
+			lm.Load.Marks[i].CPU = 0
+		}
+		lm.Load.CPUs = 0
+		parts = append(parts, lm)
+	}
+	for _, a := range s.list {
+		row := AgentPart{Name: a.addr, Host: a.host, First: a.first, Clients: a.clients, Offset: a.offset, Measured: true, Error: a.err}
+		if a.result != nil {
+			lg := a.result.Load
+			if h := a.result.Hist; h != nil {
+				lg.Hists = []*hdrhistogram.Histogram{hdrhistogram.Import(h)}
+			}
+			for i := range lg.Marks {
+				if lg.Marks[i].taken() {
+					lg.Marks[i].Wall, lg.Marks[i].Mono = m.Load.Marks[i].Wall, m.Load.Marks[i].Mono
+				}
+			}
+			row.Load = &lg
+			p := m
+			p.Scenario.Clients = a.clients
+			p.Load = lg
+			parts = append(parts, p)
+		}
+		rows = append(rows, row)
+	}
+	merged, err := Merge(parts...)
+	if err != nil {
+		// The parts are built from one measurement: this cannot happen.
+		merged = m
+		merged.Died = "merge: " + err.Error()
+	}
+	merged.Agents = rows
+	merged.AgentFailure, merged.AgentPhase = s.failed(), s.ph
+	if merged.AgentFailure != "" && merged.AgentPhase == "" {
+		merged.AgentPhase = PhaseDrain
+	}
+	return merged
+}
