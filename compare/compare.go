@@ -546,6 +546,8 @@ type Comparison struct {
 	// launch starts each cell's server (nil: a child process of this
 	// executable, as design.md section 5 requires for the figures).
 	Launch proc.Launcher
+	// Agents spread every cell's clients over load-generator agents.
+	Agents bench.AgentSetup
 }
 
 // CheckEmptyDir accepts a folder that does not exist yet or is empty: a
@@ -756,6 +758,7 @@ func (c *Comparison) Run(ctx context.Context, stdout, stderr io.Writer) error {
 		fmt.Fprintf(logf, "== cell %d/%d %s pass %d\n", i+1, len(c.Cells), cell.Name(), cell.Pass)
 
 		opt := bench.Options{Launch: launch, ServerLog: logf, Pin: c.Pin}
+		c.Agents.Apply(&opt)
 		prog := bench.NewDisplay(stderr, !isTerminal(stderr), cell.S)
 		opt.Progress = prog.Update
 		t0 := time.Now()

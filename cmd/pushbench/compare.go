@@ -19,7 +19,6 @@ import (
 	"pushbench/compare"
 	"pushbench/netem"
 	"pushbench/proc"
-	"pushbench/transport"
 )
 
 // compareCmd is `pushbench compare`: a scenario matrix across transports,
@@ -52,6 +51,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	httpFlags := compare.AddHTTPFlags(fs)
 	workFlags := compare.AddWorkloadFlags(fs)
 	clientFlags := compare.AddClientFlags(fs)
+	agentFlags := bench.AddAgentFlags(fs)
 	networks := fs.String("networks", "", "network profiles, comma-separated, each a dimension of the matrix (preset: loopback; networks: "+strings.Join(compare.NetworkNames(ps["networks"].Networks), ",")+")")
 	transports := fs.String("transports", "", "transports, comma-separated (preset: "+strings.Join(def.Transports, ",")+")")
 	clientsL := fs.String("clients", "", "client counts of the clients sweep (preset: "+compare.JoinInts(def.Clients)+"; quick "+compare.JoinInts(quickP.Clients)+")")
@@ -69,22 +69,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	out := fs.String("out", "", "output folder, new or empty (default results/runs/<UTC stamp>, with results/latest pointing at it)")
 	fs.Usage = func() {
 		w := fs.Output()
-		fmt.Fprintln(w, "usage: pushbench compare [--quick] [flags] [--out DIR]")
-		fmt.Fprintf(w, "Transports:\n%s", transport.Usage())
-		fmt.Fprintln(w, "Runs a scenario matrix across transports, one cell at a time, each against its own server")
-		fmt.Fprintln(w, "child, and writes results.jsonl, run.json and the report (summary.md, summary.csv, bench.txt,")
-		fmt.Fprintln(w, "charts, index.html) into the output folder.")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "The matrix is a star, not a full cross product: a clients sweep at the centre rate (10/s if")
-		fmt.Fprintln(w, "listed, else the middle rate) and the smallest payload, and every rate × every payload at the")
-		fmt.Fprintln(w, "centre client count (100 if listed, else the middle count; quick: 10). Every transport runs at")
-		fmt.Fprintln(w, "every point, short polling once per interval. A list flag replaces the preset's list.")
-		fmt.Fprintln(w)
-		fmt.Fprintln(w, "Each cell's window is --duration, stretched to hold --min-events events per client at low")
-		fmt.Fprintln(w, "rates and rounded up to whole event intervals and whole short-poll intervals; its warm-up is")
-		fmt.Fprintln(w, "--warmup rounded up to whole event intervals (at least one). Both keep the counted span of")
-		fmt.Fprintln(w, "bytes, requests and CPU equal to the window. --dry-run shows the resulting plan.")
-		fmt.Fprintln(w)
+		compare.Usage(w)
 		fs.PrintDefaults()
 	}
 	if err := parseFlags(fs, args, stdout); err != nil {
@@ -207,7 +192,15 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 			return nil, usagef("compare: cell %s: %s", cell.Name(), strings.TrimPrefix(err.Error(), bench.ErrScenario.Error()+": "))
 		}
 	}
-	if err := proc.CheckLimits(slices.Max(p.Clients)); err != nil {
+	if c.Agents, err = agentFlags(); err != nil {
+		return nil, usagef("compare: %v", err)
+	}
+	if len(c.Agents.Agents) == 0 {
+		err = proc.CheckLimits(slices.Max(p.Clients))
+	} else if err = proc.CheckLimits(c.Agents.LocalShare); err == nil {
+		err = c.Agents.Check(context.Background(), slices.Max(p.Clients))
+	}
+	if err != nil {
 		return nil, usageError{fmt.Errorf("compare: %w", err)}
 	}
 

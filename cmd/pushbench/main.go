@@ -5,6 +5,7 @@
 //	pushbench run      run one scenario against a server and record it
 //	pushbench compare  run a matrix of scenarios and write a report
 //	pushbench plot     redraw charts and summaries from saved results
+//	pushbench agent    run shares of cells for a coordinator on other hosts
 //
 // Every subcommand is a function of (ctx, args, stdout, stderr) returning an
 // error, so tests call them directly; main only maps errors to exit codes.
@@ -20,6 +21,7 @@ import (
 	"os/signal"
 	"syscall"
 
+	"pushbench/bench"
 	"pushbench/netem"
 )
 
@@ -38,13 +40,20 @@ func commands() []command {
 		{"capacity", "find how many clients each transport holds under a latency objective", capacityCmd},
 		{"plot", "redraw charts, summaries and index.html from a results folder", plotCmd},
 		{"emulate", "forward TCP through an emulated network (RTT, jitter, bandwidth)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
-			err := netem.Main(ctx, args, stdout, stderr)
-			if errors.As(err, new(netem.UsageError)) {
-				return usageError{err}
-			}
-			return err
+			return usageOf(netem.Main(ctx, args, stdout, stderr))
+		}},
+		{"agent", "run shares of cells for a coordinator (run or compare --agents)", func(ctx context.Context, args []string, stdout, stderr io.Writer) error {
+			return usageOf(bench.AgentMain(ctx, args, stdout, stderr))
 		}},
 	}
+}
+
+// usageOf makes a package's usage error the CLI's (exit 2).
+func usageOf(err error) error {
+	if errors.As(err, new(netem.UsageError)) || errors.As(err, new(bench.UsageError)) {
+		return usageError{err}
+	}
+	return err
 }
 
 // usageError marks bad command-line input: main prints it on one line and

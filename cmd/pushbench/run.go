@@ -24,11 +24,12 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	fs := flag.NewFlagSet("run", flag.ContinueOnError)
 	scenario := bench.ScenarioFlags(fs)
 	out := fs.String("out", "", "output folder (default results/runs/<stamp>-<transport>)")
-	server := fs.String("server", "", "URL of a running `pushbench serve` on loopback (default: start one as a child process)")
+	server := fs.String("server", "", "URL of a running `pushbench serve` (default: start one as a child process)")
 	pin := fs.Bool("pin", false, "pin the server child and the load generator to disjoint CPU sets")
 	quiet := fs.Bool("quiet", false, "no progress on stderr")
 	serverCmd := fs.String("server-cmd", "", "pushbench binary to start as the server child (default: this executable)")
-	token := fs.String("token", "", "with --server: the bearer token it was started with (serve --token)")
+	token := fs.String("token", "", "with --server: the bearer token it was started with (serve --token); a --server not on loopback needs it")
+	agentFlags := bench.AddAgentFlags(fs)
 	fs.Usage = func() {
 		fmt.Fprintln(fs.Output(), "usage: pushbench run [flags]")
 		fmt.Fprintln(fs.Output(), "Runs one scenario: connect, warm-up, measured window, drain; writes result.json, latency.hgrm and latency.hdr.")
@@ -53,6 +54,11 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 	// The progress display and the child server's messages share stderr.
 	errw := &proc.SyncWriter{W: stderr}
 	opt := bench.Options{Server: *server, Pin: *pin, Token: *token}
+	as, err := agentFlags()
+	if err != nil {
+		return usagef("run: %v", err)
+	}
+	as.Apply(&opt)
 	if !*quiet {
 		opt.ServerLog = errw // the child's own messages (errors, its stop line)
 	}
@@ -68,7 +74,7 @@ func runCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error 
 		if s.Workload != bench.WorkloadBroadcast {
 			return usagef("run: the %s workload needs its own server child (it sizes the rooms); --server runs broadcast only", s.Workload)
 		}
-		if err := bench.CheckServer(ctx, *server); err != nil {
+		if err := bench.CheckServer(ctx, *server, *token); err != nil {
 			return usageError{fmt.Errorf("run: --server: %w", err)}
 		}
 	}

@@ -57,6 +57,12 @@ func TestRunBadFlags(t *testing.T) {
 		{"tick with chat", []string{"--workload", "chat", "--tick", "30"}, "--tick applies to the game workload, not to chat"},
 		{"room with broadcast", []string{"--room", "5"}, "--room applies to the chat and game workloads, not to broadcast"},
 		{"chat on a given server", []string{"--server", dead, "--workload", "chat"}, "needs its own server child"},
+		{"agent unreachable", []string{"--agents", strings.TrimPrefix(dead, "http://")}, "is unreachable"},
+		{"agent without a port", []string{"--agents", "agent1"}, "want host:port"},
+		{"local share without agents", []string{"--local-share", "3"}, "apply with --agents"},
+		{"agents file missing", []string{"--agents-file", "/nonexistent/agents"}, "--agents-file"},
+		{"agents with chat", []string{"--agents", strings.TrimPrefix(dead, "http://"), "--workload", "chat"}, "agents run the broadcast workload"},
+		{"agents with browsers", []string{"--agents", strings.TrimPrefix(dead, "http://"), "--client", "browser", "--chromium", "/bin/true"}, "agents run Go clients"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
