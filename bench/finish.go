@@ -167,7 +167,7 @@ func (r *runner) loadGen(snaps [marks]snap) LoadGen {
 			EmulatorCPU: sn.emCPU, BrowserCPU: sn.brCPU}
 		if !sn.at.IsZero() {
 			lg.Marks[i].Wall = sn.at.UnixNano() + r.shift // on the server's clock
-			lg.Marks[i].Mono = sn.at.Sub(r.started) // monotonic: both carry a reading
+			lg.Marks[i].Mono = sn.at.Sub(r.started)       // monotonic: both carry a reading
 		}
 	}
 	if r.failErr != nil {

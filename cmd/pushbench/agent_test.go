@@ -38,7 +38,9 @@ func TestRunWithAgent(t *testing.T) {
 	listening := make(chan string, 1)
 	w := &addrWriter{found: listening}
 	agentDone := make(chan int, 1)
-	go func() { agentDone <- pushbench(ctx, []string{"agent", "--listen", "127.0.0.1:0"}, w, new(bytes.Buffer)) }()
+	go func() {
+		agentDone <- pushbench(ctx, []string{"agent", "--listen", "127.0.0.1:0"}, w, new(bytes.Buffer))
+	}()
 	addr := <-listening
 	out := filepath.Join(t.TempDir(), "run")
 	var stdout, stderr bytes.Buffer
