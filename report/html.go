@@ -45,6 +45,8 @@ type htmlPage struct {
 	Overhead string
 	// Browsers is browsers.md's name when the run has browser cells.
 	Browsers string
+	// Agents is agents.md's name when the run has cells on agents.
+	Agents string
 	// Capacity is the capacity search's outcome, one line per transport,
 	// when the run has capacity.json.
 	Capacity   []string
@@ -169,6 +171,10 @@ a{color:#0059a0}
 <h2 id="browsers">Browsers against Go clients</h2>
 <p>Every browser cell beside the Go cell of the same transport and point: what the browser adds to latency, what its pages cost, which pages its connection limit held back: <a href="{{.Browsers}}">{{.Browsers}}</a>.</p>
 {{- end}}
+{{- if .Agents}}
+<h2 id="agents">Load generators</h2>
+<p>Cells whose clients ran on several load generators (pushbench agent): a row per load generator with its share, deliveries, latencies, CPU and clock offset to the server; each cell's figures are their exact merge: <a href="{{.Agents}}">{{.Agents}}</a>.</p>
+{{- end}}
 {{- if .Overhead}}
 <h2 id="overhead">Overhead per request</h2>
 <p>What each poll costs with nothing to deliver, and Kaazing's table (1,000, 10,000 and 100,000 clients at one event a second) with this run's measured bytes: <a href="{{.Overhead}}">{{.Overhead}}</a> (and overhead.csv).</p>
@@ -270,9 +276,13 @@ func (r *report) writeHTML(b *bytes.Buffer, dir string) error {
 		files = append(files, BrowsersMarkdownFile)
 		page.Browsers = BrowsersMarkdownFile
 	}
+	if HasAgents(r.recs) {
+		files = append(files, AgentsMarkdownFile)
+		page.Agents = AgentsMarkdownFile
+	}
 	for _, name := range append(files, results.RecordsFile, results.ResultFile, results.RunInfoFile) {
 		switch name {
-		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile, BrowsersMarkdownFile, CapacityMarkdownFile:
+		case SummaryMarkdownFile, SummaryCSVFile, BenchTextFile, OverheadMarkdownFile, OverheadCSVFile, BrowsersMarkdownFile, AgentsMarkdownFile, CapacityMarkdownFile:
 		default:
 			if _, err := os.Stat(filepath.Join(dir, name)); err != nil {
 				continue

@@ -68,6 +68,7 @@ func Line(rec *results.Record) string {
 			fmt.Fprintf(&b, ", %.0f MB PSS/page", br.PSSBytesPerPage/1e6)
 		}
 	}
+	b.WriteString(agentsLine(rec))
 	if failed := rec.FailedChecks(); len(failed) > 0 {
 		fmt.Fprintf(&b, " | FAILED CHECKS: %s", strings.Join(failed, ", "))
 	} else {

@@ -126,6 +126,9 @@ func Report(dir string) error {
 	if HasBrowsers(recs) {
 		write(BrowsersMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(Browsers(recs)); return err })
 	}
+	if HasAgents(recs) {
+		write(AgentsMarkdownFile, func(b *bytes.Buffer) error { _, err := b.WriteString(Agents(recs)); return err })
+	}
 	write(IndexFile, func(b *bytes.Buffer) error { return rep.writeHTML(b, dir) })
 	return errors.Join(problems...)
 }
