@@ -11,7 +11,7 @@ import (
 // its offset, and failed checks and errors are named; the summary line
 // counts the load generators.
 func TestAgentsTable(t *testing.T) {
-	rec := results.Record{Scenario: results.Scenario{Transport: "ws", Clients: 2000, Rate: 10, Payload: 64}, Status: results.StatusFailed,
+	rec := results.Record{Scenario: results.Scenario{Transport: "ws", Clients: 2000, Rate: 10, Payload: 64, DurationNs: 10e9}, Status: results.StatusFailed,
 		Agents: []results.Agent{
 			{Name: "local", Clients: 0},
 			{Name: "10.77.0.11:7700", Host: "a1", Clients: 1000, Delivered: 100000, LatencyP50Ns: 1_500_000, LatencyP99Ns: 4_000_000,
@@ -21,10 +21,10 @@ func TestAgentsTable(t *testing.T) {
 		}}
 	md := Agents([]results.Record{rec, {Scenario: results.Scenario{Transport: "sse", Clients: 5}}})
 	for _, want := range []string{
-		"| ws c=2000 r=10/s (failed) | 10.77.0.11:7700 | a1 | 1000 | 100000 | 0 | 1.5 ms | 4 ms | 25% of 2 | -30 ms ± 40 µs | clock_offset |",
-		"| ws c=2000 r=10/s (failed) | local |  | 0 | 0 | 0 |",
+		"| ws c=2000 r=10/s P=64 10s (failed) | 10.77.0.11:7700 | a1 | 1000 | 100000 | 0 | 1.5 ms | 4 ms | 25% of 2 | -30 ms ± 40 µs | clock_offset |",
+		"| ws c=2000 r=10/s P=64 10s (failed) | local |  | 0 | 0 | 0 |",
 		"0 (same host)",
-		"error: agent 10.77.0.12:7700 is unreachable |",
+		"| — | error: agent 10.77.0.12:7700 is unreachable |",
 	} {
 		if !strings.Contains(md, want) {
 			t.Errorf("agents.md lacks %q:\n%s", want, md)

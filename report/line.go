@@ -22,7 +22,7 @@ import (
 func Line(rec *results.Record) string {
 	s := rec.Scenario
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s c=%d r=%s/s P=%d %v", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload, time.Duration(s.DurationNs))
+	b.WriteString(cellTitle(s))
 	if s.Schedule != "" && s.Schedule != "constant" {
 		fmt.Fprintf(&b, " %s", s.Schedule)
 	}
@@ -78,4 +78,10 @@ func Line(rec *results.Record) string {
 		b.WriteString(" | PARTIAL")
 	}
 	return b.String()
+}
+
+// cellTitle names a cell as the summary line begins: "ws c=100 r=10/s
+// P=256 10s".
+func cellTitle(s results.Scenario) string {
+	return fmt.Sprintf("%s c=%d r=%s/s P=%d %v", variantOf(s).Name(), s.Clients, fmtRate(s.Rate), s.Payload, time.Duration(s.DurationNs))
 }

@@ -306,6 +306,12 @@ func readmeBlockOf(dir, rel string) (section string, replace func(readme, sectio
 	if err != nil && !errors.Is(err, os.ErrNotExist) {
 		return "", nil, err
 	}
+	if isAgentsRun(dir) {
+		section, err = AgentsReadmeSection(dir, rel)
+		return section, func(readme, section string) (string, error) {
+			return replaceBetween(readme, AgentsBegin, AgentsEnd, section)
+		}, err
+	}
 	if isOverheadPreset(info.Preset) {
 		section, err = OverheadReadmeSection(dir, rel)
 		return section, ReplaceOverheadSection, err

@@ -17,6 +17,7 @@ set -euo pipefail
 caller=$PWD
 cd "$(dirname "$0")/.."
 
+command="scripts/agents-local.sh${*:+ $*}"
 agents=2 clients=2000 transport=ws rate=10 payload=64 duration=10s warmup=1s
 skew="" out="" baseline=1 connect_rate=1000
 usage() {
@@ -29,8 +30,9 @@ Starts `pushbench serve` on 10.77.0.1 and N `pushbench agent`s, agent i in the
 network namespace pb-agent-i at 10.77.0.(10+i), all on the bridge pbbr0, runs
 one cell with the clients split evenly over the agents, then (unless
 --no-baseline) the same cell from one load generator in this namespace, and
-prints both summary lines and the per-agent rows. Results: DIR/agents and
-DIR/single (default: results/runs/<UTC stamp>-agents).
+prints both summary lines and the table of the two runs and the agents.
+Results: DIR/agents and DIR/single (default: results/runs/<UTC stamp>-agents);
+`pushbench plot DIR/agents` draws the report of the merged cell.
 USAGE
 }
 while [ $# -gt 0 ]; do
@@ -127,8 +129,11 @@ if [ "$baseline" = 1 ]; then
   echo "agents-local.sh: the same cell from one load generator" >&2
   "$bin" run --server http://10.77.0.1:8080 --token "$token" "${cell[@]}" --out "$out/single" || rc=$?
 fi
-if [ -f "$out/agents/result.json" ] && "$bin" plot "$out/agents" >/dev/null; then
-  sed -n '/^| cell/,$p' "$out/agents/agents.md"
+# The table the README's agents block is generated from (pushbench plot
+# --readme README.md DIR).
+printf '%s\n' "$command" >"$out/command.txt"
+if [ -f "$out/agents/result.json" ]; then
+  "$bin" plot --readme - "$out" || rc=$?
 fi
 echo "agents-local.sh: results in $out" >&2
 exit "$rc"

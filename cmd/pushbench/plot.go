@@ -41,6 +41,9 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	} else if !fi.IsDir() {
 		return usagef("plot: %s is not a folder", dir)
 	}
+	if *readme != "" {
+		return writeReadme(*readme, dir, stdout)
+	}
 	// Check the input first, so that a wrong folder is a one-line usage
 	// error rather than a half-written report.
 	recs, err := results.ReadRunRecords(dir)
@@ -52,9 +55,6 @@ func plotCmd(ctx context.Context, args []string, stdout, stderr io.Writer) error
 	}
 	if err := ctx.Err(); err != nil {
 		return err
-	}
-	if *readme != "" {
-		return writeReadme(*readme, dir, stdout)
 	}
 
 	err = report.Report(dir)
