@@ -7,6 +7,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"pushbench/clock"
 	"pushbench/results"
 )
 
@@ -153,4 +154,37 @@ func TestServerDied(t *testing.T) {
 	if rec.Delivered != 10 {
 		t.Errorf("delivered %d, want what was measured (10)", rec.Delivered)
 	}
+}
+
+// TestAgentChecks: a run on agents gets a row per part; clock_offset fails
+// when an offset's bound exceeds 10% of the cell's p50, agents when a
+// part's own check fails, agents_alive (and the status) when an agent
+// failed.
+func TestAgentChecks(t *testing.T) {
+	m := clean(t)
+	rec, _ := Compute(m)
+	p50 := rec.Latency.P50
+	lg := m.Load
+	m.Agents = []AgentPart{
+		{Name: "a:1", Clients: 1, Measured: true, Offset: clockOffset(-30e6, p50/10), Load: &lg},
+		{Name: "b:1", Clients: 0, Error: "agent b:1 is unreachable"},
+	}
+	wantCheck(t, m, "clock_offset", true, "a:1 -30 ms ± ")
+	m.Agents[0].Offset.Uncertainty = p50/10 + 1
+	wantCheck(t, m, "clock_offset", false, "uncertain beyond 10% of the cell's p50")
+	wantCheck(t, m, "agents", true, "every one of 2 load generators passed")
+	busy := lg
+	busy.Marks[markEnd].CPU *= 100 // far beyond 80% of its CPUs
+	m.Agents[0].Load = &busy
+	wantCheck(t, m, "agents", false, "a:1: client_cpu")
+	m.AgentFailure, m.AgentPhase = "agent b:1 is unreachable", PhaseWindow
+	wantCheck(t, m, "agents_alive", false, "agent b:1 is unreachable during window")
+	rec, _ = Compute(m)
+	if rec.Status != results.StatusFailed || len(rec.Agents) != 2 || rec.Agents[1].Error == "" || rec.Agents[0].Delivered != rec.Delivered {
+		t.Errorf("status %q, rows %+v", rec.Status, rec.Agents)
+	}
+}
+
+func clockOffset(off, unc int64) clock.Offset {
+	return clock.Offset{Offset: off, Uncertainty: unc, Samples: 64, Kept: 2}
 }
