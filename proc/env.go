@@ -3,11 +3,15 @@ package proc
 import (
 	"bufio"
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"io"
 	"os"
 	"os/exec"
 	"runtime"
 	"runtime/debug"
 	"strings"
+	"sync"
 	"time"
 
 	"golang.org/x/sys/unix"
@@ -118,14 +122,33 @@ func buildCommit() string {
 }
 
 // Version names this pushbench build: the commit it was built from (with
-// "-dirty" when the work tree had changes) and the Go version, or
-// "devel" when the binary carries no commit (go run, go test). Agents and
-// their coordinator must run the same version: the measurement they
-// exchange has no other contract.
+// "-dirty" when the work tree had changes) and the Go version. A binary
+// that carries no commit (built with -buildvcs=false, or outside a git
+// work tree) is named by the SHA-256 of its own file instead
+// ("devel+3f2a…"): two such binaries agree only when they are the same
+// build. Agents and their coordinator must run the same version: the
+// measurement they exchange has no other contract.
 func Version() string {
-	commit := buildCommit()
-	if commit == "" {
-		commit = "devel"
-	}
-	return commit + " " + runtime.Version()
+	versionOnce.Do(func() {
+		commit := buildCommit()
+		if commit == "" {
+			commit = "devel"
+			if exe, err := os.Executable(); err == nil {
+				if f, err := os.Open(exe); err == nil {
+					h := sha256.New()
+					if _, err := io.Copy(h, f); err == nil {
+						commit += "+" + hex.EncodeToString(h.Sum(nil))[:12]
+					}
+					f.Close()
+				}
+			}
+		}
+		version = commit + " " + runtime.Version()
+	})
+	return version
 }
+
+var (
+	versionOnce sync.Once
+	version     string
+)
