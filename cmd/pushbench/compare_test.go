@@ -54,6 +54,8 @@ func TestCompareBadFlags(t *testing.T) {
 		{"zero clients", []string{"--clients", "0,10"}, "at least one client"},
 		{"payload below minimum", []string{"--payloads", "10"}, "below the minimum"},
 		{"zero interval", []string{"--intervals", "1s,0s"}, "must be positive"},
+		{"agent unreachable", []string{"--agents", "127.0.0.1:1"}, "agent 127.0.0.1:1 is unreachable"},
+		{"more agents than clients", []string{"--agents", "127.0.0.1:1,127.0.0.1:2", "--clients", "1"}, "1 clients left for 2 agents"},
 		{"bad interval", []string{"--intervals", "soon"}, `"soon": time: invalid duration`},
 		{"bad duration", []string{"--duration", "fast"}, "invalid value"},
 		{"zero duration", []string{"--duration", "0s"}, "must be positive"},
