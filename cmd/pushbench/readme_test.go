@@ -11,7 +11,7 @@ import (
 	"pushbench/report"
 )
 
-var updateReadme = flag.Bool("update", false, "rewrite README.md's generated blocks from docs/reference, docs/reference-overhead and docs/reference-browser")
+var updateReadme = flag.Bool("update", false, "rewrite README.md's generated blocks from docs/reference, docs/reference-overhead, docs/reference-browser, docs/reference-capacity and docs/reference-agents")
 
 // TestReadmeMatchesReference: the README's measured figures are exactly
 // what `pushbench plot --readme README.md DIR` generates from the committed
@@ -29,6 +29,7 @@ func TestReadmeMatchesReference(t *testing.T) {
 		{"reference-overhead", nil},
 		{"reference-browser", nil},
 		{"reference-capacity", []string{"capacity.png"}},
+		{"reference-agents", nil},
 	} {
 		dir := filepath.Join(root, "docs", ref.dir)
 		if *updateReadme {
