@@ -299,18 +299,25 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	}
 	// Hold the place while the offset is measured.
 	sess := &agentSession{id: strconv.FormatUint(a.seq.Add(1), 10) + "-" + strconv.FormatInt(time.Now().UnixNano()%1e9, 36)}
+	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.mu.Lock()
 	a.sess = sess
 	a.mu.Unlock()
 	a.sessions.Add(1)
 	defer sess.mu.Unlock()
 	fail := func(code int, err error) (agentOpened, int, error) {
+		sess.cancel()
 		a.mu.Lock()
 		a.sess = nil
 		a.mu.Unlock()
 		return agentOpened{}, code, err
 	}
 
+	// Open's own work ends with the session (Close) as with its request.
+	ctx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	stop := context.AfterFunc(sess.ctx, cancel)
+	defer stop()
 	r := &runner{s: s, opt: Options{Server: sh.Server}, started: time.Now(), poke: make(chan struct{}, 1),
 		first: sh.First, local: sh.Clients}
 	r.phase.Store(PhaseConnect)
@@ -338,7 +345,6 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	r.rec = newRecorder(sh.Clients, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
 	r.rec.shift = r.shift
 	sess.r = r
-	sess.ctx, sess.cancel = context.WithCancel(context.Background())
 	sess.timer = time.AfterFunc(time.Duration(sh.BoundNs), func() {
 		sess.cancel() // first, so that a request in progress returns
 		sess.mu.Lock()
