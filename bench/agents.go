@@ -577,6 +577,13 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 		merged = m
 		merged.Died = "merge: " + err.Error()
 	}
+	// The cell's clients are every share's: the server held them all (its
+	// memory per connection divides by them), even when an agent's
+	// figures are missing.
+	merged.Scenario.Clients = m.Scenario.Clients // the local share
+	for _, a := range s.list {
+		merged.Scenario.Clients += a.clients
+	}
 	merged.Agents = rows
 	merged.AgentFailure, merged.AgentPhase = s.failed(), s.ph
 	if merged.AgentFailure != "" && merged.AgentPhase == "" {

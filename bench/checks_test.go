@@ -1,6 +1,8 @@
 package bench
 
 import (
+	"encoding/json"
+	"math"
 	"strings"
 	"testing"
 	"time"
@@ -187,4 +189,47 @@ func TestAgentChecks(t *testing.T) {
 
 func clockOffset(off, unc int64) clock.Offset {
 	return clock.Offset{Offset: off, Uncertainty: unc, Samples: 64, Kept: 2}
+}
+
+// TestEveryAgentFailed: a coordinator with no share of its own whose every
+// agent failed still gives a record that can be written: no per-connection
+// figure divides by zero clients.
+func TestEveryAgentFailed(t *testing.T) {
+	m := clean(t)
+	m.Scenario.Clients = 0
+	m.Load = LoadGen{Marks: m.Load.Marks}
+	for i := range m.Load.Marks {
+		m.Load.Marks[i].CPU = 0
+	}
+	m.Agents = []AgentPart{{Name: "x:1", Clients: 5, Error: "agent x:1 is unreachable"}}
+	m.AgentFailure, m.AgentPhase = "agent x:1 is unreachable", PhaseDrain
+	rec, _ := Compute(m)
+	if _, err := json.Marshal(rec); err != nil {
+		t.Fatalf("the record cannot be written: %v", err)
+	}
+	if rec.Status != results.StatusFailed || rec.Delivered != 0 {
+		t.Errorf("status %q delivered %d", rec.Status, rec.Delivered)
+	}
+}
+
+// TestKeepFinite: a figure that is not a finite number is written as 0 and
+// named in the failed check figures_finite, so the record can still be
+// written.
+func TestKeepFinite(t *testing.T) {
+	rec := &results.Record{Checks: map[string]results.Check{}}
+	rec.Server.RSSBytesPerConn = math.Inf(1)
+	rec.Conn.ConnectUpBytesPerConn = math.NaN()
+	rec.Agents = []results.Agent{{CPUUtilisation: math.Inf(-1)}}
+	keepFinite(rec)
+	if _, err := json.Marshal(rec); err != nil {
+		t.Fatal(err)
+	}
+	c := rec.Checks["figures_finite"]
+	if c.OK || c.Detail != "not a finite number, written as 0: agents.cpu_utilisation, conn.connect_up_bytes_per_conn, server.rss_bytes_per_conn" {
+		t.Errorf("figures_finite %+v", c)
+	}
+	clean := &results.Record{Checks: map[string]results.Check{}}
+	if keepFinite(clean); len(clean.Checks) != 0 {
+		t.Errorf("a finite record got %v", clean.Checks)
+	}
 }

@@ -295,6 +295,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 		rec.Checks["clients_stopped"] = results.Check{OK: false, Detail: m.Load.StopErr}
 	}
 	m.fillAgents(rec)
+	keepFinite(rec)
 	return rec, d.hist
 }
 
@@ -304,7 +305,7 @@ func Compute(m Measurement) (*results.Record, *hdrhistogram.Histogram) {
 func (m *Measurement) fillMemory(rec *results.Record) {
 	n := float64(m.Scenario.Clients)
 	before := m.Server[markBefore].Stats
-	if before.TimeNs == 0 {
+	if before.TimeNs == 0 || n == 0 {
 		return
 	}
 	perConn := func(after, before uint64) float64 { return (float64(after) - float64(before)) / n }
@@ -452,7 +453,7 @@ func (m *Measurement) upstreamChecks(rec *results.Record, check func(string, boo
 func (m *Measurement) fillConn(rec *results.Record) {
 	n := float64(m.Scenario.Clients)
 	c0, c1 := m.Load.Marks[markBefore], m.Load.Marks[markIdleStart]
-	if c0.taken() && c1.taken() {
+	if c0.taken() && c1.taken() && n > 0 {
 		d := c1.Counts.sub(c0.Counts)
 		rec.Conn.ConnectUpBytesPerConn = float64(d.Up) / n
 		rec.Conn.ConnectDownBytesPerConn = float64(d.Down) / n

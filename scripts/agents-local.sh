@@ -108,14 +108,17 @@ waitfor() {
   echo "agents-local.sh: $(basename "$1" .log) did not start:" >&2; cat "$1" >&2; exit 1
 }
 
-"$bin" serve --addr 10.77.0.1:8080 --token "$token" >"$work/server.log" 2>&1 &
+# The server and the agents run in sessions of their own: Ctrl-C reaches
+# only the coordinator, which then writes what it measured (partial) while
+# they still answer; the cleanup stops them after.
+setsid "$bin" serve --addr 10.77.0.1:8080 --token "$token" >"$work/server.log" 2>&1 &
 pids+=($!)
 waitfor "$work/server.log"
 list=""
 for i in $(seq 1 "$agents"); do
   extra=()
   if [ -n "$skew" ] && [ "$i" = "$agents" ]; then extra=(--clock-skew "$skew"); fi
-  ip netns exec "pb-agent-$i" "$bin" agent --listen "10.77.0.$((10 + i)):7700" --token "$atoken" "${extra[@]}" >"$work/agent$i.log" 2>&1 &
+  setsid ip netns exec "pb-agent-$i" "$bin" agent --listen "10.77.0.$((10 + i)):7700" --token "$atoken" "${extra[@]}" >"$work/agent$i.log" 2>&1 &
   pids+=($!)
   list=$list${list:+,}10.77.0.$((10 + i)):7700
 done
