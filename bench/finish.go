@@ -178,6 +178,12 @@ func (r *runner) loadGen(snaps [marks]snap) LoadGen {
 	lg.ReconnectGaps = append([]int64(nil), r.gaps...)
 	lg.ConnectLatencies = append([]int64(nil), r.connLat...)
 	lg.FirstStart, lg.LastStart, lg.Started = r.firstStart, r.lastStart, r.nStarted
+	if lg.Started > 0 {
+		// On the server's clock, like the receive stamps, so that the
+		// starts of several load generators compare.
+		lg.FirstStart += r.shift
+		lg.LastStart += r.shift
+	}
 	r.gapMu.Unlock()
 	return lg
 }
