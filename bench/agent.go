@@ -6,9 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"net"
 	"net/http"
-	"net/url"
 	"os"
 	"runtime"
 	"strconv"
@@ -98,6 +96,10 @@ type agentShare struct {
 	Server   string   `json:"server"`   // the server's URL, as the agent reaches it
 	First    int      `json:"first"`    // global index of the share's first client
 	Clients  int      `json:"clients"`
+	// Part is the share's index among Parts load generators: its client
+	// i starts in slot i×Parts+Part of the scenario's connect schedule.
+	Part  int `json:"part"`
+	Parts int `json:"parts"`
 	// BoundNs ends the session by itself this long after it opened, if
 	// the coordinator has not ended it (it died, or lost the agent).
 	BoundNs int64 `json:"bound_ns"`
@@ -111,12 +113,11 @@ type agentOpened struct {
 
 type agentRequest struct {
 	Session string `json:"session"`
-	Base    uint64 `json:"base,omitempty"`    // connect: the run's first seq
-	Mark    int    `json:"mark,omitempty"`    // mark: which one
-	Window  *wire  `json:"window,omitempty"`  // window
-	Last    uint64 `json:"last,omitempty"`    // drain: the run's last seq
-	Within  int64  `json:"within,omitempty"`  // drain: how long it may wait, ns
-	Partial bool   `json:"partial,omitempty"` // finish: the coordinator was interrupted
+	Base    uint64 `json:"base,omitempty"`   // connect: the run's first seq
+	Mark    int    `json:"mark,omitempty"`   // mark: which one
+	Window  *wire  `json:"window,omitempty"` // window
+	Last    uint64 `json:"last,omitempty"`   // drain: the run's last seq
+	Within  int64  `json:"within,omitempty"` // drain: how long it may wait, ns
 }
 
 // wire is a window as it travels: Unix ns on the server's clock.
@@ -133,6 +134,9 @@ type agentResult struct {
 	Load   LoadGen                `json:"load"`
 	Hist   *hdrhistogram.Snapshot `json:"hist"`
 	Offset clock.Offset           `json:"offset"`
+	// OffsetEnd is the offset measured again as the share finished
+	// (Samples 0: the server no longer answered).
+	OffsetEnd clock.Offset `json:"offset_end"`
 }
 
 // agentSession is one share in progress.
@@ -143,10 +147,26 @@ type agentSession struct {
 	cancel context.CancelFunc
 	timer  *time.Timer
 	off    clock.Offset
-	mu     sync.Mutex // one request of the session at a time
-	snaps  [marks]snap
-	ended  bool
+	skew   time.Duration // AgentConfig.ClockSkew
+	// step is how far the session has come: requests out of order are
+	// refused (a second window would close a closed channel).
+	step  int
+	mu    sync.Mutex // one request of the session at a time
+	snaps [marks]snap
+	ended bool
 }
+
+// The steps of a session, in order.
+const (
+	stepOpened = iota
+	stepConnected
+	stepWindow
+)
+
+var stepNames = []string{"open, not connected", "connected, no window yet", "in its window"}
+
+// errOrder is a request out of the session's order (409).
+type errOrder struct{ error }
 
 // clockExchanges is how many /time exchanges an agent makes; the quarter
 // with the lowest round trips makes the estimate.
@@ -205,9 +225,17 @@ func (a *Agent) ServeHTTP(w http.ResponseWriter, req *http.Request) {
 		http.Error(w, fmt.Sprintf("%s: session %s ended (its bound passed, or it was aborted)", req.URL.Path, s.id), http.StatusConflict)
 		return
 	}
+	if s.r == nil {
+		http.Error(w, fmt.Sprintf("%s: session %s is not open (its open failed)", req.URL.Path, s.id), http.StatusConflict)
+		return
+	}
 	out, err := a.handle(req.Context(), s, req.URL.Path, ar)
 	if err != nil {
-		http.Error(w, req.URL.Path+": "+err.Error(), http.StatusInternalServerError)
+		code := http.StatusInternalServerError
+		if errors.As(err, new(errOrder)) {
+			code = http.StatusConflict
+		}
+		http.Error(w, req.URL.Path+": "+err.Error(), code)
 		return
 	}
 	writeJSON(w, out)
@@ -221,9 +249,14 @@ func (a *Agent) handle(ctx context.Context, s *agentSession, path string, ar age
 	defer cancel()
 	stop := context.AfterFunc(s.ctx, cancel)
 	defer stop()
+	order := map[string]int{"/agent/connect": stepOpened, "/agent/window": stepConnected, "/agent/drain": stepWindow}
+	if want, ok := order[path]; ok && s.step != want {
+		return nil, errOrder{fmt.Errorf("out of order: the session is %s", stepNames[s.step])}
+	}
 	switch path {
 	case "/agent/connect":
 		r.base = ar.Base
+		s.step = stepConnected
 		if err := r.connectClients(ctx); err != nil {
 			return nil, err
 		}
@@ -239,12 +272,23 @@ func (a *Agent) handle(ctx context.Context, s *agentSession, path string, ar age
 			return nil, errors.New("no window")
 		}
 		r.rec.setWindow(window{start: ar.Window.Start, end: ar.Window.End, base: ar.Window.Base})
+		s.step = stepWindow
 		return map[string]bool{"set": true}, nil
 	case "/agent/drain":
+		// At the deadline what has not arrived is lost: the tallies count it.
 		err := r.waitCoveredBy(ctx, func(int) uint64 { return ar.Last }, time.Now().Add(time.Duration(ar.Within)))
-		return map[string]bool{"drained": err == nil}, err
+		return map[string]bool{"waited": err == nil}, err
 	case "/agent/finish":
+		// The offset again, before the clients stop: how far the clocks
+		// moved over the run.
+		ctl := newControl(r.srv.URL, r.roots)
+		defer ctl.close()
+		skew := s.skew
+		end, err := clock.Measure(ctx, ctl.hc, r.srv.URL, clockExchanges, func() time.Time { return time.Now().Add(skew) })
 		res := a.end(s)
+		if err == nil {
+			res.OffsetEnd = end
+		}
 		return res, nil
 	case "/agent/abort":
 		a.end(s)
@@ -284,6 +328,8 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 		return agentOpened{}, http.StatusBadRequest, fmt.Errorf("a share of clients %d..%d of %d", sh.First, sh.First+sh.Clients-1, s.Clients)
 	case sh.BoundNs <= 0:
 		return agentOpened{}, http.StatusBadRequest, errors.New("no bound on the session")
+	case sh.Parts < 1 || sh.Part < 0 || sh.Part >= sh.Parts:
+		return agentOpened{}, http.StatusBadRequest, fmt.Errorf("part %d of %d load generators", sh.Part, sh.Parts)
 	}
 	if err := s.Validate(); err != nil {
 		return agentOpened{}, http.StatusBadRequest, err
@@ -306,6 +352,7 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	a.sessions.Add(1)
 	defer sess.mu.Unlock()
 	fail := func(code int, err error) (agentOpened, int, error) {
+		sess.ended = true
 		sess.cancel()
 		a.mu.Lock()
 		a.sess = nil
@@ -319,16 +366,13 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	stop := context.AfterFunc(sess.ctx, cancel)
 	defer stop()
 	r := &runner{s: s, opt: Options{Server: sh.Server}, started: time.Now(), poke: make(chan struct{}, 1),
-		first: sh.First, local: sh.Clients}
+		first: sh.First, local: sh.Clients, part: sh.Part, parts: sh.Parts}
 	r.phase.Store(PhaseConnect)
 	r.srv = &proc.Server{URL: sh.Server, Stop: func() error { return nil }}
 	if err := r.trust(ctx); err != nil {
 		return fail(http.StatusBadRequest, err)
 	}
-	u, _ := url.Parse(sh.Server)
-	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
-	var err error
-	if r.lim, err = proc.PlanLimits(sh.Clients, false, ipv6); err != nil {
+	if err := r.planLimits(false); err != nil {
 		return fail(http.StatusBadRequest, err)
 	}
 	ctl := newControl(sh.Server, r.roots)
@@ -338,7 +382,13 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	if err != nil {
 		return fail(http.StatusBadGateway, fmt.Errorf("the server's clock: %w", err))
 	}
+	if ctx.Err() != nil {
+		// The coordinator gave up on this open (or the agent closes):
+		// no session it does not know of may stay.
+		return fail(http.StatusServiceUnavailable, ctx.Err())
+	}
 	sess.off = off
+	sess.skew = skew
 	r.shift = int64(skew) + off.Offset
 	r.cctx, r.ccancel = context.WithCancel(context.Background())
 	r.failc = make(chan struct{})
@@ -378,7 +428,7 @@ func (a *Agent) end(s *agentSession) agentResult {
 		}
 		res.Hist = h.Export()
 	}
-	lg.Hists = nil
+	lg.Hists, lg.Inputs = nil, nil // sent as res.Hist; broadcast has no inputs
 	res.Load = lg
 	a.mu.Lock()
 	if a.sess == s {

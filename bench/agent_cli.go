@@ -65,6 +65,20 @@ func (a AgentSetup) Check(ctx context.Context, clients int) error {
 	return err
 }
 
+// CheckCell refuses, before any load, a cell the agents cannot run: a
+// workload, client kind or network they do not take, or fewer clients
+// than load generators.
+func (a AgentSetup) CheckCell(s Scenario) error {
+	if len(a.Agents) == 0 {
+		return nil
+	}
+	if err := agentScenario(s); err != nil {
+		return err
+	}
+	_, err := Shares(s.Clients, a.LocalShare, len(a.Agents))
+	return err
+}
+
 // Apply sets the agents of a run's options.
 func (a AgentSetup) Apply(o *Options) {
 	o.Agents, o.AgentToken, o.LocalShare = a.Agents, a.Token, a.LocalShare

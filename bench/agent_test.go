@@ -1,12 +1,16 @@
 package bench
 
 import (
+	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
+	"io"
 	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -14,6 +18,7 @@ import (
 	"pushbench/event"
 	"pushbench/proc"
 	"pushbench/results"
+	"pushbench/servers"
 )
 
 // startAgent serves an agent on loopback until the test ends.
@@ -262,5 +267,118 @@ func TestAgentProtocolRefusals(t *testing.T) {
 		if resp.StatusCode != c.code || !strings.Contains(string(b[:n]), c.want) {
 			t.Errorf("%s %s: %d %q, want %d with %q", c.method, c.path, resp.StatusCode, b[:n], c.code, c.want)
 		}
+	}
+}
+
+// TestAgentFailsAtConnect: an agent that refuses its connect, and one that
+// hangs in it while its heartbeat stops answering, each fail the cell with
+// their name: the run ends (bounded), the record is written, marked
+// failed, and the other agent's session is closed.
+func TestAgentFailsAtConnect(t *testing.T) {
+	for _, c := range []struct {
+		name string
+		hang bool
+	}{{"refuses", false}, {"hangs", true}} {
+		t.Run(c.name, func(t *testing.T) {
+			good := NewAgent(AgentConfig{})
+			bad := NewAgent(AgentConfig{})
+			hung := make(chan struct{})
+			var once sync.Once
+			wrapped := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				switch {
+				case r.URL.Path == "/agent/connect" && c.hang:
+					once.Do(func() { close(hung) })
+					// Read the body, so that the server notices the
+					// coordinator closing the connection.
+					_, _ = io.Copy(io.Discard, r.Body)
+					<-r.Context().Done() // the coordinator gives up on it
+					return
+				case r.URL.Path == "/agent/connect":
+					http.Error(w, "/agent/connect: no more sockets", http.StatusInternalServerError)
+					return
+				case r.URL.Path == "/agent/info" && c.hang:
+					select {
+					case <-hung:
+						http.Error(w, "frozen", http.StatusServiceUnavailable)
+						return
+					default:
+					}
+				}
+				bad.ServeHTTP(w, r)
+			})
+			gsrv, bsrv := httptest.NewServer(good), httptest.NewServer(wrapped)
+			defer func() {
+				bsrv.Close()
+				gsrv.Close()
+				_ = bad.Close()
+				_ = good.Close()
+			}()
+			g, b := strings.TrimPrefix(gsrv.URL, "http://"), strings.TrimPrefix(bsrv.URL, "http://")
+			s := small("ws")
+			s.Clients = 6
+			rec, err := agentRun(t, s, Options{Agents: []string{g, b}})
+			if err == nil || !strings.Contains(err.Error(), "agent "+b) {
+				t.Fatalf("run: %v, want the failed agent named", err)
+			}
+			if rec == nil || rec.Status != results.StatusFailed || rec.Checks["agents_alive"].OK ||
+				!strings.Contains(rec.Checks["agents_alive"].Detail, "during connect") {
+				t.Fatalf("record %+v", rec)
+			}
+			if in := good.info(); in.Session != "" {
+				t.Errorf("the good agent still runs session %s", in.Session)
+			}
+		})
+	}
+}
+
+// TestAgentSessionOrder: a session's requests come in order (connect,
+// window, drain); one out of order is a 409 with the reason, and abort
+// ends the session.
+func TestAgentSessionOrder(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv, err := servers.New(servers.Config{Addr: ln.Addr().String()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	defer func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		_ = srv.Shutdown(ctx)
+		<-served
+	}()
+	a, asrv, _ := startAgent(t, AgentConfig{})
+	post := func(path string, body any) (int, string) {
+		b, _ := json.Marshal(body)
+		resp, err := http.Post(asrv.URL+path, "application/json", bytes.NewReader(b))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(out)
+	}
+	code, body := post("/agent/open", agentShare{Scenario: small("ws"), Server: "http://" + ln.Addr().String(), Clients: 1, Parts: 1, BoundNs: int64(time.Minute)})
+	var op agentOpened
+	if code != 200 || json.Unmarshal([]byte(body), &op) != nil || op.Offset.Samples != clockExchanges {
+		t.Fatalf("open: %d %s", code, body)
+	}
+	if code, _ := post("/agent/open", agentShare{Scenario: small("ws"), Server: "http://" + ln.Addr().String(), Clients: 1, Parts: 1, BoundNs: 1}); code != 409 {
+		t.Errorf("a second open: %d, want 409 (busy)", code)
+	}
+	for _, path := range []string{"/agent/window", "/agent/drain"} {
+		if code, body := post(path, agentRequest{Session: op.Session, Window: &wire{}}); code != 409 || !strings.Contains(body, "out of order: the session is open, not connected") {
+			t.Errorf("%s before connect: %d %q", path, code, body)
+		}
+	}
+	if code, body := post("/agent/mark", agentRequest{Session: op.Session, Mark: markBefore}); code != 200 {
+		t.Errorf("mark: %d %s", code, body)
+	}
+	if code, body := post("/agent/abort", agentRequest{Session: op.Session}); code != 200 || a.info().Session != "" {
+		t.Errorf("abort: %d %s, session %q", code, body, a.info().Session)
 	}
 }

@@ -2,6 +2,7 @@ package bench
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -31,6 +32,7 @@ type remoteAgent struct {
 	hc      *http.Client
 	info    AgentInfo
 	first   int // global index of its first client
+	part    int // its index among the load generators (start slots)
 	clients int
 	session string
 	offset  clock.Offset
@@ -46,9 +48,11 @@ type agentSet struct {
 	first string // the first failure: "agent ADDR: reason"
 	ph    Phase  // during which phase
 	downc chan struct{}
+	// phaseOf is the run's phase now (for the failure's phase).
+	phaseOf func() Phase
 	stopH context.CancelFunc // the heartbeat
 	hbWG  sync.WaitGroup
-	local clock.Offset // the local share's offset (a server on another host)
+	parts int // load generators with clients: the agents, and this process with a local share
 }
 
 // AgentPart is one load generator's share of a merged run: what Compute
@@ -63,8 +67,14 @@ type AgentPart struct {
 	// share against a server on another host) or known to be 0 (a local
 	// share against a server on loopback).
 	Measured bool
-	Error    string
-	Load     *LoadGen // nil: the part returned nothing
+	// OffsetEnd is the offset measured again when the part finished
+	// (Samples 0: not measured): how far the clocks moved over the run.
+	OffsetEnd clock.Offset
+	// ClockDrift is how far the part's wall clock moved against its
+	// monotonic clock between its first and last mark, ns.
+	ClockDrift int64
+	Error      string
+	Load       *LoadGen // nil: the part returned nothing
 }
 
 // Bounds of the agent protocol's requests.
@@ -189,8 +199,11 @@ func (a *remoteAgent) call(ctx context.Context, path string, in, out any) error 
 	}
 	resp, err := a.hc.Do(req)
 	if err != nil {
-		if ctx.Err() != nil {
-			return ctx.Err()
+		switch {
+		case errors.Is(ctx.Err(), context.DeadlineExceeded):
+			return fmt.Errorf("agent %s: %s: no answer in time: %w", a.addr, path, ctx.Err())
+		case ctx.Err() != nil:
+			return fmt.Errorf("agent %s: %s: %w", a.addr, path, ctx.Err())
 		}
 		return fmt.Errorf("agent %s is unreachable: %w", a.addr, unwrapURL(err))
 	}
@@ -205,7 +218,7 @@ func (a *remoteAgent) call(ctx context.Context, path string, in, out any) error 
 	case resp.StatusCode == http.StatusNotFound:
 		return fmt.Errorf("agent %s: %s answers 404: is it a pushbench agent?", a.addr, path)
 	case resp.StatusCode != http.StatusOK:
-		return fmt.Errorf("agent %s: %s", a.addr, strings.TrimSpace(string(b)))
+		return agentError{code: resp.StatusCode, msg: fmt.Sprintf("agent %s: %s", a.addr, strings.TrimSpace(string(b)))}
 	}
 	if out != nil {
 		if err := json.Unmarshal(b, out); err != nil {
@@ -214,6 +227,14 @@ func (a *remoteAgent) call(ctx context.Context, path string, in, out any) error 
 	}
 	return nil
 }
+
+// agentError is an agent's answer other than 200, with its reason.
+type agentError struct {
+	code int
+	msg  string
+}
+
+func (e agentError) Error() string { return e.msg }
 
 func unwrapURL(err error) error {
 	var ue *url.Error
@@ -246,14 +267,22 @@ func (r *runner) planAgents(ctx context.Context) error {
 		return err
 	}
 	r.local = r.opt.LocalShare
-	first := r.local
+	first, part := r.local, 0
+	if r.local > 0 {
+		part = 1
+	}
 	for i, addr := range r.opt.Agents {
 		a := newRemoteAgent(addr, r.opt.AgentToken)
-		a.info, a.first, a.clients = infos[i], first, shares[i]
+		a.info, a.first, a.clients, a.part = infos[i], first, shares[i], part+i
 		first += shares[i]
 		r.agents.list = append(r.agents.list, a)
 	}
 	r.agents.downc = make(chan struct{})
+	r.agents.phaseOf = func() Phase { return r.phase.Load().(Phase) }
+	r.agents.parts = len(r.agents.list)
+	if r.local > 0 {
+		r.part, r.agents.parts = 0, r.agents.parts+1
+	}
 	return nil
 }
 
@@ -292,25 +321,22 @@ func (r *runner) openAgents(ctx context.Context) error {
 	if err := r.agentsCanReach(); err != nil {
 		return err
 	}
-	if u, err := url.Parse(r.srv.URL); err == nil && !isLoopbackHost(u.Hostname()) {
-		off, err := clock.Measure(ctx, r.ctl.hc, r.srv.URL, clockExchanges, nil)
-		if err != nil {
-			return fmt.Errorf("the server's clock: %w", err)
-		}
-		r.agents.local = off
-		r.shift = off.Offset
-		r.rec.shift = off.Offset
-	}
 	bound := time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack + confirmTimeout +
 		r.s.Idle + r.s.Warmup + r.s.Duration + r.s.Drain + publisherSlack + agentSessionPad
 	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
 		ctx, cancel := context.WithTimeout(ctx, agentCallTimeout+30*time.Second) // 64 clock exchanges over a WAN
 		defer cancel()
 		var op agentOpened
-		err := a.call(ctx, "/agent/open", agentShare{Scenario: r.s, Server: r.srv.URL, First: a.first, Clients: a.clients, BoundNs: int64(bound)}, &op)
+		err := a.call(ctx, "/agent/open", agentShare{Scenario: r.s, Server: r.srv.URL, First: a.first, Clients: a.clients,
+			Part: a.part, Parts: r.agents.parts, BoundNs: int64(bound)}, &op)
 		a.session, a.offset, a.host = op.Session, op.Offset, op.Host
 		return err
 	})
+	if ae := (agentError{}); errors.As(err, &ae) && ae.code < 500 {
+		// The agent refused its share (its limits, the scenario): bad
+		// input, before any load.
+		return fmt.Errorf("%w: %w", ErrScenario, err)
+	}
 	if err != nil {
 		return err
 	}
@@ -353,11 +379,13 @@ func (s *agentSet) each(ctx context.Context, f func(context.Context, *remoteAgen
 	errs := make([]error, len(s.list))
 	var wg sync.WaitGroup
 	for i, a := range s.list {
-		if a.err != "" {
+		if s.isFailed(a) {
 			continue
 		}
 		wg.Go(func() {
-			if errs[i] = f(ctx, a); errs[i] != nil && ctx.Err() == nil {
+			// A cancellation is the run's (Ctrl-C) or a sibling's failure,
+			// not this agent's; anything else, a timeout included, is.
+			if errs[i] = f(ctx, a); errs[i] != nil && !errors.Is(errs[i], context.Canceled) {
 				s.fail(a, errs[i])
 			}
 		})
@@ -366,7 +394,8 @@ func (s *agentSet) each(ctx context.Context, f func(context.Context, *remoteAgen
 	return errors.Join(errs...)
 }
 
-// fail marks a failed (the first failure is the run's).
+// fail marks a failed (the first failure is the run's, during the phase
+// the run is in).
 func (s *agentSet) fail(a *remoteAgent, err error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
@@ -378,8 +407,18 @@ func (s *agentSet) fail(a *remoteAgent, err error) {
 		if !strings.HasPrefix(s.first, "agent ") {
 			s.first = "agent " + a.addr + ": " + s.first
 		}
+		if s.phaseOf != nil {
+			s.ph = s.phaseOf()
+		}
 		close(s.downc)
 	}
+}
+
+// isFailed reports whether a has failed.
+func (s *agentSet) isFailed(a *remoteAgent) bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return a.err != ""
 }
 
 // failed is the first agent's failure ("" none).
@@ -389,43 +428,50 @@ func (s *agentSet) failed() string {
 	return s.first
 }
 
-// phase notes the phase during which the first agent failed.
-func (s *agentSet) phase(p Phase) {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if s.ph == "" {
-		s.ph = p
-	}
-}
-
 // down is closed when an agent fails (nil without agents: never).
 func (s *agentSet) down() <-chan struct{} { return s.downc }
 
 // connectAll connects the local share and every agent's at once; the
-// scenario's connect rate is theirs together.
+// scenario's connect rate is theirs together. It ends at the first
+// failure, an agent's (the heartbeat's included) or the local share's,
+// and stops the others' connecting then.
 func (r *runner) connectAll(ctx context.Context) error {
 	if len(r.agents.list) == 0 {
 		return r.connectClients(ctx)
 	}
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
+	go func() {
+		select {
+		case <-r.agents.down():
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
 	local := make(chan error, 1)
 	go func() {
-		local <- r.connectClients(ctx)
+		err := r.connectClients(ctx)
+		if err != nil {
+			cancel()
+		}
+		local <- err
 	}()
+	bound := time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack + agentCallTimeout
 	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
+		ctx, done := context.WithTimeout(ctx, bound)
+		defer done()
 		var out struct{ Connected int64 }
 		if err := a.call(ctx, "/agent/connect", agentRequest{Session: a.session, Base: r.base}, &out); err != nil {
-			cancel() // the local share stops connecting too
 			return err
 		}
 		r.connected.Add(out.Connected)
 		return nil
 	})
-	if lerr := <-local; err == nil {
-		err = lerr
+	lerr := <-local
+	if failed := r.agents.failed(); failed != "" {
+		return errors.New(failed)
 	}
-	return err
+	return cmp.Or(lerr, err)
 }
 
 // markAsync has every agent take mark i now; the returned function
@@ -537,10 +583,12 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 	parts := []Measurement{}
 	rows := []AgentPart{}
 	lm := m
+	cpus := map[string]int{} // per host: load generators on one machine share its CPUs
 	if local > 0 {
 		lg := m.Load
-		rows = append(rows, AgentPart{Name: "local", Host: m.Env.Hostname, Clients: local, Offset: s.local,
-			Measured: s.local.Samples > 0, Load: &lg})
+		rows = append(rows, AgentPart{Name: "local", Host: m.Env.Hostname, Clients: local, Offset: m.Offset,
+			Measured: m.Offset.Samples > 0, Load: &lg, ClockDrift: clockDrift(lg.Marks)})
+		cpus[m.Env.Hostname] = lg.CPUs
 		parts = append(parts, lm)
 	} else {
 		// The coordinator ran no clients: its CPU is the control's, not
@@ -552,23 +600,35 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 		parts = append(parts, lm)
 	}
 	for _, a := range s.list {
-		row := AgentPart{Name: a.addr, Host: a.host, First: a.first, Clients: a.clients, Offset: a.offset, Measured: true, Error: a.err}
-		if a.result != nil {
-			lg := a.result.Load
-			if h := a.result.Hist; h != nil {
-				lg.Hists = []*hdrhistogram.Histogram{hdrhistogram.Import(h)}
-			}
-			for i := range lg.Marks {
-				if lg.Marks[i].taken() {
-					lg.Marks[i].Wall, lg.Marks[i].Mono = m.Load.Marks[i].Wall, m.Load.Marks[i].Mono
+		row := AgentPart{Name: a.addr, Host: a.host, First: a.first, Clients: a.clients, Offset: a.offset, Measured: true}
+		if res := a.result; res != nil {
+			if err := res.holds(a.clients, m.Measured); err != nil {
+				s.fail(a, fmt.Errorf("agent %s returned a result that does not hold its share: %w", a.addr, err))
+			} else {
+				lg := res.Load
+				if h := res.Hist; h != nil {
+					lg.Hists = []*hdrhistogram.Histogram{hdrhistogram.Import(h)}
 				}
+				row.ClockDrift = clockDrift(lg.Marks)
+				row.OffsetEnd = res.OffsetEnd
+				// The coordinator's moments: the agent took each mark
+				// when asked.
+				for i := range lg.Marks {
+					if lg.Marks[i].taken() {
+						lg.Marks[i].Wall, lg.Marks[i].Mono = m.Load.Marks[i].Wall, m.Load.Marks[i].Mono
+					}
+				}
+				row.Load = &lg
+				cpus[a.host] = max(cpus[a.host], lg.CPUs)
+				p := m
+				p.Scenario.Clients = a.clients
+				p.Load = lg
+				parts = append(parts, p)
 			}
-			row.Load = &lg
-			p := m
-			p.Scenario.Clients = a.clients
-			p.Load = lg
-			parts = append(parts, p)
 		}
+		s.mu.Lock()
+		row.Error = a.err
+		s.mu.Unlock()
 		rows = append(rows, row)
 	}
 	merged, err := Merge(parts...)
@@ -576,6 +636,12 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 		// The parts are built from one measurement: this cannot happen.
 		merged = m
 		merged.Died = "merge: " + err.Error()
+	}
+	// Utilisation is of the CPUs the load generators had: one machine's
+	// once, however many of them ran there.
+	merged.Load.CPUs = 0
+	for _, n := range cpus {
+		merged.Load.CPUs += n
 	}
 	// The cell's clients are every share's: the server held them all (its
 	// memory per connection divides by them), even when an agent's
@@ -585,9 +651,40 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 		merged.Scenario.Clients += a.clients
 	}
 	merged.Agents = rows
-	merged.AgentFailure, merged.AgentPhase = s.failed(), s.ph
-	if merged.AgentFailure != "" && merged.AgentPhase == "" {
-		merged.AgentPhase = PhaseDrain
-	}
+	s.mu.Lock()
+	merged.AgentFailure, merged.AgentPhase = s.first, s.ph
+	s.mu.Unlock()
 	return merged
+}
+
+// holds checks that an agent's result is its share's: one tally per
+// client, its marks of the window taken when the run measured one.
+func (res *agentResult) holds(clients int, measured bool) error {
+	switch {
+	case res.Load.Clients != clients || len(res.Load.Tallies) != clients:
+		return fmt.Errorf("%d clients and %d tallies, want %d", res.Load.Clients, len(res.Load.Tallies), clients)
+	case measured && (!res.Load.Marks[markStart].taken() || !res.Load.Marks[markEnd].taken()):
+		return errors.New("the window's marks are missing")
+	case res.Hist == nil && res.Load.Marks[markEnd].Counts.Down > 0:
+		return errors.New("bytes arrived but no histogram came back")
+	}
+	return nil
+}
+
+// clockDrift is how far a load generator's wall clock moved against its
+// monotonic clock between its first and last mark (0: fewer than two).
+func clockDrift(marks [marks]ClientMark) int64 {
+	first, last := -1, -1
+	for i, mk := range marks {
+		if mk.taken() {
+			if first < 0 {
+				first = i
+			}
+			last = i
+		}
+	}
+	if first < 0 || first == last {
+		return 0
+	}
+	return (marks[last].Wall - marks[first].Wall) - int64(marks[last].Mono-marks[first].Mono)
 }

@@ -10,6 +10,7 @@ import (
 
 	hdrhistogram "github.com/HdrHistogram/hdrhistogram-go"
 
+	"pushbench/clock"
 	"pushbench/report"
 	"pushbench/results"
 	"pushbench/servers"
@@ -109,6 +110,10 @@ type Measurement struct {
 	DiedPhase Phase
 
 	Probe probeResult // the round trip through the network emulator, measured before the run
+	// Offset is the load generator's clock offset to a server on another
+	// host, added to its receive stamps (Samples 0: the server is on its
+	// loopback, one clock).
+	Offset clock.Offset
 
 	Publisher servers.PublisherStats // at the end of the run
 	Server    [marks]ServerMark

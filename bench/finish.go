@@ -130,6 +130,7 @@ func (r *runner) measurement() Measurement {
 		Connected:   r.s1,
 		Env:         proc.Environment(),
 		Probe:       r.probe,
+		Offset:      r.off,
 	}
 	if s.Schedule == servers.ScheduleConstant {
 		m.ConstantLo = r.base + constantEvents(s.Rate, s.Warmup)

@@ -18,6 +18,7 @@ import (
 	"golang.org/x/sys/unix"
 
 	"pushbench/clients"
+	"pushbench/clock"
 	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/servers"
@@ -111,7 +112,7 @@ func Run(ctx context.Context, s Scenario, opt Options) (*results.Record, *hdrhis
 	if opt.ProgressEvery <= 0 {
 		opt.ProgressEvery = 250 * time.Millisecond
 	}
-	r := &runner{s: s, opt: opt, started: time.Now(), poke: make(chan struct{}, 1), local: s.Clients}
+	r := &runner{s: s, opt: opt, started: time.Now(), poke: make(chan struct{}, 1), local: s.Clients, parts: 1}
 	r.phase.Store(PhaseStart)
 	if len(opt.Agents) > 0 {
 		if err := r.planAgents(ctx); err != nil {
@@ -195,6 +196,14 @@ type runner struct {
 	// The clients this process runs: first is the global index of the
 	// first one (an agent's share starts there), local how many.
 	first, local int
+	// part is this process's index among the load generators with
+	// clients, of parts (1 without agents): client i starts in slot
+	// i×parts+part of the scenario's connect schedule.
+	part, parts int
+	// off is this process's clock offset to the server, measured when the
+	// server is on another host (Samples 0: not measured, 0 by
+	// construction).
+	off clock.Offset
 	// shift is added to every receive stamp: the clock offset to the
 	// server (agents), and on an agent the test-only skew of its clock.
 	shift int64
@@ -284,10 +293,8 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		}
 	}
 
-	u, _ := url.Parse(r.srv.URL)
-	ipv6 := u != nil && net.ParseIP(u.Hostname()) != nil && net.ParseIP(u.Hostname()).To4() == nil
 	shared := !external && (r.srv.PID == 0 || r.srv.PID == os.Getpid())
-	if r.lim, err = proc.PlanLimits(r.local, shared, ipv6); err != nil {
+	if err := r.planLimits(shared); err != nil {
 		return nil, nil, err
 	}
 
@@ -305,10 +312,13 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	r.failc = make(chan struct{})
 	defer r.stopClients() // idempotent; also on panic
 	r.rec = newRecorder(r.local, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
+	if err := r.measureOffset(ctx); err != nil {
+		return nil, nil, err
+	}
+	defer r.closeAgents() // before they open: a failed open leaves the others' sessions open
 	if err := r.openAgents(ctx); err != nil {
 		return nil, nil, err
 	}
-	defer r.closeAgents()
 	if r.s0, err = r.snapWith(ctx, markBefore, r.ctl.gc); err != nil {
 		return nil, nil, fmt.Errorf("server %s: %w", r.srv.URL, err)
 	}
@@ -342,8 +352,10 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		if r.serverDiedWithin(deathGrace) {
 			return r.finish()
 		}
-		if r.agents.failed() != "" && r.connected.Load() > 0 {
-			r.agents.phase(PhaseConnect)
+		if r.agents.failed() != "" && ctx.Err() == nil {
+			// The record says which agent failed, and how far the
+			// others got.
+			r.stopPublisher()
 			return r.finish()
 		}
 		return nil, nil, err
@@ -362,7 +374,6 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 			// Keep what the others measured: the record names the agent.
 			// The publisher stops now, and the other load generators'
 			// clients get the events in flight, bounded.
-			r.agents.phase(r.phase.Load().(Phase))
 			r.stopPublisher()
 			if last := r.finalPS.LastSeq; last >= r.base {
 				_ = r.waitCovered(context.Background(), last, time.Now().Add(min(interruptedDrain, s.Drain)))
@@ -482,14 +493,16 @@ func (r *runner) connectClients(ctx context.Context) error {
 		close(allSubscribed)
 	}()
 
-	// The share's clients start at its share of the rate, so that every
-	// load generator together keeps the scenario's.
+	// Client i starts in slot i×parts+part of the scenario's schedule (a
+	// slot per 1/connect rate): the load generators' clients interleave,
+	// so that together they keep the scenario's rate over its span.
 	t0 := time.Now()
-	gap := float64(time.Second) / s.ConnectRate * float64(s.Clients) / float64(n)
+	gap := float64(time.Second) / s.ConnectRate
+	slot := func(i int) float64 { return float64(i*r.parts + r.part) }
 	timer := time.NewTimer(time.Hour)
 	defer timer.Stop()
 	for i, sub := range r.subs {
-		if wait := time.Until(t0.Add(time.Duration(float64(i) * gap))); wait > 0 {
+		if wait := time.Until(t0.Add(time.Duration(slot(i) * gap))); wait > 0 {
 			timer.Reset(wait)
 			select {
 			case <-ctx.Done():
@@ -518,7 +531,7 @@ func (r *runner) connectClients(ctx context.Context) error {
 	}
 	close(started)
 
-	bound := time.Duration(float64(n)*gap) + connectSlack
+	bound := time.Duration(slot(n)*gap) + connectSlack
 	timer.Reset(time.Until(t0.Add(bound)))
 	select {
 	case <-allSubscribed:
@@ -644,6 +657,45 @@ func (r *runner) trust(ctx context.Context) error {
 	return nil
 }
 
+// planLimits raises the open-files limit and plans the source addresses
+// of this process's clients (shared: the server is in this process too).
+// The 127.0.0.x addresses that spread clients beyond one address's
+// ephemeral ports reach a server on loopback only: toward another host
+// one address's ports are the limit.
+func (r *runner) planLimits(shared bool) error {
+	u, _ := url.Parse(r.srv.URL)
+	host := ""
+	if u != nil {
+		host = u.Hostname()
+	}
+	ipv6 := net.ParseIP(host) != nil && net.ParseIP(host).To4() == nil
+	var err error
+	if r.lim, err = proc.PlanLimits(r.local, shared, ipv6); err != nil {
+		return err
+	}
+	if len(r.lim.SourceAddrs) > 0 && !isLoopbackHost(host) {
+		return fmt.Errorf("%w: %d clients need more ephemeral ports than one source address has toward %s (at most %d): spread them over agents",
+			proc.ErrLimits, r.local, host, r.lim.PortsPerAddr)
+	}
+	return nil
+}
+
+// measureOffset measures this process's clock offset to a server on
+// another host, which its receive stamps then carry; on loopback the
+// clocks are one and nothing is measured.
+func (r *runner) measureOffset(ctx context.Context) error {
+	u, err := url.Parse(r.srv.URL)
+	if err != nil || isLoopbackHost(u.Hostname()) {
+		return nil
+	}
+	off, err := clock.Measure(ctx, r.ctl.hc, r.srv.URL, clockExchanges, nil)
+	if err != nil {
+		return fmt.Errorf("the server's clock: %w", err)
+	}
+	r.off, r.shift, r.rec.shift = off, off.Offset, off.Offset
+	return nil
+}
+
 // probeTLS is the TLS configuration of the round-trip probe (nil without
 // TLS).
 func (r *runner) probeTLS() *tls.Config {
@@ -736,7 +788,7 @@ func (r *runner) measure(ctx context.Context) error {
 	}
 	ps, err := r.ctl.start(ctx, pc)
 	if err != nil {
-		r.rec.setWindow(window{base: r.base}) // release any handler; nothing is in this window
+		r.setWindow(window{base: r.base}) // release any handler; nothing is in this window
 		return fmt.Errorf("start publisher: %w", err)
 	}
 	r.startPS = ps
@@ -746,10 +798,13 @@ func (r *runner) measure(ctx context.Context) error {
 		// from now, when every sender is ready.
 		start = time.Now().Add(chatLead)
 	}
+	// The window is on the server's clock (its events' stamps); this
+	// process waits for its edges on its own, off by the clock offset.
 	winStart := start.Add(s.Warmup)
 	winEnd := winStart.Add(s.Duration)
-	r.winEnd.Store(winEnd.UnixNano())
 	r.win = window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base}
+	winStart, winEnd = winStart.Add(-time.Duration(r.shift)), winEnd.Add(-time.Duration(r.shift))
+	r.winEnd.Store(winEnd.UnixNano())
 	// The senders before the window: once it is set, handlers run and
 	// may read them (game acknowledgements).
 	r.startSenders(start, start.Add(s.Warmup+s.Duration), r.win)
@@ -1042,9 +1097,10 @@ func (r *runner) clientSnap() snap {
 func (r *runner) snapWith(ctx context.Context, mark int, stats func(context.Context) (servers.Stats, error)) (snap, error) {
 	marked := r.agents.markAsync(ctx, mark)
 	sn := r.clientSnap()
-	if err := marked(); err != nil {
-		return sn, err
-	}
+	// An agent that could not take its mark has failed (the run notices
+	// it at its next wait); the server's side is taken all the same, for
+	// the others.
+	_ = marked()
 	sn.ctrl0 = [2]uint64{r.ctl.ctr.BytesUp.Load(), r.ctl.ctr.BytesDown.Load()}
 	st, err := stats(ctx)
 	if err != nil {

@@ -81,7 +81,7 @@ func agentsLine(rec *results.Record) string {
 	for _, a := range rec.Agents {
 		worst = max(worst, a.ClockUncertaintyNs)
 	}
-	s := fmt.Sprintf(" | %d load generators", len(rec.Agents))
+	s := fmt.Sprintf(" | %d load generator%s", len(rec.Agents), plural(len(rec.Agents)))
 	if worst > 0 {
 		s += fmt.Sprintf(", clocks within ± %s", fmtDuration(float64(worst)))
 	}
@@ -128,14 +128,14 @@ func AgentsReadmeSection(dir, rel string) (string, error) {
 	}
 	e := m.Env
 	var b strings.Builder
-	fmt.Fprintf(&b, "From the agents run in [%s](%s) (`%s`): commit %s, %s, %d CPUs, %s, started %s. %s, %d load generators.\n\n",
-		rel, rel, command, shortCommit(e.Commit), orDash(e.CPUModel), e.NumCPU, orDash(e.GoVersion), orDash(m.StartedAt), cellTitle(m.Scenario), len(m.Agents))
+	fmt.Fprintf(&b, "From the agents run in [%s](%s) (`%s`): commit %s, %s, %d CPUs, %s, started %s. %s, %d load generator%s.\n\n",
+		rel, rel, command, shortCommit(e.Commit), orDash(e.CPUModel), e.NumCPU, orDash(e.GoVersion), orDash(m.StartedAt), cellTitle(m.Scenario), len(m.Agents), plural(len(m.Agents)))
 	b.WriteString("| | status | expected | delivered | lost | histogram count | p50 | p99 |\n|---|---|---:|---:|---:|---:|---:|---:|\n")
 	row := func(name string, r *results.Record) {
 		fmt.Fprintf(&b, "| %s | %s | %d | %d | %d | %d | %s | %s |\n", name, results.StatusOf(r), r.Expected, r.Delivered, r.Lost, r.Latency.Count,
 			fmtDuration(float64(r.Latency.P50)), fmtDuration(float64(r.Latency.P99)))
 	}
-	row(fmt.Sprintf("merged, %d load generators", len(m.Agents)), &m)
+	row(fmt.Sprintf("merged, %d load generator%s", len(m.Agents), plural(len(m.Agents))), &m)
 	if single != nil {
 		row("one load generator", single)
 	}
@@ -153,4 +153,11 @@ func AgentsReadmeSection(dir, rel string) (string, error) {
 		}
 	}
 	return b.String(), nil
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }

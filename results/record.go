@@ -92,6 +92,12 @@ type Record struct {
 	// clock over the run; latency is computed from wall-clock stamps of
 	// two processes.
 	ClockDriftNs int64 `json:"clock_drift_ns"`
+	// ClockOffsetNs and ClockUncertaintyNs are the load generator's clock
+	// offset to a server on another host (the server's clock minus its
+	// own) and the bound on its error, applied to every receive stamp;
+	// absent on loopback (one clock). Runs on agents have them per row.
+	ClockOffsetNs      int64 `json:"clock_offset_ns,omitempty"`
+	ClockUncertaintyNs int64 `json:"clock_uncertainty_ns,omitempty"`
 
 	Publisher Publisher `json:"publisher"`
 
@@ -442,7 +448,14 @@ type Agent struct {
 	ClockOffsetNs      int64 `json:"clock_offset_ns"`
 	ClockUncertaintyNs int64 `json:"clock_uncertainty_ns"`
 	ClockSamples       int   `json:"clock_samples"`
+	// ClockOffsetChangeNs is the offset measured again as it finished
+	// minus the first (0: not measured again); the part of it the two
+	// measurements' bounds do not explain is added to ClockUncertaintyNs.
+	ClockOffsetChangeNs int64 `json:"clock_offset_change_ns"`
+	// ClockDriftNs is how far its wall clock moved against its monotonic
+	// clock between its first and last mark.
+	ClockDriftNs int64 `json:"clock_drift_ns"`
 	// Checks are its own self-checks: client_cpu, clients_alive,
-	// histogram_range, no_loss, clock_offset.
+	// histogram_range, no_loss, clock_offset, clock_stable.
 	Checks map[string]Check `json:"checks"`
 }

@@ -2,6 +2,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -187,13 +188,13 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	}
 
 	c := &compare.Comparison{P: p, Cells: p.Plan(), Pin: *pin, Command: append([]string{"pushbench", "compare"}, args...)}
-	for _, cell := range c.Cells {
-		if err := cell.S.Validate(); err != nil {
-			return nil, usagef("compare: cell %s: %s", cell.Name(), strings.TrimPrefix(err.Error(), bench.ErrScenario.Error()+": "))
-		}
-	}
 	if c.Agents, err = agentFlags(); err != nil {
 		return nil, usagef("compare: %v", err)
+	}
+	for _, cell := range c.Cells {
+		if err := errors.Join(cell.S.Validate(), c.Agents.CheckCell(cell.S)); err != nil {
+			return nil, usagef("compare: cell %s: %s", cell.Name(), strings.TrimPrefix(err.Error(), bench.ErrScenario.Error()+": "))
+		}
 	}
 	if len(c.Agents.Agents) == 0 {
 		err = proc.CheckLimits(slices.Max(p.Clients))
