@@ -50,9 +50,9 @@ type agentSet struct {
 	downc chan struct{}
 	// phaseOf is the run's phase now (for the failure's phase).
 	phaseOf func() Phase
-	stopH context.CancelFunc // the heartbeat
-	hbWG  sync.WaitGroup
-	parts int // load generators with clients: the agents, and this process with a local share
+	stopH   context.CancelFunc // the heartbeat
+	hbWG    sync.WaitGroup
+	parts   int // load generators with clients: the agents, and this process with a local share
 }
 
 // AgentPart is one load generator's share of a merged run: what Compute
