@@ -134,7 +134,8 @@ func AgentMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return UsageError{fmt.Errorf("agent: %w", err)}
 	}
 	a := NewAgent(AgentConfig{Token: *token, ClockSkew: *skew})
-	hs := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second}
+	// Idle connections end: one refused request must not hold a socket.
+	hs := &http.Server{Handler: a, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: time.Minute}
 	served := make(chan error, 1)
 	go func() { served <- hs.Serve(ln) }()
 	fmt.Fprintf(stdout, "pushbench agent: listening on http://%s (version %s)\n", ln.Addr(), a.cfg.Version)

@@ -2,6 +2,7 @@ package proc
 
 import (
 	"bufio"
+	"cmp"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
@@ -121,18 +122,20 @@ func buildCommit() string {
 	return rev + dirty
 }
 
-// Version names this pushbench build: the commit it was built from (with
-// "-dirty" when the work tree had changes) and the Go version. A binary
-// that carries no commit (built with -buildvcs=false, or outside a git
-// work tree) is named by the SHA-256 of its own file instead
-// ("devel+3f2a…"): two such binaries agree only when they are the same
-// build. Agents and their coordinator must run the same version: the
+// Version names this pushbench build: the commit it was built from and
+// the Go version. A binary that carries no commit (built with
+// -buildvcs=false, or outside a git work tree), or one built from a work
+// tree with changes, is also named by the SHA-256 of its own file
+// ("devel+3f2a…", "<commit>-dirty+3f2a…"): two such binaries agree only
+// when they are the same build. Agents and their coordinator must run the same version: the
 // measurement they exchange has no other contract.
 func Version() string {
 	versionOnce.Do(func() {
 		commit := buildCommit()
-		if commit == "" {
-			commit = "devel"
+		if commit == "" || strings.HasSuffix(commit, "-dirty") {
+			// No commit, or one with changes on top: only the build
+			// itself names what runs.
+			commit = cmp.Or(commit, "devel")
 			if exe, err := os.Executable(); err == nil {
 				if f, err := os.Open(exe); err == nil {
 					h := sha256.New()
