@@ -335,22 +335,7 @@ func TestAgentFailsAtConnect(t *testing.T) {
 // window, drain); one out of order is a 409 with the reason, and abort
 // ends the session.
 func TestAgentSessionOrder(t *testing.T) {
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := servers.New(servers.Config{Addr: ln.Addr().String()})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		_ = srv.Shutdown(ctx)
-		<-served
-	}()
+	server := startServer(t, servers.Config{})
 	a, asrv, _ := startAgent(t, AgentConfig{})
 	post := func(path string, body any) (int, string) {
 		b, _ := json.Marshal(body)
@@ -362,12 +347,12 @@ func TestAgentSessionOrder(t *testing.T) {
 		out, _ := io.ReadAll(resp.Body)
 		return resp.StatusCode, string(out)
 	}
-	code, body := post("/agent/open", agentShare{Scenario: small("ws"), Server: "http://" + ln.Addr().String(), Clients: 1, Parts: 1, BoundNs: int64(time.Minute)})
+	code, body := post("/agent/open", agentShare{Scenario: small("ws"), Server: server, Clients: 1, Parts: 1, BoundNs: int64(time.Minute)})
 	var op agentOpened
 	if code != 200 || json.Unmarshal([]byte(body), &op) != nil || op.Offset.Samples != clockExchanges {
 		t.Fatalf("open: %d %s", code, body)
 	}
-	if code, _ := post("/agent/open", agentShare{Scenario: small("ws"), Server: "http://" + ln.Addr().String(), Clients: 1, Parts: 1, BoundNs: 1}); code != 409 {
+	if code, _ := post("/agent/open", agentShare{Scenario: small("ws"), Server: server, Clients: 1, Parts: 1, BoundNs: 1}); code != 409 {
 		t.Errorf("a second open: %d, want 409 (busy)", code)
 	}
 	for _, path := range []string{"/agent/window", "/agent/drain"} {

@@ -15,25 +15,7 @@ import (
 // the run stops at the first control request with the server's reason.
 func TestServerToken(t *testing.T) {
 	const token = "a-token-of-twenty-chars"
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv, err := servers.New(servers.Config{Addr: ln.Addr().String(), Token: token})
-	if err != nil {
-		t.Fatal(err)
-	}
-	served := make(chan error, 1)
-	go func() { served <- srv.Serve(ln) }()
-	defer func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-		defer cancel()
-		if err := srv.Shutdown(ctx); err != nil {
-			t.Error(err)
-		}
-		<-served
-	}()
-	url := "http://" + ln.Addr().String()
+	url := startServer(t, servers.Config{Token: token})
 	s := small("ws")
 	s.Clients = 5
 	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
@@ -45,4 +27,30 @@ func TestServerToken(t *testing.T) {
 	if err != nil || rec.Delivered != rec.Expected || rec.Expected == 0 {
 		t.Fatalf("with the token: %v, %+v", err, rec)
 	}
+}
+
+// startServer serves a server with cfg on a loopback port until the test
+// ends and returns its URL.
+func startServer(t *testing.T, cfg servers.Config) string {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg.Addr = ln.Addr().String()
+	srv, err := servers.New(cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	served := make(chan error, 1)
+	go func() { served <- srv.Serve(ln) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if err := srv.Shutdown(ctx); err != nil {
+			t.Error(err)
+		}
+		<-served
+	})
+	return "http://" + ln.Addr().String()
 }
