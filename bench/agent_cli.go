@@ -21,6 +21,8 @@ type AgentSetup struct {
 	Agents     []string
 	Token      string
 	LocalShare int
+	// ServerHost is where the server child listens (--server-host).
+	ServerHost string
 }
 
 // AddAgentFlags defines the agent flags on fs; after parsing, the
@@ -30,6 +32,7 @@ func AddAgentFlags(fs *flag.FlagSet) func() (AgentSetup, error) {
 	file := fs.String("agents-file", "", "file of agents, one host:port per line (# comments), added to --agents")
 	token := fs.String("agent-token", "", "bearer token of the agents (their --token)")
 	local := fs.Int("local-share", 0, "with agents: clients this process runs itself (the rest are split evenly over the agents)")
+	host := fs.String("server-host", "", "IP address of this machine the server child listens on, for agents on other hosts (default 127.0.0.1; beyond loopback the child gets a fresh token)")
 	return func() (AgentSetup, error) {
 		var b []byte
 		if *file != "" {
@@ -47,7 +50,7 @@ func AddAgentFlags(fs *flag.FlagSet) func() (AgentSetup, error) {
 		case *local < 0:
 			return AgentSetup{}, fmt.Errorf("--local-share %d: must not be negative", *local)
 		}
-		return AgentSetup{Agents: addrs, Token: *token, LocalShare: *local}, nil
+		return AgentSetup{Agents: addrs, Token: *token, LocalShare: *local, ServerHost: *host}, nil
 	}
 }
 
@@ -75,13 +78,16 @@ func (a AgentSetup) CheckCell(s Scenario) error {
 	if err := agentScenario(s); err != nil {
 		return err
 	}
+	if a.ServerHost != "" && !isLoopbackHost(a.ServerHost) && s.HTTP.TLS {
+		return fmt.Errorf("%w: --server-host %s with TLS: agents on other hosts could not verify the child's self-signed certificate", ErrScenario, a.ServerHost)
+	}
 	_, err := Shares(s.Clients, a.LocalShare, len(a.Agents))
 	return err
 }
 
 // Apply sets the agents of a run's options.
 func (a AgentSetup) Apply(o *Options) {
-	o.Agents, o.AgentToken, o.LocalShare = a.Agents, a.Token, a.LocalShare
+	o.Agents, o.AgentToken, o.LocalShare, o.ServerHost = a.Agents, a.Token, a.LocalShare, a.ServerHost
 }
 
 // UsageError marks bad command-line input to AgentMain.

@@ -16,6 +16,7 @@ import (
 
 	"pushbench/clients"
 	"pushbench/event"
+	"pushbench/netem"
 	"pushbench/proc"
 	"pushbench/results"
 	"pushbench/servers"
@@ -365,5 +366,41 @@ func TestAgentSessionOrder(t *testing.T) {
 	}
 	if code, body := post("/agent/abort", agentRequest{Session: op.Session}); code != 200 || a.info().Session != "" {
 		t.Errorf("abort: %d %s, session %q", code, body, a.info().Session)
+	}
+}
+
+// TestServerHost: --server-host is refused with --server, an emulated
+// network, TLS beyond loopback, or a name; on a loopback address the child
+// listens there and the run goes on as usual.
+func TestServerHost(t *testing.T) {
+	s := small("ws")
+	s.Clients = 4
+	tlsS := s
+	tlsS.HTTP.TLS = true
+	lan := s
+	var err error
+	if lan.Network, err = netem.Lookup("lan"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := context.Background()
+	for _, c := range []struct {
+		s    Scenario
+		opt  Options
+		want string
+	}{
+		{s, Options{ServerHost: "10.1.2.3", Server: "http://127.0.0.1:1"}, "with --server there is no child"},
+		{lan, Options{ServerHost: "10.1.2.3"}, "the network emulator runs on loopback only"},
+		{tlsS, Options{ServerHost: "10.1.2.3"}, "could not verify"},
+		{s, Options{ServerHost: "server.example"}, "want an IP address"},
+	} {
+		if _, _, err := Run(ctx, c.s, c.opt); !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), c.want) {
+			t.Errorf("%+v: %v, want %q", c.opt, err, c.want)
+		}
+	}
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	rec, _, err := Run(ctx, s, Options{ServerHost: "127.0.0.7", Launch: proc.InProcess(nil)})
+	if err != nil || rec.Delivered != rec.Expected || rec.Expected == 0 {
+		t.Fatalf("on 127.0.0.7: %v %+v", err, rec)
 	}
 }

@@ -2,8 +2,10 @@ package bench
 
 import (
 	"context"
+	"crypto/rand"
 	"crypto/tls"
 	"crypto/x509"
+	"encoding/base64"
 	"errors"
 	"fmt"
 	"io"
@@ -55,6 +57,10 @@ type Options struct {
 	Agents     []string
 	AgentToken string
 	LocalShare int
+	// ServerHost is the address the server child listens on ("":
+	// 127.0.0.1), for agents on other hosts; beyond loopback the child
+	// gets a fresh token for its /control/* (Token).
+	ServerHost string
 	// Progress, if set, is called from one goroutine about every
 	// ProgressEvery (default 250 ms) and at every phase change. It must
 	// not block.
@@ -209,6 +215,9 @@ type runner struct {
 	shift int64
 	// The agents that run the other shares, and the first failure of one.
 	agents agentSet
+	// childToken is the server child's /control/* token when it listens
+	// beyond loopback (Options.ServerHost).
+	childToken string
 }
 
 func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogram.Histogram, err error) {
@@ -218,6 +227,11 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		return nil, nil, err
 	}
 	external := r.opt.Server != ""
+	if r.opt.ServerHost != "" {
+		if err := r.serverHost(); err != nil {
+			return nil, nil, err
+		}
+	}
 	if external && s.Workload != WorkloadBroadcast {
 		return nil, nil, fmt.Errorf("%w: the %s workload needs its own server child (it sizes the rooms); --server runs broadcast only", ErrScenario, s.Workload)
 	}
@@ -252,7 +266,8 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 		}
 		srv, err := launch(ctx, proc.ServerConfig{Payload: s.Payload, Ring: s.Ring, Hold: s.Hold,
 			TLS: s.HTTP.TLS, Response: s.HTTP.ResponseProfile(), Compress: s.HTTP.Compress, TextPad: s.Pad == PadText,
-			Rooms: s.Rooms(), CORS: r.corsList(), CutEvery: s.CutEvery, SSERetry: s.SSERetry})
+			Rooms: s.Rooms(), CORS: r.corsList(), CutEvery: s.CutEvery, SSERetry: s.SSERetry,
+			Host: r.opt.ServerHost, Token: r.childToken})
 		if err != nil {
 			return nil, nil, fmt.Errorf("start server: %w", err)
 		}
@@ -677,6 +692,30 @@ func (r *runner) planLimits(shared bool) error {
 		return fmt.Errorf("%w: %d clients need more ephemeral ports than one source address has toward %s (at most %d): spread them over agents",
 			proc.ErrLimits, r.local, host, r.lim.PortsPerAddr)
 	}
+	return nil
+}
+
+// serverHost checks Options.ServerHost and, beyond loopback, makes the
+// token the server child will ask /control/* for.
+func (r *runner) serverHost() error {
+	switch h := r.opt.ServerHost; {
+	case r.opt.Server != "":
+		return fmt.Errorf("%w: --server-host says where the server child listens; with --server there is no child", ErrScenario)
+	case r.s.Network.Emulated():
+		return fmt.Errorf("%w: --server-host: the network emulator runs on loopback only", ErrScenario)
+	case isLoopbackHost(h):
+		return nil
+	case r.s.HTTP.TLS:
+		return fmt.Errorf("%w: --server-host %s with --tls: agents on other hosts could not verify the child's self-signed certificate", ErrScenario, h)
+	case net.ParseIP(h) == nil:
+		return fmt.Errorf("%w: --server-host %q: want an IP address of this machine", ErrScenario, h)
+	}
+	b := make([]byte, 18)
+	if _, err := rand.Read(b); err != nil {
+		return err
+	}
+	r.childToken = base64.RawURLEncoding.EncodeToString(b)
+	r.opt.Token = r.childToken
 	return nil
 }
 

@@ -53,6 +53,6 @@ func EmulatorLauncher(path string, log io.Writer) EmulatorStarter {
 			"--down-bandwidth", netem.FormatRate(p.DownBps), "--up-bandwidth", netem.FormatRate(p.UpBps)}
 		kind := emulatorChild
 		kind.scheme = u.Scheme + "://"
-		return startChild(ctx, kind, path, args, log)
+		return startChild(ctx, kind, path, args, log, "")
 	}
 }

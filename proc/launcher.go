@@ -8,6 +8,8 @@ import (
 	"fmt"
 	"io"
 	"log"
+	"net"
+	"net/url"
 	"os"
 	"os/exec"
 	"runtime"
@@ -62,6 +64,19 @@ type ServerConfig struct {
 	// milliseconds, an EventSource's wait before it reconnects
 	// (servers.Config.SSERetry; 0: none, a browser's default).
 	SSERetry time.Duration
+	// Host is the address the server listens on ("": 127.0.0.1), on a
+	// free port. Another than loopback is for load generators on other
+	// hosts (agents), and needs Token, which /control/* then asks for.
+	Host  string
+	Token string
+}
+
+// addr is the serve --addr of cfg: its host on a free port.
+func (cfg ServerConfig) addr() string {
+	if cfg.Host == "" {
+		return "127.0.0.1:0"
+	}
+	return net.JoinHostPort(cfg.Host, "0")
 }
 
 // serveArgs are the serve flags for what cfg sets beyond the defaults.
@@ -100,6 +115,9 @@ func (cfg ServerConfig) serveArgs() []string {
 	if cfg.SSERetry > 0 {
 		args = append(args, "--sse-retry", cfg.SSERetry.String())
 	}
+	if cfg.Token != "" {
+		args = append(args, "--token", cfg.Token)
+	}
 	return args
 }
 
@@ -107,7 +125,7 @@ func (cfg ServerConfig) serveArgs() []string {
 // certificate when cfg asks for TLS.
 func (cfg ServerConfig) serversConfig(errorLog *log.Logger) (servers.Config, error) {
 	c := servers.Config{
-		Addr: "127.0.0.1:0", Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
+		Addr: cfg.addr(), Token: cfg.Token, Ring: cfg.Ring, Hold: cfg.Hold, Payload: cfg.Payload, ErrorLog: errorLog,
 		Response: cfg.Response, Compress: cfg.Compress, TextPad: cfg.TextPad,
 		Rooms: cfg.Rooms, MaxSendRate: cfg.MaxSendRate, CORS: cfg.CORS,
 		CutEvery: cfg.CutEvery, SSERetry: cfg.SSERetry,
@@ -161,9 +179,10 @@ type childKind struct{ name, prefix, scheme string }
 // serverChild is `pushbench serve`.
 var serverChild = childKind{"server", listenPrefix, ""}
 
-// ChildLauncher starts `path serve --addr 127.0.0.1:0 --rate 0 ...` as a
-// child process (path: a pushbench binary, normally os.Executable()) and
-// reads its URL from the line it prints on stdout. The child gets its own
+// ChildLauncher starts `path serve --addr 127.0.0.1:0 --rate 0 ...` (or
+// the ServerConfig's Host) as a child process (path: a pushbench binary,
+// normally os.Executable()) and reads its URL from the line it prints on
+// stdout. The child gets its own
 // process group (so a terminal's Ctrl-C reaches only the harness, which
 // stops it in order) and dies with the harness (PR_SET_PDEATHSIG) even if
 // the harness is killed. Its later output is copied to log (nil: discarded).
@@ -172,9 +191,9 @@ func ChildLauncher(path string, log io.Writer) Launcher {
 		log = io.Discard
 	}
 	return func(ctx context.Context, cfg ServerConfig) (*Server, error) {
-		args := []string{"serve", "--addr", "127.0.0.1:0", "--rate", "0",
+		args := []string{"serve", "--addr", cfg.addr(), "--rate", "0",
 			"--payload", strconv.Itoa(cfg.Payload)}
-		return startChild(ctx, serverChild, path, append(args, cfg.serveArgs()...), log)
+		return startChild(ctx, serverChild, path, append(args, cfg.serveArgs()...), log, cfg.Host)
 	}
 }
 
@@ -192,7 +211,9 @@ type child struct {
 	stopErr  error
 }
 
-func startChild(ctx context.Context, kind childKind, path string, args []string, log io.Writer) (*Server, error) {
+// startChild starts the child and waits for its URL, which must be on
+// loopback or on host (the address it was asked to listen on).
+func startChild(ctx context.Context, kind childKind, path string, args []string, log io.Writer, host string) (*Server, error) {
 	pr, pw, err := os.Pipe()
 	if err != nil {
 		return nil, err
@@ -258,6 +279,9 @@ func startChild(ctx context.Context, kind childKind, path string, args []string,
 	case u, ok := <-urlc:
 		if ok {
 			srv.URL = u
+			if pu, err := url.Parse(u); err == nil && host != "" && pu.Hostname() == host {
+				return srv, nil // where it was asked to listen
+			}
 			if err := CheckLoopback(ctx, u); err != nil {
 				c.stop()
 				return nil, fmt.Errorf("%s child: %w", kind.name, err)

@@ -19,12 +19,12 @@ cd "$(dirname "$0")/.."
 
 command="scripts/agents-local.sh${*:+ $*}"
 agents=2 clients=2000 transport=ws rate=10 payload=64 duration=10s warmup=1s
-skew="" out="" baseline=1 connect_rate=1000
+skew="" out="" baseline=1 connect_rate=1000 compare=0
 usage() {
   cat <<'USAGE'
 usage: scripts/agents-local.sh [--agents N] [--clients N] [--transport T] [--rate R]
                                [--payload B] [--duration D] [--warmup D] [--connect-rate R]
-                               [--skew D] [--no-baseline] [--out DIR]
+                               [--skew D] [--no-baseline] [--compare] [--out DIR]
 
 Starts `pushbench serve` on 10.77.0.1 and N `pushbench agent`s, agent i in the
 network namespace pb-agent-i at 10.77.0.(10+i), all on the bridge pbbr0, runs
@@ -32,7 +32,10 @@ one cell with the clients split evenly over the agents, then (unless
 --no-baseline) the same cell from one load generator in this namespace, and
 prints both summary lines and the table of the two runs and the agents.
 Results: DIR/agents and DIR/single (default: results/runs/<UTC stamp>-agents);
-`pushbench plot DIR/agents` draws the report of the merged cell.
+`pushbench plot DIR/agents` draws the report of the merged cell. --compare
+also runs `pushbench compare --server-host 10.77.0.1 --agents ...` over SSE
+and WebSocket at the same point into DIR/compare: each cell's server child
+listens on the bridge, where the agents reach it.
 USAGE
 }
 while [ $# -gt 0 ]; do
@@ -47,6 +50,7 @@ while [ $# -gt 0 ]; do
     --connect-rate) connect_rate=$2; shift 2 ;;
     --skew) skew=$2; shift 2 ;;
     --no-baseline) baseline=0; shift ;;
+    --compare) compare=1; shift ;;
     --out) case "$2" in /*) out=$2 ;; *) out=$caller/$2 ;; esac; shift 2 ;;
     -h|--help) usage; exit 0 ;;
     *) echo "agents-local.sh: unknown argument $1 (try --help)" >&2; exit 2 ;;
@@ -143,6 +147,12 @@ fi
 if [ "$baseline" = 1 ]; then
   echo "agents-local.sh: the same cell from one load generator" >&2
   "$bin" run --server http://10.77.0.1:8080 --token "$token" "${cell[@]}" --out "$out/single" || rc=$?
+fi
+if [ "$compare" = 1 ]; then
+  echo "agents-local.sh: pushbench compare over the agents, each cell's server child on 10.77.0.1" >&2
+  "$bin" compare --server-host 10.77.0.1 --agents "$list" --agent-token "$atoken" --transports sse,ws \
+    --clients "$clients" --rates "$rate" --payloads "$payload" --duration "$duration" --warmup "$warmup" \
+    --connect-rate "$connect_rate" --out "$out/compare" >&2 || rc=$?
 fi
 # The table the README's agents block is generated from (pushbench plot
 # --readme README.md DIR).
