@@ -1,6 +1,7 @@
 package bench
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -10,7 +11,6 @@ import (
 	"os"
 	"runtime"
 	"strconv"
-	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -146,8 +146,6 @@ type agentSession struct {
 	ctx    context.Context // ends with the session (finish, abort, bound)
 	cancel context.CancelFunc
 	timer  *time.Timer
-	off    clock.Offset
-	skew   time.Duration // AgentConfig.ClockSkew
 	// step is how far the session has come: requests out of order are
 	// refused (a second window would close a closed channel).
 	step  int
@@ -168,8 +166,8 @@ var stepNames = []string{"open, not connected", "connected, no window yet", "in 
 // errOrder is a request out of the session's order (409).
 type errOrder struct{ error }
 
-// clockExchanges is how many /time exchanges an agent makes; the quarter
-// with the lowest round trips makes the estimate.
+// clockExchanges is how many GET /time exchanges a clock offset rests on
+// (clock.Estimate).
 const clockExchanges = 64
 
 func (a *Agent) ServeHTTP(w http.ResponseWriter, req *http.Request) {
@@ -281,10 +279,7 @@ func (a *Agent) handle(ctx context.Context, s *agentSession, path string, ar age
 	case "/agent/finish":
 		// The offset again, before the clients stop: how far the clocks
 		// moved over the run.
-		ctl := newControl(r.srv.URL, r.roots)
-		defer ctl.close()
-		skew := s.skew
-		end, err := clock.Measure(ctx, ctl.hc, r.srv.URL, clockExchanges, func() time.Time { return time.Now().Add(skew) })
+		end, err := r.measureClock(ctx)
 		res := a.end(s)
 		if err == nil {
 			res.OffsetEnd = end
@@ -375,25 +370,17 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 	if err := r.planLimits(false); err != nil {
 		return fail(http.StatusBadRequest, err)
 	}
-	ctl := newControl(sh.Server, r.roots)
-	defer ctl.close()
-	skew := a.cfg.ClockSkew
-	off, err := clock.Measure(ctx, ctl.hc, sh.Server, clockExchanges, func() time.Time { return time.Now().Add(skew) })
-	if err != nil {
-		return fail(http.StatusBadGateway, fmt.Errorf("the server's clock: %w", err))
+	r.skew = a.cfg.ClockSkew
+	var err error
+	if r.off, err = r.measureClock(ctx); err != nil {
+		return fail(http.StatusBadGateway, err)
 	}
 	if ctx.Err() != nil {
 		// The coordinator gave up on this open (or the agent closes):
 		// no session it does not know of may stay.
 		return fail(http.StatusServiceUnavailable, ctx.Err())
 	}
-	sess.off = off
-	sess.skew = skew
-	r.shift = int64(skew) + off.Offset
-	r.cctx, r.ccancel = context.WithCancel(context.Background())
-	r.failc = make(chan struct{})
-	r.rec = newRecorder(sh.Clients, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
-	r.rec.shift = r.shift
+	r.startRecorder()
 	sess.r = r
 	sess.timer = time.AfterFunc(time.Duration(sh.BoundNs), func() {
 		sess.cancel() // first, so that a request in progress returns
@@ -404,7 +391,7 @@ func (a *Agent) open(ctx context.Context, sh agentShare) (agentOpened, int, erro
 		}
 	})
 	host, _ := os.Hostname()
-	return agentOpened{Session: sess.id, Offset: off, Host: host}, http.StatusOK, nil
+	return agentOpened{Session: sess.id, Offset: r.off, Host: host}, http.StatusOK, nil
 }
 
 // end stops session s's clients and returns its result (under s.mu).
@@ -418,7 +405,7 @@ func (a *Agent) end(s *agentSession) agentResult {
 	if stopErr != nil {
 		lg.StopErr = stopErr.Error()
 	}
-	res := agentResult{Offset: s.off}
+	res := agentResult{Offset: r.off}
 	if len(lg.Hists) > 0 {
 		h := results.NewHistogram()
 		for _, x := range lg.Hists {
@@ -470,7 +457,7 @@ func agentScenario(s Scenario) error {
 }
 
 func strictJSON(body []byte, v any) error {
-	dec := json.NewDecoder(strings.NewReader(string(body)))
+	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		return fmt.Errorf("bad JSON: %w", err)

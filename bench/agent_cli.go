@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"pushbench/servers"
+	"pushbench/webhttp"
 )
 
 // AgentSetup is how a run spreads its clients over agents: the flags
@@ -64,8 +65,7 @@ func (a AgentSetup) Check(ctx context.Context, clients int) error {
 	if err != nil {
 		return err
 	}
-	_, err = CheckAgents(ctx, a.Agents, a.Token, shares)
-	return err
+	return CheckAgents(ctx, a.Agents, a.Token, shares)
 }
 
 // CheckCell refuses, before any load, a cell the agents cannot run: a
@@ -78,7 +78,7 @@ func (a AgentSetup) CheckCell(s Scenario) error {
 	if err := agentScenario(s); err != nil {
 		return err
 	}
-	if a.ServerHost != "" && !isLoopbackHost(a.ServerHost) && s.HTTP.TLS {
+	if a.ServerHost != "" && !webhttp.IsLoopbackHost(a.ServerHost) && s.HTTP.TLS {
 		return fmt.Errorf("%w: --server-host %s with TLS: agents on other hosts could not verify the child's self-signed certificate", ErrScenario, a.ServerHost)
 	}
 	_, err := Shares(s.Clients, a.LocalShare, len(a.Agents))
@@ -132,7 +132,7 @@ func AgentMain(ctx context.Context, args []string, stdout, stderr io.Writer) err
 		return UsageError{fmt.Errorf("agent: --listen %q: want host:port", *listen)}
 	case *token != "" && len(*token) < servers.MinTokenLen:
 		return UsageError{fmt.Errorf("agent: --token: %d characters, want at least %d", len(*token), servers.MinTokenLen)}
-	case !isLoopbackHost(host) && *token == "":
+	case !webhttp.IsLoopbackHost(host) && *token == "":
 		return UsageError{fmt.Errorf("agent: --listen %s is not loopback: give --token (at least %d characters), or anyone who reaches the port can make this machine open connections", *listen, servers.MinTokenLen)}
 	}
 	ln, err := net.Listen("tcp", *listen)

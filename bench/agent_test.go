@@ -182,7 +182,7 @@ func TestAgentRefusals(t *testing.T) {
 		{"version", oAddr, "", 1, "runs pushbench 0000000 go0.1, this coordinator " + proc.Version()},
 		{"ceiling", gAddr, token, ceiling + 1, "more than it can hold"},
 	} {
-		_, err := CheckAgents(ctx, []string{c.addr}, c.token, []int{c.share})
+		err := CheckAgents(ctx, []string{c.addr}, c.token, []int{c.share})
 		if err == nil || !errors.Is(err, ErrScenario) || !strings.Contains(err.Error(), c.want) || strings.Contains(err.Error(), "\n") {
 			t.Errorf("%s: %v, want one line with %q", c.name, err, c.want)
 		}
@@ -190,7 +190,7 @@ func TestAgentRefusals(t *testing.T) {
 	if n := guarded.info().Unauthorized; n != 2 {
 		t.Errorf("the guarded agent counted %d refused requests, want 2", n)
 	}
-	if _, err := CheckAgents(ctx, []string{gAddr}, token, []int{1}); err != nil {
+	if err := CheckAgents(ctx, []string{gAddr}, token, []int{1}); err != nil {
 		t.Errorf("with the token: %v", err)
 	}
 	if _, err := ParseAgents("a:1,a:1", nil); err == nil {

@@ -19,6 +19,7 @@ import (
 
 	"pushbench/clock"
 	"pushbench/proc"
+	"pushbench/webhttp"
 )
 
 // The coordinator's side of the agent protocol (agent.go): the agents of a
@@ -27,10 +28,8 @@ import (
 // remoteAgent is one agent of a run.
 type remoteAgent struct {
 	addr    string // host:port, as given
-	base    string // http://host:port
 	token   string
 	hc      *http.Client
-	info    AgentInfo
 	first   int // global index of its first client
 	part    int // its index among the load generators (start slots)
 	clients int
@@ -52,7 +51,6 @@ type agentSet struct {
 	phaseOf func() Phase
 	stopH   context.CancelFunc // the heartbeat
 	hbWG    sync.WaitGroup
-	parts   int // load generators with clients: the agents, and this process with a local share
 }
 
 // AgentPart is one load generator's share of a merged run: what Compute
@@ -62,11 +60,9 @@ type AgentPart struct {
 	Host    string
 	First   int
 	Clients int
-	Offset  clock.Offset
-	// Measured says whether the offset was measured (agents and a local
-	// share against a server on another host) or known to be 0 (a local
-	// share against a server on loopback).
-	Measured bool
+	// Offset is the part's clock offset to the server (Samples 0: not
+	// measured, a local share against a server on loopback: 0).
+	Offset clock.Offset
 	// OffsetEnd is the offset measured again when the part finished
 	// (Samples 0: not measured): how far the clocks moved over the run.
 	OffsetEnd clock.Offset
@@ -141,20 +137,19 @@ func Shares(clients, local, n int) ([]int, error) {
 // CheckAgents asks every agent for its info before any load and refuses,
 // with one line wrapping ErrScenario, an unknown or unreachable agent, a
 // token it refuses, another pushbench version, a busy agent, or a share
-// larger than its open-files ceiling. It returns the agents' info.
-func CheckAgents(ctx context.Context, addrs []string, token string, shares []int) ([]AgentInfo, error) {
-	infos := make([]AgentInfo, len(addrs))
+// larger than its open-files ceiling.
+func CheckAgents(ctx context.Context, addrs []string, token string, shares []int) error {
 	errs := make([]error, len(addrs))
 	var wg sync.WaitGroup
 	for i, addr := range addrs {
 		wg.Go(func() {
 			a := newRemoteAgent(addr, token)
 			defer a.hc.CloseIdleConnections()
-			infos[i], errs[i] = a.getInfo(ctx)
-			if errs[i] != nil {
+			in, err := a.getInfo(ctx)
+			if err != nil {
+				errs[i] = err
 				return
 			}
-			in := infos[i]
 			switch {
 			case in.Version != proc.Version():
 				errs[i] = fmt.Errorf("agent %s runs pushbench %s, this coordinator %s: run the same build on both", addr, in.Version, proc.Version())
@@ -168,14 +163,14 @@ func CheckAgents(ctx context.Context, addrs []string, token string, shares []int
 	wg.Wait()
 	for _, err := range errs {
 		if err != nil {
-			return nil, fmt.Errorf("%w: %w", ErrScenario, err)
+			return fmt.Errorf("%w: %w", ErrScenario, err)
 		}
 	}
-	return infos, nil
+	return nil
 }
 
 func newRemoteAgent(addr, token string) *remoteAgent {
-	return &remoteAgent{addr: addr, base: "http://" + addr, token: token,
+	return &remoteAgent{addr: addr, token: token,
 		hc: &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 4, DisableCompression: true}}}
 }
 
@@ -190,7 +185,7 @@ func (a *remoteAgent) call(ctx context.Context, path string, in, out any) error 
 		}
 		method, body = http.MethodPost, bytes.NewReader(b)
 	}
-	req, err := http.NewRequestWithContext(ctx, method, a.base+path, body)
+	req, err := http.NewRequestWithContext(ctx, method, "http://"+a.addr+path, body)
 	if err != nil {
 		return fmt.Errorf("agent %s: %w", a.addr, err)
 	}
@@ -262,27 +257,25 @@ func (r *runner) planAgents(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	infos, err := CheckAgents(ctx, r.opt.Agents, r.opt.AgentToken, shares)
-	if err != nil {
+	if err := CheckAgents(ctx, r.opt.Agents, r.opt.AgentToken, shares); err != nil {
 		return err
 	}
-	r.local = r.opt.LocalShare
+	// The load generators with clients, in connect-slot order: this
+	// process first when it keeps a share, then the agents.
+	r.local, r.part, r.parts = r.opt.LocalShare, 0, len(r.opt.Agents)
 	first, part := r.local, 0
 	if r.local > 0 {
 		part = 1
+		r.parts++
 	}
 	for i, addr := range r.opt.Agents {
 		a := newRemoteAgent(addr, r.opt.AgentToken)
-		a.info, a.first, a.clients, a.part = infos[i], first, shares[i], part+i
+		a.first, a.clients, a.part = first, shares[i], part+i
 		first += shares[i]
 		r.agents.list = append(r.agents.list, a)
 	}
 	r.agents.downc = make(chan struct{})
 	r.agents.phaseOf = func() Phase { return r.phase.Load().(Phase) }
-	r.agents.parts = len(r.agents.list)
-	if r.local > 0 {
-		r.part, r.agents.parts = 0, r.agents.parts+1
-	}
 	return nil
 }
 
@@ -290,30 +283,21 @@ func (r *runner) planAgents(ctx context.Context) error {
 // another host: it could not reach it.
 func (r *runner) agentsCanReach() error {
 	u, err := url.Parse(r.srv.URL)
-	if err != nil || !isLoopbackHost(u.Hostname()) {
+	if err != nil || !webhttp.IsLoopbackHost(u.Hostname()) {
 		return nil
 	}
 	for _, a := range r.agents.list {
 		host, _, _ := net.SplitHostPort(a.addr)
-		if !isLoopbackHost(host) {
-			return fmt.Errorf("%w: agent %s is not on loopback, so it cannot reach the server at %s: start `pushbench serve --addr ADDR --token T` where the agents reach it and give --server", ErrScenario, a.addr, r.srv.URL)
+		if !webhttp.IsLoopbackHost(host) {
+			return fmt.Errorf("%w: agent %s is not on loopback, so it cannot reach the server at %s: give --server-host IP (the server child listens there), or --server with a server the agents reach", ErrScenario, a.addr, r.srv.URL)
 		}
 	}
 	return nil
 }
 
-func isLoopbackHost(h string) bool {
-	if h == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(h)
-	return ip != nil && ip.IsLoopback()
-}
-
 // openAgents opens every agent's session (each measures its clock
 // offset to the server) and starts the heartbeat that notices an agent's
-// death. The local share's offset is measured too when the server is on
-// another host; on loopback it is 0 by construction.
+// death.
 func (r *runner) openAgents(ctx context.Context) error {
 	if len(r.agents.list) == 0 {
 		return nil
@@ -321,14 +305,14 @@ func (r *runner) openAgents(ctx context.Context) error {
 	if err := r.agentsCanReach(); err != nil {
 		return err
 	}
-	bound := time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack + confirmTimeout +
+	bound := r.connectBound() + confirmTimeout +
 		r.s.Idle + r.s.Warmup + r.s.Duration + r.s.Drain + publisherSlack + agentSessionPad
 	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
 		ctx, cancel := context.WithTimeout(ctx, agentCallTimeout+30*time.Second) // 64 clock exchanges over a WAN
 		defer cancel()
 		var op agentOpened
 		err := a.call(ctx, "/agent/open", agentShare{Scenario: r.s, Server: r.srv.URL, First: a.first, Clients: a.clients,
-			Part: a.part, Parts: r.agents.parts, BoundNs: int64(bound)}, &op)
+			Part: a.part, Parts: r.parts, BoundNs: int64(bound)}, &op)
 		a.session, a.offset, a.host = op.Session, op.Offset, op.Host
 		return err
 	})
@@ -346,6 +330,14 @@ func (r *runner) openAgents(ctx context.Context) error {
 		r.agents.hbWG.Go(func() { r.agents.heartbeat(hctx, a) })
 	}
 	return nil
+}
+
+// stopHeartbeat stops the heartbeat, if it runs, and waits for it.
+func (s *agentSet) stopHeartbeat() {
+	if s.stopH != nil {
+		s.stopH()
+		s.hbWG.Wait()
+	}
 }
 
 // heartbeat asks a until hctx ends whether it still runs its session;
@@ -456,9 +448,8 @@ func (r *runner) connectAll(ctx context.Context) error {
 		}
 		local <- err
 	}()
-	bound := time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack + agentCallTimeout
 	err := r.agents.each(ctx, func(ctx context.Context, a *remoteAgent) error {
-		ctx, done := context.WithTimeout(ctx, bound)
+		ctx, done := context.WithTimeout(ctx, r.connectBound()+agentCallTimeout)
 		defer done()
 		var out struct{ Connected int64 }
 		if err := a.call(ctx, "/agent/connect", agentRequest{Session: a.session, Base: r.base}, &out); err != nil {
@@ -477,17 +468,21 @@ func (r *runner) connectAll(ctx context.Context) error {
 // markAsync has every agent take mark i now; the returned function
 // waits for them.
 func (s *agentSet) markAsync(ctx context.Context, i int) func() error {
+	return s.async(ctx, func(ctx context.Context, a *remoteAgent) error {
+		ctx, cancel := context.WithTimeout(ctx, agentCallTimeout)
+		defer cancel()
+		return a.call(ctx, "/agent/mark", agentRequest{Session: a.session, Mark: i}, nil)
+	})
+}
+
+// async runs each(ctx, f) in the background; the returned function waits
+// for it.
+func (s *agentSet) async(ctx context.Context, f func(context.Context, *remoteAgent) error) func() error {
 	if len(s.list) == 0 {
 		return func() error { return nil }
 	}
 	done := make(chan error, 1)
-	go func() {
-		done <- s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
-			ctx, cancel := context.WithTimeout(ctx, agentCallTimeout)
-			defer cancel()
-			return a.call(ctx, "/agent/mark", agentRequest{Session: a.session, Mark: i}, nil)
-		})
-	}()
+	go func() { done <- s.each(ctx, f) }()
 	return func() error { return <-done }
 }
 
@@ -515,27 +510,17 @@ func (r *runner) setWindow(w window) {
 // drain has every agent wait until its clients have event last (or
 // deadline); the returned function waits for them.
 func (s *agentSet) drain(ctx context.Context, last uint64, deadline time.Time) func() error {
-	if len(s.list) == 0 {
-		return func() error { return nil }
-	}
-	done := make(chan error, 1)
-	go func() {
-		done <- s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
-			ctx, cancel := context.WithDeadline(ctx, deadline.Add(agentCallTimeout))
-			defer cancel()
-			return a.call(ctx, "/agent/drain", agentRequest{Session: a.session, Last: last, Within: int64(time.Until(deadline))}, nil)
-		})
-	}()
-	return func() error { return <-done }
+	return s.async(ctx, func(ctx context.Context, a *remoteAgent) error {
+		ctx, cancel := context.WithDeadline(ctx, deadline.Add(agentCallTimeout))
+		defer cancel()
+		return a.call(ctx, "/agent/drain", agentRequest{Session: a.session, Last: last, Within: int64(time.Until(deadline))}, nil)
+	})
 }
 
 // collect stops every agent's clients and takes its result; an agent that
 // cannot give one has failed.
 func (s *agentSet) collect() {
-	if s.stopH != nil {
-		s.stopH()
-		s.hbWG.Wait()
-	}
+	s.stopHeartbeat()
 	ctx, cancel := context.WithTimeout(context.Background(), clientStopBound+agentCallTimeout)
 	defer cancel()
 	_ = s.each(ctx, func(ctx context.Context, a *remoteAgent) error {
@@ -553,10 +538,7 @@ func (s *agentSet) collect() {
 // agents stop their clients now rather than at their sessions' bounds.
 func (r *runner) closeAgents() {
 	s := &r.agents
-	if s.stopH != nil {
-		s.stopH()
-		s.hbWG.Wait()
-	}
+	s.stopHeartbeat()
 	ctx, cancel := cleanupCtx()
 	defer cancel()
 	var wg sync.WaitGroup
@@ -587,7 +569,7 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 	if local > 0 {
 		lg := m.Load
 		rows = append(rows, AgentPart{Name: "local", Host: m.Env.Hostname, Clients: local, Offset: m.Offset,
-			Measured: m.Offset.Samples > 0, Load: &lg, ClockDrift: clockDrift(lg.Marks)})
+			Load: &lg, ClockDrift: clockDrift(lg.Marks)})
 		cpus[m.Env.Hostname] = lg.CPUs
 		parts = append(parts, lm)
 	} else {
@@ -600,7 +582,7 @@ func (s *agentSet) merge(m Measurement, local int) Measurement {
 		parts = append(parts, lm)
 	}
 	for _, a := range s.list {
-		row := AgentPart{Name: a.addr, Host: a.host, First: a.first, Clients: a.clients, Offset: a.offset, Measured: true}
+		row := AgentPart{Name: a.addr, Host: a.host, First: a.first, Clients: a.clients, Offset: a.offset}
 		if res := a.result; res != nil {
 			if err := res.holds(a.clients, m.Measured); err != nil {
 				s.fail(a, fmt.Errorf("agent %s returned a result that does not hold its share: %w", a.addr, err))

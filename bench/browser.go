@@ -146,7 +146,7 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 	// Opening a page waits for it to load, so the pages may take longer to
 	// open than the connect rate says: the bound runs from the later of
 	// the rate's end and the last page opened.
-	bound := time.Duration(float64(s.Clients)*gap) + connectSlack
+	bound := r.connectBound()
 	deadline := t0.Add(bound)
 	if late := time.Now().Add(connectSlack); late.After(deadline) {
 		deadline, bound = late, late.Sub(t0)

@@ -168,7 +168,7 @@ func TestAgentChecks(t *testing.T) {
 	p50 := rec.Latency.P50
 	lg := m.Load
 	m.Agents = []AgentPart{
-		{Name: "a:1", Clients: 1, Measured: true, Offset: clockOffset(-30e6, p50/10), Load: &lg},
+		{Name: "a:1", Clients: 1, Offset: clockOffset(-30e6, p50/10), Load: &lg},
 		{Name: "b:1", Clients: 0, Error: "agent b:1 is unreachable"},
 	}
 	wantCheck(t, m, "clock_offset", true, "a:1 -30 ms ± ")

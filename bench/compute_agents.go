@@ -68,7 +68,7 @@ func (m *Measurement) fillAgents(rec *results.Record) {
 				Detail: fmt.Sprintf("its wall clock moved %s against its monotonic clock between its first and last mark (limit: under ±%s)",
 					report.Duration(float64(a.ClockDrift)), report.Duration(float64(maxClockDrift)))}
 		}
-		if a.Measured && m.Measured && p50 > 0 && a.Offset.Samples > 0 {
+		if m.Measured && p50 > 0 && a.Offset.Samples > 0 {
 			ok, detail := clockCheck(a.Offset, a.OffsetEnd, p50)
 			row.Checks["clock_offset"] = results.Check{OK: ok, Detail: detail}
 			clockDetail = append(clockDetail, fmt.Sprintf("%s %s ± %s", a.Name,

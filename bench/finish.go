@@ -167,8 +167,8 @@ func (r *runner) loadGen(snaps [marks]snap) LoadGen {
 		lg.Marks[i] = ClientMark{Counts: sn.c, CPU: sn.cpu, MachineBusy: sn.machine[0], MachineTotal: sn.machine[1],
 			EmulatorCPU: sn.emCPU, BrowserCPU: sn.brCPU}
 		if !sn.at.IsZero() {
-			lg.Marks[i].Wall = sn.at.UnixNano() + r.shift // on the server's clock
-			lg.Marks[i].Mono = sn.at.Sub(r.started)       // monotonic: both carry a reading
+			lg.Marks[i].Wall = sn.at.UnixNano() + r.shift() // on the server's clock
+			lg.Marks[i].Mono = sn.at.Sub(r.started)         // monotonic: both carry a reading
 		}
 	}
 	if r.failErr != nil {
@@ -182,8 +182,8 @@ func (r *runner) loadGen(snaps [marks]snap) LoadGen {
 	if lg.Started > 0 {
 		// On the server's clock, like the receive stamps, so that the
 		// starts of several load generators compare.
-		lg.FirstStart += r.shift
-		lg.LastStart += r.shift
+		lg.FirstStart += r.shift()
+		lg.LastStart += r.shift()
 	}
 	r.gapMu.Unlock()
 	return lg

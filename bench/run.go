@@ -210,9 +210,9 @@ type runner struct {
 	// server is on another host (Samples 0: not measured, 0 by
 	// construction).
 	off clock.Offset
-	// shift is added to every receive stamp: the clock offset to the
-	// server (agents), and on an agent the test-only skew of its clock.
-	shift int64
+	// skew makes this process's clock read that much ahead (an agent's
+	// test-only --clock-skew): its stamps and its clock exchanges alike.
+	skew time.Duration
 	// The agents that run the other shares, and the first failure of one.
 	agents agentSet
 	// childToken is the server child's /control/* token when it listens
@@ -323,13 +323,11 @@ func (r *runner) run(ctx context.Context) (rec *results.Record, hist *hdrhistogr
 	r.ctl = newControl(r.srv.URL, r.roots)
 	r.ctl.token = r.opt.Token
 	defer r.ctl.close()
-	r.cctx, r.ccancel = context.WithCancel(context.Background())
-	r.failc = make(chan struct{})
-	defer r.stopClients() // idempotent; also on panic
-	r.rec = newRecorder(r.local, uint64(float64(s.Events())*1.1)+64, r.cctx.Done())
 	if err := r.measureOffset(ctx); err != nil {
 		return nil, nil, err
 	}
+	r.startRecorder()
+	defer r.stopClients() // idempotent; also on panic
 	defer r.closeAgents() // before they open: a failed open leaves the others' sessions open
 	if err := r.openAgents(ctx); err != nil {
 		return nil, nil, err
@@ -546,7 +544,7 @@ func (r *runner) connectClients(ctx context.Context) error {
 	}
 	close(started)
 
-	bound := time.Duration(slot(n)*gap) + connectSlack
+	bound := r.connectBound()
 	timer.Reset(time.Until(t0.Add(bound)))
 	select {
 	case <-allSubscribed:
@@ -558,6 +556,12 @@ func (r *runner) connectClients(ctx context.Context) error {
 	case <-timer.C:
 		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), n, bound.Round(time.Second))
 	}
+}
+
+// connectBound bounds a connect phase: the scenario's clients at its
+// connect rate, and slack.
+func (r *runner) connectBound() time.Duration {
+	return time.Duration(float64(r.s.Clients)/r.s.ConnectRate*float64(time.Second)) + connectSlack
 }
 
 // confirmServer waits until the server's count of its subscriptions
@@ -688,7 +692,7 @@ func (r *runner) planLimits(shared bool) error {
 	if r.lim, err = proc.PlanLimits(r.local, shared, ipv6); err != nil {
 		return err
 	}
-	if len(r.lim.SourceAddrs) > 0 && !isLoopbackHost(host) {
+	if len(r.lim.SourceAddrs) > 0 && !webhttp.IsLoopbackHost(host) {
 		return fmt.Errorf("%w: %d clients need more ephemeral ports than one source address has toward %s (at most %d): spread them over agents",
 			proc.ErrLimits, r.local, host, r.lim.PortsPerAddr)
 	}
@@ -703,7 +707,7 @@ func (r *runner) serverHost() error {
 		return fmt.Errorf("%w: --server-host says where the server child listens; with --server there is no child", ErrScenario)
 	case r.s.Network.Emulated():
 		return fmt.Errorf("%w: --server-host: the network emulator runs on loopback only", ErrScenario)
-	case isLoopbackHost(h):
+	case webhttp.IsLoopbackHost(h):
 		return nil
 	case r.s.HTTP.TLS:
 		return fmt.Errorf("%w: --server-host %s with --tls: agents on other hosts could not verify the child's self-signed certificate", ErrScenario, h)
@@ -723,16 +727,37 @@ func (r *runner) serverHost() error {
 // another host, which its receive stamps then carry; on loopback the
 // clocks are one and nothing is measured.
 func (r *runner) measureOffset(ctx context.Context) error {
-	u, err := url.Parse(r.srv.URL)
-	if err != nil || isLoopbackHost(u.Hostname()) {
+	if u, err := url.Parse(r.srv.URL); err != nil || webhttp.IsLoopbackHost(u.Hostname()) {
 		return nil
 	}
-	off, err := clock.Measure(ctx, r.ctl.hc, r.srv.URL, clockExchanges, nil)
+	var err error
+	r.off, err = r.measureClock(ctx)
+	return err
+}
+
+// measureClock measures this process's clock offset to the server (GET
+// /time, clockExchanges times), reading its own clock with the skew.
+func (r *runner) measureClock(ctx context.Context) (clock.Offset, error) {
+	c := newControl(r.srv.URL, r.roots)
+	defer c.close()
+	off, err := clock.Measure(ctx, c.hc, r.srv.URL, clockExchanges, func() time.Time { return time.Now().Add(r.skew) })
 	if err != nil {
-		return fmt.Errorf("the server's clock: %w", err)
+		return off, fmt.Errorf("the server's clock: %w", err)
 	}
-	r.off, r.shift, r.rec.shift = off, off.Offset, off.Offset
-	return nil
+	return off, nil
+}
+
+// shift is what is added to this process's stamps to read them on the
+// server's clock: its skew undone by its measured offset.
+func (r *runner) shift() int64 { return int64(r.skew) + r.off.Offset }
+
+// startRecorder makes the clients' context and the recorder, whose
+// receive stamps carry the clock shift. Call it once the offset is known.
+func (r *runner) startRecorder() {
+	r.cctx, r.ccancel = context.WithCancel(context.Background())
+	r.failc = make(chan struct{})
+	r.rec = newRecorder(r.local, uint64(float64(r.s.Events())*1.1)+64, r.cctx.Done())
+	r.rec.shift = r.shift()
 }
 
 // probeTLS is the TLS configuration of the round-trip probe (nil without
@@ -842,7 +867,7 @@ func (r *runner) measure(ctx context.Context) error {
 	winStart := start.Add(s.Warmup)
 	winEnd := winStart.Add(s.Duration)
 	r.win = window{start: winStart.UnixNano(), end: winEnd.UnixNano(), base: r.base}
-	winStart, winEnd = winStart.Add(-time.Duration(r.shift)), winEnd.Add(-time.Duration(r.shift))
+	winStart, winEnd = winStart.Add(-time.Duration(r.shift())), winEnd.Add(-time.Duration(r.shift()))
 	r.winEnd.Store(winEnd.UnixNano())
 	// The senders before the window: once it is set, handlers run and
 	// may read them (game acknowledgements).

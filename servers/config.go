@@ -144,14 +144,7 @@ type Config struct {
 // on it fails with its own error.
 func isLoopback(addr string) bool {
 	host, _, err := net.SplitHostPort(addr)
-	if err != nil {
-		return true
-	}
-	if host == "localhost" {
-		return true
-	}
-	ip := net.ParseIP(host)
-	return ip != nil && ip.IsLoopback()
+	return err != nil || webhttp.IsLoopbackHost(host)
 }
 
 // pad is the padding the publisher writes.

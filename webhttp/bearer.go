@@ -3,6 +3,7 @@ package webhttp
 import (
 	"crypto/sha256"
 	"crypto/subtle"
+	"net"
 	"net/http"
 	"strings"
 )
@@ -20,4 +21,15 @@ func BearerOK(r *http.Request, token string) bool {
 	}
 	got, want := sha256.Sum256([]byte(auth[7:])), sha256.Sum256([]byte(token))
 	return subtle.ConstantTimeCompare(got[:], want[:]) == 1 && ok
+}
+
+// IsLoopbackHost reports whether host (a name or an address, no port) is
+// this machine's loopback: "localhost", 127.0.0.0/8 or ::1. Beyond it a
+// pushbench server or agent asks for a bearer token.
+func IsLoopbackHost(host string) bool {
+	if host == "localhost" {
+		return true
+	}
+	ip := net.ParseIP(host)
+	return ip != nil && ip.IsLoopback()
 }
