@@ -26,7 +26,8 @@ func Usage(w io.Writer) {
 	fmt.Fprintln(w, "bytes, requests and CPU equal to the window. --dry-run shows the resulting plan.")
 	fmt.Fprintln(w)
 	fmt.Fprintln(w, "With --agents (and --agents-file, --local-share) every cell's clients are split over")
-	fmt.Fprintln(w, "load-generator agents on this machine's loopback, each a process with its own open-files")
-	fmt.Fprintln(w, "budget; the cells' records are the exact merge of their shares (docs/agents.md).")
+	fmt.Fprintln(w, "load-generator agents (pushbench agent), each a process with its own open-files budget; with")
+	fmt.Fprintln(w, "--server-host IP each cell's server child listens where agents on other hosts reach it. The")
+	fmt.Fprintln(w, "cells' records are the exact merge of their shares (docs/agents.md).")
 	fmt.Fprintln(w)
 }

@@ -1,10 +1,12 @@
 // Command pushbench measures how live data reaches browsers — short polling,
 // long polling, Server-Sent Events and WebSockets — on the same event source.
 //
-//	pushbench serve    run the event hub and all four transports
+//	pushbench serve    run the event hub and every transport
 //	pushbench run      run one scenario against a server and record it
 //	pushbench compare  run a matrix of scenarios and write a report
+//	pushbench capacity find how many clients each transport holds
 //	pushbench plot     redraw charts and summaries from saved results
+//	pushbench emulate  forward TCP through an emulated network
 //	pushbench agent    run shares of cells for a coordinator on other hosts
 //
 // Every subcommand is a function of (ctx, args, stdout, stderr) returning an
@@ -34,7 +36,7 @@ type command struct {
 
 func commands() []command {
 	return []command{
-		{"serve", "run the event hub and the four transports", serveCmd},
+		{"serve", "run the event hub and every transport", serveCmd},
 		{"run", "run one scenario and write its result", runCmd},
 		{"compare", "run a scenario matrix across transports and write a report", compareCmd},
 		{"capacity", "find how many clients each transport holds under a latency objective", capacityCmd},
