@@ -479,12 +479,16 @@ func (sw *sseWriter) write(b []byte) bool {
 		// nothing is being written, which ended every SSE stream idle
 		// for Config.WriteTimeout (a browser run waiting for its
 		// browsers to settle, a slow event rate). A cut or shutdown that
-		// came meanwhile keeps the deadline it set.
-		sw.mu.Lock()
-		if sw.ctx.Err() == nil {
-			_ = sw.rc.SetWriteDeadline(time.Time{})
+		// came meanwhile keeps the deadline it set. HTTP/1.1 has no such
+		// reset, and clearing costs a deadline change per event there
+		// (on every subscriber's hot path): only HTTP/2 clears it.
+		if sw.r.ProtoMajor == 2 {
+			sw.mu.Lock()
+			if sw.ctx.Err() == nil {
+				_ = sw.rc.SetWriteDeadline(time.Time{})
+			}
+			sw.mu.Unlock()
 		}
-		sw.mu.Unlock()
 		return true
 	}
 	sw.dead, sw.broken = true, true
