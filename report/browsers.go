@@ -95,19 +95,19 @@ func browsersTable(recs []results.Record) string {
 			sub += fmt.Sprintf(" (%d failed)", br.Failed)
 		}
 		gap := "—"
-		if g := c.values(func(r *results.Record) float64 {
+		if g := c.value(func(r *results.Record) float64 {
 			if r.ReconnectGap == nil {
 				return math.NaN()
 			}
 			return float64(r.ReconnectGap.P50)
-		}); len(g) > 0 && !math.IsNaN(g[0]) {
-			gap = fmtDuration(median(g))
+		}); !math.IsNaN(g) {
+			gap = fmtDuration(g)
 		}
 		fmt.Fprintf(&b, "| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %d | %.0f | %.0f MB | %s |\n",
 			c.v.Label(), c.at.Clients, fmtRate(c.recs[0].Scenario.Rate), k.label(), goP50,
 			fmtDuration(c.value(p50))+c.mark(), diff, goP99, fmtDuration(c.value(p99))+c.mark(),
-			sub, br.Browsers, c.value(func(r *results.Record) float64 { return r.Browser.CPUUsPerEvent }),
-			c.value(func(r *results.Record) float64 { return r.Browser.PSSBytesPerPage })/1e6, gap)
+			sub, br.Browsers, c.value(browserFig(func(b *results.Browser) float64 { return b.CPUUsPerEvent })),
+			c.value(browserFig(func(b *results.Browser) float64 { return b.PSSBytesPerPage }))/1e6, gap)
 	}
 	if len(unclean) > 0 {
 		b.WriteString("\n" + strings.TrimSpace(notCleanNote) + " Not clean:\n\n")
