@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
 	"time"
 
@@ -46,23 +45,21 @@ func AddFlags(fs *flag.FlagSet) func() (Config, error) {
 		bad := func(format string, args ...any) (Config, error) {
 			return Config{}, fmt.Errorf("%w: %s", ErrUsage, fmt.Sprintf(format, args...))
 		}
-		var names []string
 		switch {
 		case *trs != "" && *tr != "":
 			return bad("give --transport or --transports, not both")
-		case *trs != "":
-			names = strings.Split(*trs, ",")
-		case *tr != "":
-			names = []string{*tr}
-		default:
+		case *trs == "" && *tr == "":
 			return bad("--transport T or --transports a,b: what to search (%s)", transport.List())
 		}
-		for _, n := range names {
-			if _, ok := transport.Lookup(n); !ok {
-				return bad("unknown transport %q (want %s)", n, transport.List())
-			}
+		// Trimmed, checked, without duplicates, in the registry's order.
+		flag := "transports"
+		if *tr != "" {
+			flag = "transport"
 		}
-		names = slices.Compact(names)
+		names, err := compare.ParseTransports(flag, *trs+*tr)
+		if err != nil {
+			return bad("%v", err)
+		}
 		switch {
 		case *dim != DimClients && *dim != DimRate:
 			return bad("--dimension %q: want clients or rate", *dim)
@@ -157,7 +154,7 @@ func PresetFlags(fs *flag.FlagSet) (build func() (Config, error), out *string, d
 	return func() (Config, error) {
 		cfg := PresetConfig()
 		if *trs != "" {
-			names, err := compare.ParseTransports(*trs)
+			names, err := compare.ParseTransports("transports", *trs)
 			if err != nil {
 				return cfg, fmt.Errorf("%w: %s", ErrUsage, err.Error())
 			}

@@ -15,8 +15,8 @@ import (
 
 // ParseTransports parses a comma-separated transport list into display
 // order without duplicates.
-func ParseTransports(list string) ([]string, error) {
-	names, err := ParseList("transports", list, func(s string) (string, error) {
+func ParseTransports(flag, list string) ([]string, error) {
+	names, err := ParseList(flag, list, func(s string) (string, error) {
 		if !slices.Contains(transport.Names(), s) {
 			return "", fmt.Errorf("unknown transport (want %s)", strings.Join(transport.Names(), ", "))
 		}
@@ -35,13 +35,14 @@ func ParseTransports(list string) ([]string, error) {
 }
 
 // ParseList parses a comma-separated list of flag name with parse,
-// dropping duplicates.
+// dropping duplicates. Its error names the flag; the caller says which
+// command it is.
 func ParseList[T comparable](name, list string, parse func(string) (T, error)) ([]T, error) {
 	var out []T
 	for _, f := range strings.Split(list, ",") {
 		f = strings.TrimSpace(f)
 		if f == "" {
-			return nil, fmt.Errorf("compare: --%s %q: empty list element", name, list)
+			return nil, fmt.Errorf("--%s %q: empty list element", name, list)
 		}
 		v, err := parse(f)
 		if err != nil {
@@ -49,7 +50,7 @@ func ParseList[T comparable](name, list string, parse func(string) (T, error)) (
 			if errors.As(err, &ne) {
 				err = ne.Err
 			}
-			return nil, fmt.Errorf("compare: --%s: %q: %v", name, f, err)
+			return nil, fmt.Errorf("--%s: %q: %v", name, f, err)
 		}
 		if !slices.Contains(out, v) {
 			out = append(out, v)
@@ -125,7 +126,7 @@ func (f *HTTPFlags) Apply(p *Preset) (bool, error) {
 		}
 		vals, err := ParseList(name, list, func(s string) (string, error) { return s, nil })
 		if err != nil {
-			return err
+			return fmt.Errorf("compare: %w", err)
 		}
 		var out []webhttp.Options
 		for _, o := range variants {
@@ -260,7 +261,7 @@ func (f *ClientFlags) Apply(p *Preset) (bool, error) {
 			return s, nil
 		})
 		if err != nil {
-			return false, err
+			return false, fmt.Errorf("compare: %w", err)
 		}
 		p.ClientKinds = kinds
 	}

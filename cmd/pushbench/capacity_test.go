@@ -15,7 +15,7 @@ func TestCapacityBadInput(t *testing.T) {
 		want string
 	}{
 		{[]string{"capacity"}, "--transport T"},
-		{[]string{"capacity", "--transport", "foo"}, `unknown transport "foo"`},
+		{[]string{"capacity", "--transport", "foo"}, `--transport: "foo": unknown transport`},
 		{[]string{"capacity", "--transport", "ws", "--slo-p99", "soon"}, "invalid value"},
 		{[]string{"capacity", "--transport", "ws", "--slo-p99", "-1s"}, "must be positive"},
 		{[]string{"capacity", "--transport", "ws", "--duration", "0s"}, "positive window"},

@@ -92,7 +92,7 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 	var err error
 	if *networks != "" {
 		if p.Networks, err = compare.ParseList("networks", *networks, netem.Lookup); err != nil {
-			return nil, usageError{err}
+			return nil, usagef("compare: %v", err)
 		}
 	}
 	if set["network"] || set["rtt"] || set["jitter"] || set["down-bandwidth"] || set["up-bandwidth"] {
@@ -106,28 +106,28 @@ func parseCompare(args []string, stdout io.Writer) (*compare.Comparison, error) 
 		p.Networks = []netem.Profile{nw}
 	}
 	if *transports != "" {
-		if p.Transports, err = compare.ParseTransports(*transports); err != nil {
-			return nil, usageError{err}
+		if p.Transports, err = compare.ParseTransports("transports", *transports); err != nil {
+			return nil, usagef("compare: %v", err)
 		}
 	}
 	if *clientsL != "" {
 		if p.Clients, err = compare.ParseList("clients", *clientsL, strconv.Atoi); err != nil {
-			return nil, usageError{err}
+			return nil, usagef("compare: %v", err)
 		}
 	}
 	if *rates != "" {
 		if p.Rates, err = compare.ParseList("rates", *rates, func(s string) (float64, error) { return strconv.ParseFloat(s, 64) }); err != nil {
-			return nil, usageError{err}
+			return nil, usagef("compare: %v", err)
 		}
 	}
 	if *payloads != "" {
 		if p.Payloads, err = compare.ParseList("payloads", *payloads, strconv.Atoi); err != nil {
-			return nil, usageError{err}
+			return nil, usagef("compare: %v", err)
 		}
 	}
 	if *intervals != "" {
 		if p.Intervals, err = compare.ParseList("intervals", *intervals, time.ParseDuration); err != nil {
-			return nil, usageError{err}
+			return nil, usagef("compare: %v", err)
 		}
 		for _, iv := range p.Intervals {
 			if iv <= 0 {
