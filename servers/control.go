@@ -12,7 +12,6 @@ import (
 	"pushbench/webhttp"
 	"runtime/debug"
 	"strconv"
-	"strings"
 	"time"
 )
 
@@ -150,21 +149,8 @@ func (s *Server) handleStop(w http.ResponseWriter, r *http.Request) {
 }
 
 // allow answers 405 with an Allow header and returns false unless r uses
-// method. For /control/* it is also where a request from any web page is
-// refused (403), whatever Config.CORS allows and even from the server's
-// own origin: a POST without a body is a "simple" request, which a browser
-// sends cross-origin without asking, and a page whose name is re-pointed at
-// 127.0.0.1 (DNS rebinding) even sends it with Origin and Host alike. So
-// any site a visitor opens could start, stop or collect a loopback server.
-// A browser always sends Origin on a POST; the harness, curl and scripts
-// send none. --cors lets other pages read the streams, not drive the server.
+// method.
 func allow(w http.ResponseWriter, r *http.Request, method string) bool {
-	if strings.HasPrefix(r.URL.Path, "/control/") {
-		if origin := r.Header.Get("Origin"); origin != "" {
-			fail(w, nil, http.StatusForbidden, "%s: origin %q: the control endpoints take no requests from web pages (--cors covers the transports and /stats only)", r.URL.Path, origin)
-			return false
-		}
-	}
 	if r.Method == method {
 		return true
 	}
@@ -173,19 +159,30 @@ func allow(w http.ResponseWriter, r *http.Request, method string) bool {
 	return false
 }
 
-// control wraps a /control/* handler with its bearer token check
-// (Config.Token; none set: every request passes): a missing or wrong token
-// is a 401, counted (Stats.ControlUnauthorized). The comparison takes the
-// same time whatever the token.
+// control wraps a /control/* handler with two refusals.
+//
+// A missing or wrong bearer token (Config.Token; none set: no check) is a
+// 401, counted (Stats.ControlUnauthorized); the comparison takes the same
+// time whatever the token.
+//
+// A request from any web page is a 403, whatever Config.CORS allows and
+// even from the server's own origin: a POST without a body is a "simple"
+// request, which a browser sends cross-origin without asking, and a page
+// whose name is re-pointed at 127.0.0.1 (DNS rebinding) even sends it with
+// Origin and Host alike. So any site a visitor opens could start, stop or
+// collect a loopback server. A browser always sends Origin on a POST; the
+// harness, curl and scripts send none. --cors lets other pages read the
+// streams, not drive the server.
 func (s *Server) control(h http.HandlerFunc) http.HandlerFunc {
-	if s.cfg.Token == "" {
-		return h
-	}
 	return func(w http.ResponseWriter, r *http.Request) {
-		if !webhttp.BearerOK(r, s.cfg.Token) {
+		if s.cfg.Token != "" && !webhttp.BearerOK(r, s.cfg.Token) {
 			s.unauthorized.Add(1)
 			w.Header().Set("WWW-Authenticate", `Bearer realm="pushbench control"`)
 			fail(w, nil, http.StatusUnauthorized, "%s: a bearer token is required (Authorization: Bearer TOKEN, the server's --token)", r.URL.Path)
+			return
+		}
+		if origin := r.Header.Get("Origin"); origin != "" {
+			fail(w, nil, http.StatusForbidden, "%s: origin %q: the control endpoints take no requests from web pages (--cors covers the transports and /stats only)", r.URL.Path, origin)
 			return
 		}
 		h(w, r)
