@@ -271,14 +271,14 @@ const (
 	reportEstimate = 2 * time.Second
 )
 
+// browserOverhead is what a browser cell adds besides its page loads.
+const browserOverhead = 8 * time.Second
+
 // cellEstimate is the expected wall time of one cell: connect at the
 // connect rate, then whichever ends later of bench.Run's window-end
 // snapshot (half an event interval before the window's end) and the
 // arrival of the last event (the publisher stops after it; short polling
 // fetches it up to one interval later).
-// browserOverhead is what a browser cell adds besides its page loads.
-const browserOverhead = 8 * time.Second
-
 func cellEstimate(s bench.Scenario) time.Duration {
 	d := cellOverhead + time.Duration(float64(max(0, s.Clients-1))/s.ConnectRate*float64(time.Second))
 	half := min(time.Duration(float64(time.Second)/s.Rate/2), s.Duration/2)
