@@ -37,7 +37,7 @@ func browserScenario(tr string, n int) Scenario {
 // reported.
 func TestBrowserRun(t *testing.T) {
 	needChromium(t)
-	for _, tr := range browserTransports {
+	for _, tr := range browser.Transports {
 		t.Run(tr, func(t *testing.T) {
 			rec, count := runInProcess(t, browserScenario(tr, 3))
 			if want := uint64(50 * 3); rec.Expected != want || rec.Delivered != want || uint64(count) != want {

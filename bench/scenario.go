@@ -17,6 +17,7 @@ import (
 	"strings"
 	"time"
 
+	"pushbench/browser"
 	"pushbench/event"
 	"pushbench/netem"
 	"pushbench/results"
@@ -549,8 +550,8 @@ func (s Scenario) validateClient() error {
 		return fmt.Errorf("client %q: want %s or %s", s.Client, ClientGo, ClientBrowser)
 	}
 	switch {
-	case !slices.Contains(browserTransports, s.Transport):
-		return fmt.Errorf("client browser: a page has no API for %s (want %s)", s.Transport, strings.Join(browserTransports, ", "))
+	case !slices.Contains(browser.Transports, s.Transport):
+		return fmt.Errorf("client browser: a page has no API for %s (want %s)", s.Transport, strings.Join(browser.Transports, ", "))
 	case s.Workload != WorkloadBroadcast:
 		return fmt.Errorf("client browser: the pages subscribe only; the %s workload needs them to send, which is not built (use --client go)", s.Workload)
 	case s.Clients > MaxBrowserPages:
@@ -564,6 +565,3 @@ func (s Scenario) validateClient() error {
 	}
 	return nil
 }
-
-// browserTransports are the transports a page subscribes with.
-var browserTransports = []string{transport.ShortPoll, transport.LongPoll, transport.SSE, transport.WebSocket}

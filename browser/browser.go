@@ -44,7 +44,9 @@ import (
 	"net"
 	"net/http"
 	"net/url"
+	"slices"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 
@@ -161,12 +163,8 @@ func Start(ctx context.Context, cfg Config) (*Pool, error) {
 	if cfg.Interval < 0 || cfg.Pages < 0 {
 		return nil, fmt.Errorf("browser: interval %v, pages %d", cfg.Interval, cfg.Pages)
 	}
-	switch cfg.Transport {
-	case "shortpoll", "longpoll", "sse", "ws":
-	case "tcp":
-		return nil, errors.New("browser: transport tcp: a browser page has no API for raw TCP (use shortpoll, longpoll, sse or ws)")
-	default:
-		return nil, fmt.Errorf("browser: unknown transport %q (want shortpoll, longpoll, sse or ws)", cfg.Transport)
+	if !slices.Contains(Transports, cfg.Transport) {
+		return nil, fmt.Errorf("browser: transport %q: a page has no API for it (want %s)", cfg.Transport, strings.Join(Transports, ", "))
 	}
 	if cfg.Server != "" {
 		if err := checkServer(cfg.Server); err != nil {

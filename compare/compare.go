@@ -24,6 +24,7 @@ import (
 	"golang.org/x/term"
 
 	"pushbench/bench"
+	"pushbench/browser"
 	"pushbench/netem"
 	"pushbench/proc"
 	"pushbench/report"
@@ -488,7 +489,7 @@ func (p Preset) planPoint(cells *[]Cell, pass int, nw netem.Profile, h webhttp.O
 		if h.Validate(t) != nil {
 			continue
 		}
-		if client == bench.ClientBrowser && (t == transport.TCP || (h.HTTP == webhttp.HTTP2 && !h.TLS)) {
+		if client == bench.ClientBrowser && (!slices.Contains(browser.Transports, t) || (h.HTTP == webhttp.HTTP2 && !h.TLS)) {
 			continue // a page has no API for raw TCP; a browser speaks h2 only over TLS
 		}
 		intervals := []time.Duration{0}

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"pushbench/bench"
 	"pushbench/transport"
 	"pushbench/webhttp"
 )
@@ -278,8 +279,8 @@ func (f *ClientFlags) Apply(p *Preset) (bool, error) {
 	}
 	p.Browsers, p.CutEvery, p.SSERetry = *f.browsers, *f.cutEvery, *f.sseRetry
 	if browser {
-		if m := slices.Max(p.Clients); m > 200 {
-			return false, fmt.Errorf("compare: --client browser with %d clients: at most 200 pages a cell (each is a renderer process); give --clients", m)
+		if m := slices.Max(p.Clients); m > bench.MaxBrowserPages {
+			return false, fmt.Errorf("compare: --client browser with %d clients: at most %d pages a cell (each is a renderer process); give --clients", m, bench.MaxBrowserPages)
 		}
 		if p.Workload != "" && p.Workload != "broadcast" {
 			return false, fmt.Errorf("compare: --client browser: the pages subscribe only; the %s workload needs them to send", p.Workload)
