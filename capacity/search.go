@@ -121,20 +121,18 @@ type Search struct {
 
 // Result is what a search found.
 type Result struct {
-	Objective  Objective `json:"-"`
-	Steps      []Step    `json:"steps"`
-	MaxPass    int       `json:"max_pass"`             // largest passing value (0: none)
-	FirstFail  *Step     `json:"first_fail,omitempty"` // smallest failing value above it
-	Edge       *Step     `json:"edge,omitempty"`       // the step at MaxPass
-	AtCeiling  bool      `json:"at_ceiling"`           // every step passed up to the machine's ceiling: not the transport's edge
-	AtMax      bool      `json:"at_max"`               // every step passed up to --max: not the edge either
-	Ceiling    int       `json:"ceiling,omitempty"`
-	CeilingWhy string    `json:"ceiling_why,omitempty"`
+	Steps      []Step
+	MaxPass    int   // largest passing value (0: none)
+	FirstFail  *Step // smallest failing value above it
+	Edge       *Step // the step at MaxPass
+	AtCeiling  bool  // every step passed up to the machine's ceiling: not the transport's edge
+	AtMax      bool  // every step passed up to --max: not the edge either
+	CeilingWhy string
 	// NonMonotone: a step passed above a value that failed (the cells are
 	// noisy near the edge); MaxPass is still the largest pass below the
 	// smallest failure.
-	NonMonotone bool `json:"non_monotone"`
-	Interrupted bool `json:"interrupted"`
+	NonMonotone bool
+	Interrupted bool
 }
 
 // ErrBounds is a search that cannot start.
@@ -148,7 +146,7 @@ func (s Search) Run(ctx context.Context, cell Cell) (Result, error) {
 	if s.Resolution == 0 {
 		s.Resolution = 0.05
 	}
-	res := Result{Objective: s.Objective, Ceiling: s.Ceiling, CeilingWhy: s.CeilingWhy}
+	res := Result{CeilingWhy: s.CeilingWhy}
 	switch {
 	case s.Min < 1 || s.Max < s.Min:
 		return res, fmt.Errorf("%w: min %d, max %d (want 1 ≤ min ≤ max)", ErrBounds, s.Min, s.Max)
