@@ -108,18 +108,7 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 	br.pool.SetSince(r.base - 1)
 	br.pages = make([]*browser.Page, s.Clients)
 	t0 := time.Now()
-	gap := float64(time.Second) / s.ConnectRate
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for i := range br.pages {
-		if wait := time.Until(t0.Add(time.Duration(float64(i) * gap))); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				return ctx.Err()
-			case <-timer.C:
-			}
-		}
+	err := r.pace(ctx, t0, len(br.pages), nil, func(i int) error {
 		h := r.rec.handler(i)
 		pg, err := br.pool.Open(ctx, i, func(b clients.Batch) {
 			// A page found held stays held: when the run closes the
@@ -139,6 +128,10 @@ func (r *runner) connectBrowsers(ctx context.Context) error {
 		br.perHost[i%len(br.perHost)]++
 		r.wg.Add(1)
 		go r.watchPage(ctx, pg)
+		return nil
+	})
+	if err != nil {
+		return err
 	}
 
 	// Wait for each page: subscribed, failed, or (once every page has

@@ -506,27 +506,9 @@ func (r *runner) connectClients(ctx context.Context) error {
 		close(allSubscribed)
 	}()
 
-	// Client i starts in slot i×parts+part of the scenario's schedule (a
-	// slot per 1/connect rate): the load generators' clients interleave,
-	// so that together they keep the scenario's rate over its span.
 	t0 := time.Now()
-	gap := float64(time.Second) / s.ConnectRate
-	slot := func(i int) float64 { return float64(i*r.parts + r.part) }
-	timer := time.NewTimer(time.Hour)
-	defer timer.Stop()
-	for i, sub := range r.subs {
-		if wait := time.Until(t0.Add(time.Duration(slot(i) * gap))); wait > 0 {
-			timer.Reset(wait)
-			select {
-			case <-ctx.Done():
-				close(started)
-				return ctx.Err()
-			case <-r.failc:
-				close(started)
-				return r.failErr
-			case <-timer.C:
-			}
-		}
+	err := r.pace(ctx, t0, n, r.failc, func(i int) error {
+		sub := r.subs[i]
 		h := r.rec.handler(i)
 		r.clientStarted(sub)
 		r.wg.Add(1)
@@ -541,11 +523,15 @@ func (r *runner) connectClients(ctx context.Context) error {
 			}
 		}()
 		started <- i
-	}
+		return nil
+	})
 	close(started)
+	if err != nil {
+		return err
+	}
 
-	bound := r.connectBound()
-	timer.Reset(time.Until(t0.Add(bound)))
+	timer := time.NewTimer(time.Until(t0.Add(r.connectBound())))
+	defer timer.Stop()
 	select {
 	case <-allSubscribed:
 		return nil
@@ -554,8 +540,35 @@ func (r *runner) connectClients(ctx context.Context) error {
 	case <-r.failc:
 		return r.failErr
 	case <-timer.C:
-		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), n, bound.Round(time.Second))
+		return fmt.Errorf("connect: only %d of %d clients subscribed within %v", r.connected.Load(), n, r.connectBound().Round(time.Second))
 	}
+}
+
+// pace calls start(i) for i in 0..n-1, client i in slot i×parts+part of
+// the scenario's connect schedule (a slot per 1/connect rate from t0): the
+// load generators' clients interleave, so that together they keep the
+// scenario's rate over its span. It stops at ctx's end, at a subscriber's
+// failure (failc; nil: not watched) or at start's first error.
+func (r *runner) pace(ctx context.Context, t0 time.Time, n int, failc <-chan struct{}, start func(i int) error) error {
+	gap := float64(time.Second) / r.s.ConnectRate
+	timer := time.NewTimer(time.Hour)
+	defer timer.Stop()
+	for i := range n {
+		if wait := time.Until(t0.Add(time.Duration(float64(i*r.parts+r.part) * gap))); wait > 0 {
+			timer.Reset(wait)
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case <-failc:
+				return r.failErr
+			case <-timer.C:
+			}
+		}
+		if err := start(i); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // connectBound bounds a connect phase: the scenario's clients at its
