@@ -148,6 +148,17 @@ func TestDeliveryExactlyOnce(t *testing.T) {
 	wg.Wait()
 	<-ts.Publisher().Done()
 
+	// A transport counts an event once its write returned, which can be
+	// after the client read it: wait for the counts to settle.
+	waitFor(t, "every event sent to be counted", func() bool {
+		st := ts.Stats()
+		for _, name := range transport.Names() {
+			if st.Transports[name].EventsSent < perKind*n {
+				return false
+			}
+		}
+		return true
+	})
 	st := ts.Stats()
 	for _, name := range transport.Names() {
 		tr := st.Transports[name]
